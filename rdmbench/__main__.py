@@ -1,0 +1,3 @@
+from rdmbench.cli import main
+
+raise SystemExit(main())

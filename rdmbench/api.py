@@ -1,0 +1,242 @@
+"""The contracts every plugin kind implements.
+
+A plugin class sets ``name`` (what suites call it) and a docstring whose first line is its
+one-line description. Its ``__init__`` keyword arguments, with type annotations and defaults, are
+its configuration: the registry validates a suite's values against them before any work starts,
+and the resolved values become part of every cache key the plugin touches.
+
+Arrays cross plugin boundaries as numpy (images uint8 NHWC, embeddings float32), so that
+plugins built on other frameworks fit. This module must not import torch.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from rdmbench.progress import Progress
+
+
+class Plugin:
+    """Base of all plugins. Subclasses set ``kind`` (via their contract) and ``name``."""
+
+    kind: ClassVar[str] = ""
+    name: ClassVar[str] = ""
+    #: Bump when the plugin's output changes for the same config, so cached stages are recomputed.
+    version: ClassVar[int] = 1
+
+    @classmethod
+    def description(cls) -> str:
+        doc = inspect.getdoc(cls) or ""
+        return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+@dataclass
+class ImageSet:
+    """Images with optional labels. ``images`` is uint8 (N, H, W, C); ``labels`` int64 (N,)."""
+
+    images: np.ndarray
+    labels: np.ndarray | None = None
+    class_names: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != np.uint8 or self.images.ndim != 4:
+            raise ValueError(f"images must be uint8 (N, H, W, C), got {self.images.dtype} {self.images.shape}")
+        if self.labels is not None and len(self.labels) != len(self.images):
+            raise ValueError("labels and images differ in length")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def subset(self, index: np.ndarray) -> ImageSet:
+        labels = None if self.labels is None else self.labels[index]
+        return ImageSet(self.images[index], labels, self.class_names)
+
+
+class Dataset(Plugin):
+    """Labelled image splits. ``load(split)`` returns the whole split, deterministically."""
+
+    kind = "dataset"
+    splits: ClassVar[tuple[str, ...]] = ("train", "test")
+
+    def load(self, split: str) -> ImageSet:
+        raise NotImplementedError
+
+
+class Database(Plugin):
+    """The retrieval database D, built so that it is disjoint from the training set X."""
+
+    kind = "database"
+
+    def size_hint(self) -> int | None:
+        """Number of entries if known from the config alone (lets k be checked before any work)."""
+        return None
+
+    def build(self, train: ImageSet, seed: int) -> ImageSet:
+        """Return D's images (labels if known). ``train`` is X, so D can exclude it."""
+        raise NotImplementedError
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Extra cache-key material beyond the constructor arguments (e.g. source file hashes)."""
+        return {}
+
+
+class Encoder(Plugin):
+    """A frozen image embedder.
+
+    ``features(images)`` returns a dict with at least ``"embedding"`` (N, dim) float32; an encoder
+    that also classifies returns ``"logits"`` (N, classes), which the Inception Score needs.
+    """
+
+    kind = "encoder"
+    provides: ClassVar[tuple[str, ...]] = ("embedding",)
+
+    def identity(self) -> str:
+        """Human-readable name of the network and its weights, stored beside every number."""
+        return self.name
+
+    def features(self, images: np.ndarray, progress: Progress | None = None) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {}
+
+
+class Retriever(Plugin):
+    """Nearest-neighbour search over L2-normalised embeddings.
+
+    Constructor arguments are build-time parameters; ``search`` declares query-time parameters as
+    keyword-only arguments after ``k`` and receives them explicitly on every call.
+    """
+
+    kind = "retriever"
+
+    def build(self, embeddings: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Return (similarities float32 (Q, k), ids int64 (Q, k)), best first."""
+        raise NotImplementedError
+
+    def save(self, directory: Path) -> None:
+        raise NotImplementedError
+
+    def load(self, directory: Path, embeddings: np.ndarray) -> None:
+        raise NotImplementedError
+
+
+class FirstStage(Plugin):
+    """The space a head generates in: ``encode`` images to latents, ``decode`` back to uint8 images."""
+
+    kind = "first_stage"
+    trainable: ClassVar[bool] = False
+
+    def fit(self, images: np.ndarray, seed: int, progress: Progress | None = None) -> dict[str, float]:
+        return {}
+
+    def latent_shape(self, image_shape: tuple[int, int, int]) -> tuple[int, int, int]:
+        raise NotImplementedError
+
+    def encode(self, images: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def decode(self, latents: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def save(self, directory: Path) -> None:
+        pass
+
+    def load(self, directory: Path) -> None:
+        pass
+
+
+@dataclass
+class TrainingData:
+    """What a head trains on: latents of X and, per item, the ids of its neighbours in D.
+
+    ``context(index)`` gathers the embeddings of the first ``k`` neighbours of the given items,
+    (B, k, dim) float32; with ``k == 0`` (the fully parametric baseline) it returns None.
+    """
+
+    latents: np.ndarray
+    neighbour_ids: np.ndarray | None
+    database_embeddings: np.ndarray | None
+    k: int
+
+    def context(self, index: np.ndarray) -> np.ndarray | None:
+        if self.k == 0:
+            return None
+        ids = self.neighbour_ids[index, : self.k]
+        return np.asarray(self.database_embeddings[ids.reshape(-1)], dtype=np.float32).reshape(*ids.shape, -1)
+
+
+@dataclass
+class SampleRequest:
+    """What a head samples from: one context per sample (None for the baseline) and the sampler settings."""
+
+    context: np.ndarray | None
+    num: int
+    guidance_scale: float = 1.0
+    steps: int = 50
+    eta: float = 0.0
+    seed: int = 0
+    batch_size: int = 250
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Head(Plugin):
+    """The trained decoding head theta, conditioned on k neighbour embeddings."""
+
+    kind = "head"
+
+    def setup(self, latent_shape: tuple[int, int, int], context_dim: int, k: int, device: str) -> None:
+        raise NotImplementedError
+
+    def fit(self, data: TrainingData, seed: int, progress: Progress | None = None) -> dict[str, float]:
+        raise NotImplementedError
+
+    def sample(self, request: SampleRequest, progress: Progress | None = None) -> np.ndarray:
+        raise NotImplementedError
+
+    def save(self, directory: Path) -> None:
+        raise NotImplementedError
+
+    def load(self, directory: Path) -> None:
+        raise NotImplementedError
+
+
+@dataclass
+class MetricInputs:
+    """Features of the generated and the reference images, with the roles named.
+
+    ``features(role, output)`` returns the feature extractor's output (``"embedding"`` or
+    ``"logits"``) for ``role`` in {"generated", "reference"}, computed once and shared by metrics.
+    """
+
+    features: Callable[[str, str], np.ndarray]
+    feature_extractor: str
+    reference_labels: np.ndarray | None
+    query_labels: np.ndarray | None
+    seed: int = 0
+
+
+class Metric(Plugin):
+    """A score of generated images against a held-out reference. ``columns`` are its result keys."""
+
+    kind = "metric"
+    columns: ClassVar[tuple[str, ...]] = ()
+    #: feature extractor outputs it needs; a metric needing "logits" fails early on an encoder without them.
+    needs: ClassVar[tuple[str, ...]] = ("embedding",)
+
+    def compute(self, inputs: MetricInputs) -> dict[str, float]:
+        raise NotImplementedError
+
+
+CONTRACTS: dict[str, type[Plugin]] = {
+    c.kind: c for c in (Dataset, Database, Encoder, Retriever, FirstStage, Head, Metric)
+}

@@ -1,0 +1,200 @@
+"""The plugin registry: pluggy over the ``rdmbench`` entry-point group.
+
+Built-ins and third-party plugins load through the same path. Loading imports only plugin modules
+(which must not import torch at module level), so listing plugins and validating suites is fast.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import typing
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import pluggy
+
+from rdmbench import api, hookspecs
+from rdmbench.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    kind: str
+    name: str
+    cls: type[api.Plugin]
+    package: str
+
+    @property
+    def description(self) -> str:
+        return self.cls.description()
+
+
+class Registry:
+    def __init__(self, plugin_manager: pluggy.PluginManager, packages: dict[int, str] | None = None,
+                 broken: dict[str, str] | None = None):
+        self.pm = plugin_manager
+        self.packages = packages or {}
+        #: entry point -> why it failed to load; shown by `rdmbench plugins`, never silently dropped
+        self.broken = broken or {}
+        self._plugins: dict[str, dict[str, PluginInfo]] = {k: {} for k in hookspecs.KIND_HOOKS}
+        packages = self.packages
+        for kind, hook_name in hookspecs.KIND_HOOKS.items():
+            hook = getattr(self.pm.hook, hook_name)
+            for impl in hook.get_hookimpls():
+                for cls in impl.function() or []:
+                    self._add(kind, cls, packages.get(id(impl.plugin), "(registered in-process)"))
+
+    def _add(self, kind: str, cls: type[api.Plugin], package: str) -> None:
+        contract = api.CONTRACTS[kind]
+        if not (isinstance(cls, type) and issubclass(cls, contract)):
+            raise TypeError(f"{cls!r} returned by a {kind} hook is not a subclass of {contract.__name__}")
+        if not cls.name:
+            raise TypeError(f"{cls.__qualname__} has no `name`")
+        existing = self._plugins[kind].get(cls.name)
+        if existing is not None and existing.cls is not cls:
+            raise TypeError(f"two {kind} plugins are named {cls.name!r}: {existing.package} and {package}")
+        self._plugins[kind][cls.name] = PluginInfo(kind, cls.name, cls, package)
+
+    def kinds(self) -> list[str]:
+        return list(self._plugins)
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self._plugins[kind])
+
+    def all(self, kind: str) -> list[PluginInfo]:
+        return [self._plugins[kind][n] for n in self.names(kind)]
+
+    def info(self, kind: str, name: str, *, file: str | None = None, key: str | None = None) -> PluginInfo:
+        try:
+            return self._plugins[kind][name]
+        except KeyError:
+            raise ConfigError(unknown_choice(f"{kind}", name, self.names(kind)), file=file, key=key) from None
+
+    def validate(self, kind: str, spec: Any, *, file: str | None = None, key: str | None = None) -> dict[str, Any]:
+        """Check ``{name: ..., **kwargs}`` against the plugin's constructor; return the resolved spec.
+
+        The resolved spec has every constructor argument, defaults filled in, so that it can be
+        hashed into cache keys and saved beside results.
+        """
+        if not isinstance(spec, dict) or "name" not in spec:
+            raise ConfigError(f"expected a mapping with `name:` (one of: {', '.join(self.names(kind))})", file=file, key=key)
+        kwargs = {k: v for k, v in spec.items() if k != "name"}
+        info = self.info(kind, spec["name"], file=file, key=f"{key}.name" if key else "name")
+        resolved = validate_kwargs(info.cls.__init__, kwargs, file=file, key=key, what=f"{kind} {info.name!r}")
+        try:  # constructors are cheap by contract and may check their arguments further
+            info.cls(**resolved)
+        except ConfigError as exc:
+            sub = f"{key}.{exc.key}" if key and exc.key else (exc.key or key)
+            raise ConfigError(exc.detail, file=file, key=sub) from None
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"{exc} ({kind} {info.name!r})", file=file, key=key) from None
+        return {"name": info.name, **resolved}
+
+    def create(self, kind: str, spec: dict[str, Any]) -> Any:
+        info = self.info(kind, spec["name"])
+        return info.cls(**{k: v for k, v in spec.items() if k != "name"})
+
+
+def unknown_choice(what: str, value: Any, allowed: list[str]) -> str:
+    close = difflib.get_close_matches(str(value), allowed, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"unknown {what} {value!r} ({hint}allowed: {', '.join(allowed) or 'none installed'})"
+
+
+@lru_cache(maxsize=None)
+def _signature_model(func: Any, *, skip: int) -> Any:
+    import pydantic
+
+    hints = typing.get_type_hints(func)
+    fields: dict[str, Any] = {}
+    params = list(inspect.signature(func).parameters.values())[skip:]
+    for p in params:
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        default = ... if p.default is p.empty else p.default
+        fields[p.name] = (hints.get(p.name, Any), default)
+    config = pydantic.ConfigDict(extra="forbid", strict=False, arbitrary_types_allowed=True)
+    return pydantic.create_model(f"{getattr(func, '__qualname__', 'args')}", __config__=config, **fields)
+
+
+def validate_kwargs(func: Any, kwargs: dict[str, Any], *, file: str | None, key: str | None, what: str,
+                    skip: int = 1) -> dict[str, Any]:
+    """Validate keyword arguments against ``func``'s signature (after ``skip`` positional parameters)."""
+    import pydantic
+
+    model = _signature_model(func, skip=skip)
+    allowed = list(model.model_fields)
+    try:
+        values = model(**kwargs)
+    except pydantic.ValidationError as exc:
+        errors = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"])
+            where = f"{key}.{loc}" if key else loc
+            if err["type"] == "extra_forbidden":
+                msg = unknown_choice("key", err["loc"][0], allowed) + f" for {what}"
+            elif err["type"] == "missing":
+                msg = f"required by {what}"
+            else:
+                msg = f"{err['msg']} (got {err.get('input')!r})"
+            errors.append(ConfigError(msg, file=file, key=where))
+        if len(errors) == 1:
+            raise errors[0] from None
+        from rdmbench.errors import ConfigErrors
+
+        raise ConfigErrors(errors) from None
+    return _plain(values.model_dump())
+
+
+def _plain(value: Any) -> Any:
+    """Tuples to lists, so resolved configs round-trip through YAML/JSON identically."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+_REGISTRY: Registry | None = None
+
+
+def get_registry() -> Registry:
+    """The process-wide registry of installed plugins (entry points loaded once).
+
+    An entry point that fails to import is recorded in ``broken`` with its error rather than
+    taking every other plugin down with it.
+    """
+    global _REGISTRY
+    if _REGISTRY is None:
+        from importlib.metadata import entry_points
+
+        pm = pluggy.PluginManager(hookspecs.PROJECT)
+        pm.add_hookspecs(hookspecs)
+        packages: dict[int, str] = {}
+        broken: dict[str, str] = {}
+        for ep in entry_points(group=hookspecs.PROJECT):
+            try:
+                module = ep.load()
+            except Exception as exc:  # a third-party plugin's bug must not hide the others
+                broken[f"{ep.name} = {ep.value}"] = f"{type(exc).__name__}: {exc}"
+                continue
+            if pm.is_registered(module):
+                continue
+            pm.register(module, name=ep.name)
+            packages[id(module)] = f"{ep.dist.name} {ep.dist.version}" if ep.dist else "?"
+        pm.check_pending()
+        _REGISTRY = Registry(pm, packages, broken)
+    return _REGISTRY
+
+
+def register_in_process(module: Any) -> Registry:
+    """Add a plugin module without installing it (tests, notebooks); returns the refreshed registry."""
+    global _REGISTRY
+    registry = get_registry()
+    if not registry.pm.is_registered(module):
+        registry.pm.register(module)
+    registry.pm.check_pending()
+    _REGISTRY = Registry(registry.pm, registry.packages, registry.broken)
+    return _REGISTRY

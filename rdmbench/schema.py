@@ -1,0 +1,88 @@
+"""The schema of one run's configuration (the ``base:`` of a suite after profile and sweep).
+
+Plugin sections are ``{name: ..., **constructor kwargs}`` and are checked against the plugin's
+signature by the registry; everything else is checked here. Unknown keys are errors everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PluginSpec = dict[str, Any]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataSection(Section):
+    dataset: PluginSpec
+    train_split: str = "train"
+    #: None: the whole split.
+    train_size: int | None = Field(default=None, gt=0)
+    #: the held-out split that metrics compare against (never seen by the head or the database)
+    reference_split: str = "test"
+    reference_size: int | None = Field(default=None, gt=0)
+    #: X and D must be disjoint (checked by content hash) unless this is true
+    allow_overlap: bool = False
+
+
+class RetrieverSection(Section):
+    name: str
+    #: build-time parameters: the retriever's constructor arguments
+    build: dict[str, Any] = Field(default_factory=dict)
+    #: query-time parameters: keyword-only arguments of the retriever's ``search``
+    query: dict[str, Any] = Field(default_factory=dict)
+
+
+SAMPLE_MODES = ("unconditional", "reference-queries")
+
+
+class SampleSection(Section):
+    #: unconditional: pseudo-queries drawn from the proposal p_D with top-m truncation (paper 3.3);
+    #: reference-queries: neighbours of held-out reference images (image-conditioned)
+    mode: Literal["unconditional", "reference-queries"] = "unconditional"
+    num: int = Field(default=500, gt=0)
+    #: neighbours at sampling time; None: the run's k_train
+    k: int | None = Field(default=None, ge=0)
+    top_m: float = Field(default=1.0, gt=0.0, le=1.0)
+    guidance_scale: float = Field(default=1.0, ge=0.0)
+    steps: int = Field(default=50, gt=0)
+    eta: float = Field(default=0.0, ge=0.0, le=1.0)
+    batch_size: int = Field(default=250, gt=0)
+    #: drop the pseudo-query itself from its own neighbour set (official code's omit-query option)
+    omit_query: bool = False
+    #: classifier-free guidance as one batched forward or two; auto measures once per device
+    guidance_batching: Literal["auto", "batched", "split"] = "auto"
+
+
+class MetricsSection(Section):
+    #: an encoder plugin that extracts the metric features (ideally not the retrieval encoder)
+    feature_extractor: PluginSpec
+    #: metric plugin name -> its arguments
+    use: dict[str, dict[str, Any]]
+
+
+class RunConfig(Section):
+    seed: int = 0
+    #: neighbours per training example; 0 is the fully parametric baseline (same head, no retrieval)
+    k_train: int = Field(default=4, ge=0)
+    #: auto: cuda if available, else cpu. Not part of cache keys.
+    device: str = "auto"
+    data: DataSection
+    database: PluginSpec
+    first_stage: PluginSpec = Field(default_factory=lambda: {"name": "identity"})
+    encoder: PluginSpec
+    retriever: RetrieverSection
+    head: PluginSpec
+    sample: SampleSection = Field(default_factory=SampleSection)
+    metrics: MetricsSection
+
+
+SUITE_KEYS = ("suite", "version", "description", "include", "base", "sweep", "seeds", "profiles",
+              "default_profile", "report")
+SWEEP_KEYS = ("grid", "zip")
+REPORT_KEYS = ("x", "hue", "metrics", "title")
+PROFILE_SPECIAL_KEYS = ("sweep", "seeds")

@@ -1,0 +1,256 @@
+"""Suites: small YAML studies that expand into runs.
+
+A suite has a ``base`` run configuration, ``sweep`` axes over dotted keys (``grid``: every
+combination; ``zip``: lists advanced together), ``seeds``, ``profiles`` (dotted overrides of
+``base``, plus optionally their own ``sweep``/``seeds``), ``report`` wishes and ``include:`` of
+other suite files (deep-merged, the including file wins). Everything is validated, for every run,
+before any work starts; errors name the file, the dotted key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rdmbench import schema
+from rdmbench.errors import ConfigError, ConfigErrors
+from rdmbench.registry import Registry, get_registry, unknown_choice, validate_kwargs
+
+PROFILES = ("smoke", "cpu", "paper")
+
+
+@dataclass
+class Run:
+    run_id: str
+    swept: dict[str, Any]
+    config: dict[str, Any]
+
+
+@dataclass
+class Suite:
+    name: str
+    path: Path
+    profile: str
+    description: str
+    runs: list[Run]
+    report: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def k_max(self) -> int:
+        """Neighbours to search once for the training set: the largest k any run needs."""
+        return max(max(r.config["k_train"], r.config["sample"]["k"]) for r in self.runs)
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        raise ConfigError("suite file not found", file=str(path)) from None
+    try:
+        doc = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"not valid YAML: {exc}", file=str(path)) from None
+    if not isinstance(doc, dict):
+        raise ConfigError("a suite must be a mapping at the top level", file=str(path))
+    return doc
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
+    return out
+
+
+def resolve_includes(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    path = Path(path).resolve()
+    if path in seen:
+        raise ConfigError(f"include cycle: {' -> '.join(str(p) for p in (*seen, path))}", file=str(path), key="include")
+    doc = load_yaml(path)
+    unknown = [k for k in doc if k not in schema.SUITE_KEYS]
+    if unknown:
+        raise ConfigError(unknown_choice("top-level key", unknown[0], list(schema.SUITE_KEYS)), file=str(path), key=unknown[0])
+    includes = doc.pop("include", None) or []
+    merged: dict[str, Any] = {}
+    for inc in [includes] if isinstance(includes, str) else includes:
+        merged = deep_merge(merged, resolve_includes(path.parent / inc, (*seen, path)))
+    return deep_merge(merged, doc)
+
+
+def set_dotted(config: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = config
+    for p in parts[:-1]:
+        if not isinstance(node.get(p), dict):
+            node[p] = {}
+        node = node[p]
+    node[parts[-1]] = copy.deepcopy(value)
+
+
+def expand_axes(sweep: dict[str, Any], seeds: list[int], file: str) -> list[dict[str, Any]]:
+    """The swept values of each run, in a stable order: grid (cartesian), then zip, then seeds."""
+    unknown = [k for k in sweep if k not in schema.SWEEP_KEYS]
+    if unknown:
+        raise ConfigError(unknown_choice("sweep kind", unknown[0], list(schema.SWEEP_KEYS)), file=file, key=f"sweep.{unknown[0]}")
+    grid = sweep.get("grid") or {}
+    zipped = sweep.get("zip") or {}
+    for kind, axes in (("grid", grid), ("zip", zipped)):
+        for k, v in axes.items():
+            if not isinstance(v, list) or not v:
+                raise ConfigError("an axis must be a non-empty list of values", file=file, key=f"sweep.{kind}.{k}")
+    lengths = {len(v) for v in zipped.values()}
+    if len(lengths) > 1:
+        raise ConfigError(f"zip axes must have equal lengths, got {sorted(lengths)}", file=file, key="sweep.zip")
+    combos = [dict(zip(grid, values)) for values in itertools.product(*grid.values())] or [{}]
+    zip_rows = [dict(zip(zipped, values)) for values in zip(*zipped.values())] or [{}]
+    runs = []
+    for g in combos:
+        for z in zip_rows:
+            for s in seeds:
+                runs.append({**g, **z, "seed": s})
+    return runs
+
+
+def run_id(swept: dict[str, Any]) -> str:
+    text = "_".join(f"{k.split('.')[-1]}={v}" for k, v in swept.items())
+    return re.sub(r"[^A-Za-z0-9_.=+-]", "-", text)
+
+
+def load_suite(path: str | Path, profile: str | None = None, registry: Registry | None = None) -> Suite:
+    """Read, merge, expand and validate a suite. Raises ConfigError(s) before any work."""
+    path = Path(path)
+    file = str(path)
+    doc = resolve_includes(path)
+    registry = registry or get_registry()
+    profiles = doc.get("profiles") or {}
+    profile = profile or doc.get("default_profile") or "cpu"
+    if profile not in profiles:
+        allowed = sorted(set(profiles) | ({"cpu"} if not profiles else set()))
+        if profiles or profile != "cpu":
+            raise ConfigError(unknown_choice("profile", profile, allowed), file=file, key="--profile")
+    overrides = dict(profiles.get(profile) or {})
+    sweep = overrides.pop("sweep", doc.get("sweep") or {})
+    seeds = overrides.pop("seeds", doc.get("seeds") or [0])
+    base = copy.deepcopy(doc.get("base") or {})
+    for key, value in overrides.items():
+        set_dotted(base, key, value)
+    report = doc.get("report") or {}
+    bad = [k for k in report if k not in schema.REPORT_KEYS]
+    if bad:
+        raise ConfigError(unknown_choice("report key", bad[0], list(schema.REPORT_KEYS)), file=file, key=f"report.{bad[0]}")
+
+    runs, errors = [], {}
+    for swept in expand_axes(sweep, seeds, file):
+        config = copy.deepcopy(base)
+        for key, value in swept.items():
+            set_dotted(config, key, value)
+        try:
+            resolved = validate_run(config, registry, file=file, prefix="base")
+        except ConfigErrors as exc:
+            errors.update({str(e): e for e in exc.errors})
+            continue
+        except ConfigError as exc:
+            errors[str(exc)] = exc
+            continue
+        runs.append(Run(run_id(swept), swept, resolved))
+    if errors:
+        errs = list(errors.values())
+        raise errs[0] if len(errs) == 1 else ConfigErrors(errs)
+    ids = [r.run_id for r in runs]
+    if len(set(ids)) != len(ids):
+        raise ConfigError("two runs resolve to the same swept values", file=file, key="sweep")
+    name = doc.get("suite") or path.stem
+    return Suite(name, path, profile, str(doc.get("description") or "").strip(), runs, report)
+
+
+def validate_run(config: dict[str, Any], registry: Registry, *, file: str, prefix: str) -> dict[str, Any]:
+    """Validate one run's config; return it resolved (every plugin default filled in)."""
+    import pydantic
+
+    try:
+        run = schema.RunConfig(**config)
+    except pydantic.ValidationError as exc:
+        errs = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"])
+            if err["type"] == "extra_forbidden":
+                parent = _model_at(schema.RunConfig, err["loc"][:-1])
+                allowed = list(parent.model_fields) if parent else []
+                msg = unknown_choice("key", err["loc"][-1], allowed)
+            elif err["type"] == "missing":
+                msg = "required key is missing"
+            else:
+                msg = f"{err['msg']} (got {err.get('input')!r})"
+            errs.append(ConfigError(msg, file=file, key=f"{prefix}.{loc}"))
+        raise ConfigErrors(errs) if len(errs) > 1 else errs[0]
+    out = run.model_dump()
+    errors: list[ConfigError] = []
+
+    def attempt(fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except ConfigErrors as exc:
+            errors.extend(exc.errors)
+        except ConfigError as exc:
+            errors.append(exc)
+        return None
+
+    for kind, key in (("database", "database"), ("first_stage", "first_stage"), ("encoder", "encoder"),
+                      ("head", "head")):
+        out[key] = attempt(registry.validate, kind, config[key], file=file, key=f"{prefix}.{key}")
+    out["data"]["dataset"] = attempt(registry.validate, "dataset", config["data"]["dataset"], file=file,
+                                     key=f"{prefix}.data.dataset")
+    r = run.retriever
+    build = attempt(registry.validate, "retriever", {"name": r.name, **r.build}, file=file, key=f"{prefix}.retriever.build")
+    if build is not None:
+        cls = registry.info("retriever", r.name).cls
+        query = attempt(validate_kwargs, cls.search, r.query, file=file, key=f"{prefix}.retriever.query",
+                        what=f"retriever {r.name!r} search", skip=3)
+        out["retriever"] = {"name": r.name, "build": {k: v for k, v in build.items() if k != "name"}, "query": query}
+    fe = attempt(registry.validate, "encoder", config["metrics"]["feature_extractor"], file=file,
+                 key=f"{prefix}.metrics.feature_extractor")
+    out["metrics"]["feature_extractor"] = fe
+    use = {}
+    for mname, margs in run.metrics.use.items():
+        spec = attempt(registry.validate, "metric", {"name": mname, **(margs or {})}, file=file,
+                       key=f"{prefix}.metrics.use.{mname}")
+        if spec is not None:
+            use[mname] = {k: v for k, v in spec.items() if k != "name"}
+            needs = registry.info("metric", mname).cls.needs
+            if fe is not None:
+                provides = registry.info("encoder", fe["name"]).cls.provides
+                missing = [n for n in needs if n not in provides]
+                if missing:
+                    errors.append(ConfigError(
+                        f"metric {mname!r} needs {missing} from the feature extractor, but {fe['name']!r} provides "
+                        f"only {list(provides)}; drop the metric or choose another feature extractor",
+                        file=file, key=f"{prefix}.metrics.use.{mname}"))
+    out["metrics"]["use"] = use
+    out["sample"]["k"] = run.k_train if run.sample.k is None else run.sample.k
+    if out["database"] is not None:
+        size = registry.create("database", out["database"]).size_hint()
+        need = max(out["k_train"], out["sample"]["k"] + (1 if run.sample.omit_query else 0))
+        if size is not None and need > size:
+            key = "k_train" if out["k_train"] >= out["sample"]["k"] else "sample.k"
+            errors.append(ConfigError(f"k = {need} is larger than the database ({size} entries); allowed: 0..{size}",
+                                      file=file, key=f"{prefix}.{key}"))
+    if run.sample.mode == "unconditional" and run.k_train > 0 and out["sample"]["k"] == 0:
+        errors.append(ConfigError("unconditional sampling through p_D needs k >= 1", file=file, key=f"{prefix}.sample.k"))
+    if errors:
+        raise ConfigErrors(errors) if len(errors) > 1 else errors[0]
+    return out
+
+
+def _model_at(model: Any, loc: tuple[Any, ...]) -> Any:
+    for part in loc:
+        field_info = model.model_fields.get(part) if hasattr(model, "model_fields") else None
+        if field_info is None:
+            return None
+        model = field_info.annotation
+    return model if hasattr(model, "model_fields") else None
