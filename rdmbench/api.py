@@ -67,6 +67,10 @@ class Dataset(Plugin):
     def load(self, split: str) -> ImageSet:
         raise NotImplementedError
 
+    def fingerprint(self) -> dict[str, Any]:
+        """Extra cache-key material beyond the constructor arguments (e.g. source file hashes)."""
+        return {}
+
 
 class Database(Plugin):
     """The retrieval database D, built so that it is disjoint from the training set X."""
@@ -194,7 +198,8 @@ class Head(Plugin):
 
     kind = "head"
 
-    def setup(self, latent_shape: tuple[int, int, int], context_dim: int, k: int, device: str) -> None:
+    def setup(self, latent_shape: tuple[int, int, int], context_dim: int, k: int, device: str, seed: int = 0) -> None:
+        """Build the network (weights initialised from ``seed``) for latents of this shape."""
         raise NotImplementedError
 
     def fit(self, data: TrainingData, seed: int, progress: Progress | None = None) -> dict[str, float]:

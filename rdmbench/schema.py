@@ -27,6 +27,8 @@ class DataSection(Section):
     reference_size: int | None = Field(default=None, gt=0)
     #: X and D must be disjoint (checked by content hash) unless this is true
     allow_overlap: bool = False
+    #: seed of the X / reference subsets; apart from the run seed so that seeds share the data stages
+    seed: int = 0
 
 
 class RetrieverSection(Section):

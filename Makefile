@@ -1,0 +1,22 @@
+# Two commands do all the set-up on a fresh machine; each installs what is missing first.
+#   make run    -> rdmbench run suites/k_train.yaml (cpu profile) + report
+#   make test   -> the test suite, including the smoke profile of every suite end to end
+PYTHON ?= python3
+PROFILE ?= cpu
+
+.PHONY: install run test test-slow smoke
+
+install:
+	bash scripts/install.sh
+
+run: install
+	rdmbench run suites/k_train.yaml --profile $(PROFILE)
+
+test: install
+	$(PYTHON) -m pytest -q
+
+test-slow: install
+	$(PYTHON) -m pytest -q -m slow
+
+smoke: install
+	rdmbench run suites/k_train.yaml --profile smoke

@@ -1,0 +1,119 @@
+"""Image folder: any labelled image collection laid out ImageNet-style, one folder per class.
+
+``root/<split>/<class>/*.{jpg,jpeg,png,webp}`` (the layout of torchvision's ImageFolder and of the
+ILSVRC train/val folders), read with PIL. Images are resized so the shorter side is
+``image_size`` and centre-cropped to a square, the usual preprocessing of the paper's ImageNet
+experiments (Blattmann et al. 2022, arXiv 2204.11824). Lets the benchmark run on a user's own data.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from rdmbench.api import Dataset, ImageSet
+from rdmbench.errors import ConfigError, DataNotFound, RdmbenchError
+from rdmbench.hookspecs import hookimpl
+
+EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
+
+LAYOUT = "expected layout: <root>/<split>/<class>/*.jpg|jpeg|png|webp, e.g. root/train/cat/001.jpg"
+
+
+def _class_dirs(folder: Path) -> list[Path]:
+    return sorted((p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name)
+
+
+def _image_files(folder: Path) -> list[Path]:
+    files = (p for p in folder.iterdir() if p.suffix.lower() in EXTENSIONS and not p.name.startswith("."))
+    return sorted(files, key=lambda p: p.name)
+
+
+def load_image(path: Path, image_size: int, channels: int) -> np.ndarray:
+    """Decode, resize the shorter side to ``image_size`` and centre-crop: uint8 (size, size, channels)."""
+    from PIL import Image
+
+    mode = "L" if channels == 1 else "RGB"
+    with Image.open(path) as im:
+        im.draft(mode, (image_size, image_size))  # JPEG: decode at a reduced scale still >= the target
+        im = im.convert(mode)
+        w, h = im.size
+        scale = image_size / min(w, h)
+        nw, nh = max(image_size, round(w * scale)), max(image_size, round(h * scale))
+        im = im.resize((nw, nh), Image.Resampling.BICUBIC, reducing_gap=None)
+        left, top = (nw - image_size) // 2, (nh - image_size) // 2
+        im = im.crop((left, top, left + image_size, top + image_size))
+        array = np.asarray(im, dtype=np.uint8)
+    return array.reshape(image_size, image_size, channels)
+
+
+class ImageFolder(Dataset):
+    """Images in root/<split>/<class>/ folders (ImageNet layout), resized and centre-cropped."""
+
+    name = "image-folder"
+    splits = ("train", "test")
+
+    def __init__(self, root: str, image_size: int = 256, channels: Literal[1, 3] = 3,
+                 max_per_class: int | None = None, splits: tuple[str, ...] = ("train", "test")):
+        if image_size < 1:
+            raise ConfigError(f"image_size must be positive, got {image_size}", key="image_size")
+        if max_per_class is not None and max_per_class < 1:
+            raise ConfigError(f"max_per_class must be positive or null, got {max_per_class}", key="max_per_class")
+        if not splits:
+            raise ConfigError("list at least one split folder, e.g. [train, val]", key="splits")
+        self.root, self.image_size, self.channels, self.max_per_class = root, image_size, channels, max_per_class
+        # ImageNet calls its held-out split `val`; the split names are the folder names
+        self.splits = tuple(splits)
+
+    def _class_names(self) -> tuple[str, ...]:
+        """Class folders found in any split, sorted by name, so labels mean the same in every split."""
+        root = Path(self.root).expanduser()
+        names = {p.name for s in self.splits if (root / s).is_dir() for p in _class_dirs(root / s)}
+        return tuple(sorted(names))
+
+    def load(self, split: str) -> ImageSet:
+        if split not in self.splits:
+            raise ConfigError(f"unknown split {split!r} (allowed: {', '.join(self.splits)})", key="split")
+        root = Path(self.root).expanduser()
+        folder = root / split
+        if not folder.is_dir():
+            present = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+            where = f"{root} holds {', '.join(present) or 'no folders'}" if root.is_dir() else f"{root} does not exist"
+            raise DataNotFound(f"image-folder: no split folder {folder} ({where}); {LAYOUT}")
+        class_names = self._class_names()
+        files: list[tuple[Path, int]] = []
+        for class_dir in _class_dirs(folder):
+            images = _image_files(class_dir)[: self.max_per_class]
+            files.extend((p, class_names.index(class_dir.name)) for p in images)
+        if not files:
+            raise DataNotFound(f"image-folder: no images under {folder}; {LAYOUT}")
+        out = np.empty((len(files), self.image_size, self.image_size, self.channels), dtype=np.uint8)
+        for i, (path, _) in enumerate(files):
+            try:
+                out[i] = load_image(path, self.image_size, self.channels)
+            except (OSError, ValueError) as exc:  # PIL's UnidentifiedImageError is an OSError
+                raise RdmbenchError(f"image-folder: cannot read {path}: {exc}") from None
+        labels = np.array([label for _, label in files], dtype=np.int64)
+        return ImageSet(out, labels, class_names)
+
+    def fingerprint(self) -> dict:
+        """Names, sizes and modification times of the files, so caches notice added or edited images."""
+        import hashlib
+
+        h = hashlib.sha256()
+        root = Path(self.root).expanduser()
+        for split in self.splits:
+            if not (root / split).is_dir():
+                continue
+            for class_dir in _class_dirs(root / split):
+                for path in _image_files(class_dir)[: self.max_per_class]:
+                    st = path.stat()
+                    h.update(f"{path.relative_to(root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        return {"files_sha256": h.hexdigest()}
+
+
+@hookimpl
+def rdmbench_datasets():
+    return [ImageFolder]

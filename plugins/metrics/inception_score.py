@@ -1,0 +1,49 @@
+"""Inception Score: exp E_x KL(p(y|x) || p(y)) over the encoder's class logits, in splits.
+
+Salimans et al. 2016, "Improved Techniques for Training GANs" (arXiv 1606.03498). The computation
+is torch-fidelity's ``isc_features_to_metric`` (samples shuffled with the run's seed, then split).
+It uses only the generated images. With the ``efficientnet-lite`` encoder the classes are
+ImageNet's 1000, as with Inception-v3, but the numbers are not comparable with published IS.
+
+``splits`` is clamped to the number of samples so that tiny runs produce a number rather than NaN.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rdmbench.api import Metric, MetricInputs
+from rdmbench.errors import RdmbenchError
+from rdmbench.hookspecs import hookimpl
+
+IS = "is"
+IS_STD = "is_std"
+
+
+class InceptionScoreMetric(Metric):
+    """Inception Score of the generated images from the encoder's logits (torch-fidelity)."""
+
+    name = "inception-score"
+    columns = (IS, IS_STD)
+    needs = ("logits",)
+
+    def __init__(self, splits: int = 10):
+        if splits <= 0:
+            raise ValueError("splits must be positive")
+        self.splits = splits
+
+    def compute(self, inputs: MetricInputs) -> dict[str, float]:
+        import torch
+        from torch_fidelity.metric_isc import KEY_METRIC_ISC_MEAN, KEY_METRIC_ISC_STD, isc_features_to_metric
+
+        logits = np.asarray(inputs.features("generated", "logits"), dtype=np.float64)
+        if logits.ndim != 2 or len(logits) == 0:
+            raise RdmbenchError(f"inception-score needs generated logits, got shape {logits.shape}")
+        out = isc_features_to_metric(torch.from_numpy(logits), splits=min(self.splits, len(logits)),
+                                     shuffle=True, rng_seed=inputs.seed)
+        return {IS: float(out[KEY_METRIC_ISC_MEAN]), IS_STD: float(out[KEY_METRIC_ISC_STD])}
+
+
+@hookimpl
+def rdmbench_metrics():
+    return [InceptionScoreMetric]

@@ -1,0 +1,381 @@
+"""One run as a pipeline of cached stages.
+
+    data ─ database ─ embeddings(D) ─ index ─┐
+      │                                      ├─ neighbours(X, k_max) ─ train ─ samples ─ metrics
+      ├─ embeddings(X) ──────────────────────┘                     │
+      ├─ first stage (+ latents of X) ─────────────────────────────┘
+      └─ reference features ───────────────────────────────────────────────────────────┘
+
+Each stage is keyed on its own resolved config and its inputs' keys (rdmbench.cache), so the runs
+of a suite share what they share: the k_train study encodes D once, builds one index, searches the
+training set's neighbours once for k_max and trains one head per k.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from rdmbench import proposal as prop
+from rdmbench.api import ImageSet, MetricInputs, SampleRequest, TrainingData
+from rdmbench.cache import StageCache, load_array, make_key, read_json, save_array, write_json
+from rdmbench.errors import ConfigError, RdmbenchError
+from rdmbench.imaging import save_grid
+from rdmbench.progress import Progress
+from rdmbench.registry import Registry
+
+log = logging.getLogger("rdmbench")
+
+#: bump when a stage's computation changes so old cache entries stop matching
+STAGE_VERSION = {"data": 1, "database": 1, "first_stage": 1, "embeddings": 1, "index": 1, "neighbours": 1,
+                 "train": 1, "samples": 1, "reference_features": 1, "metrics": 1}
+
+
+class Pipeline:
+    def __init__(self, cache: StageCache, registry: Registry, progress: Progress, k_max: int, device: str):
+        self.cache, self.registry, self.progress = cache, registry, progress
+        self.k_max, self.device = k_max, device
+        self._plugins: dict[str, Any] = {}
+        self.stage_log: list[dict[str, Any]] = []
+
+    # -- machinery ------------------------------------------------------------------------------------
+    def plugin(self, kind: str, spec: dict[str, Any]) -> Any:
+        """One instance per distinct spec, so models load once per suite, not once per run."""
+        key = make_key(kind, spec)
+        if key not in self._plugins:
+            self._plugins[key] = self.registry.create(kind, spec)
+        return self._plugins[key]
+
+    def fingerprint(self, kind: str, spec: dict[str, Any]) -> dict[str, Any]:
+        plugin = self.plugin(kind, spec)
+        fp = getattr(plugin, "fingerprint", None)
+        return {"spec": spec, "version": type(plugin).version, **(fp() if fp else {})}
+
+    def stage(self, name: str, config: Any, inputs: dict[str, str], compute: Callable[[Path], dict | None]) -> Path:
+        key = make_key(name, {"v": STAGE_VERSION[name], "config": config}, inputs)
+        path = self.cache.path(name, key)
+        if self.cache.done(name, key):
+            self.stage_log.append({"stage": name, "key": key, "cached": True, "seconds": 0.0})
+            return path
+        log.info("stage %s [%s]: computing", name, key)
+        start = time.perf_counter()
+        with self.cache.write(name, key, {"config": config, "inputs": inputs}) as tmp:
+            info = compute(tmp) or {}
+            write_json(tmp / "info.json", {**info, "seconds": time.perf_counter() - start})
+        seconds = time.perf_counter() - start
+        self.stage_log.append({"stage": name, "key": key, "cached": False, "seconds": seconds})
+        log.info("stage %s [%s]: done in %.1f s", name, key, seconds)
+        return path
+
+    @staticmethod
+    def key_of(path: Path) -> str:
+        return path.name
+
+    # -- stages ---------------------------------------------------------------------------------------
+    def data(self, cfg: dict[str, Any]) -> Path:
+        d = cfg["data"]
+        spec = d["dataset"]
+        config = {**{k: v for k, v in d.items() if k not in ("dataset", "allow_overlap")},
+                  "dataset": self.fingerprint("dataset", spec)}
+
+        def compute(out: Path) -> dict:
+            ds = self.plugin("dataset", spec)
+            for split in (d["train_split"], d["reference_split"]):
+                if split not in ds.splits:
+                    raise ConfigError(f"dataset {spec['name']!r} has no split {split!r} (allowed: {', '.join(ds.splits)})",
+                                      key="data.train_split" if split == d["train_split"] else "data.reference_split")
+            rng = np.random.default_rng(d["seed"])
+            train = _take(ds.load(d["train_split"]), d["train_size"], rng, "data.train_size")
+            ref = _take(ds.load(d["reference_split"]), d["reference_size"], rng, "data.reference_size")
+            _save_images(out, "train", train)
+            _save_images(out, "reference", ref)
+            write_json(out / "meta.json", {"class_names": list(train.class_names or [])})
+            return {"train": len(train), "reference": len(ref)}
+
+        return self.stage("data", config, {}, compute)
+
+    def database(self, cfg: dict[str, Any], data: Path) -> Path:
+        spec = cfg["database"]
+        allow = cfg["data"]["allow_overlap"]
+        config = {"database": self.fingerprint("database", spec), "seed": cfg["data"]["seed"], "allow_overlap": allow}
+
+        def compute(out: Path) -> dict:
+            from rdmbench.overlap import overlap_count
+
+            db = self.plugin("database", spec)
+            train = _load_images(data, "train")
+            images = db.build(train, cfg["data"]["seed"])
+            overlap = overlap_count(train.images, images.images)
+            if overlap and not allow:
+                raise ConfigError(f"{overlap} database images are identical to training images; X and D must be "
+                                  "disjoint (set data.allow_overlap: true to permit it)", key="database")
+            _save_images(out, "database", images)
+            return {"size": len(images), "overlap_with_train": overlap, "excluded": getattr(db, "excluded", None)}
+
+        return self.stage("database", config, {"data": data.name}, compute)
+
+    def embeddings(self, encoder_spec: dict[str, Any], source: Path, array: str) -> Path:
+        """L2-normalised float16 embeddings (memory-mapped when read) of one stored image array."""
+        config = {"encoder": self.fingerprint("encoder", encoder_spec), "array": array}
+
+        def compute(out: Path) -> dict:
+            enc = self.plugin("encoder", encoder_spec)
+            images = load_array(source / f"{array}_images.npy", mmap=True)
+            emb = enc.features(images, self.progress)["embedding"].astype(np.float32)
+            emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+            save_array(out / "embeddings.npy", emb.astype(np.float16))
+            return {"count": len(emb), "dim": emb.shape[1], "encoder": enc.identity()}
+
+        return self.stage("embeddings", config, {"source": source.name}, compute)
+
+    def index(self, cfg: dict[str, Any], db_emb: Path) -> Path:
+        r = cfg["retriever"]
+        spec = {"name": r["name"], **r["build"]}
+        config = {"retriever": self.fingerprint("retriever", spec)}
+
+        def compute(out: Path) -> dict:
+            ret = self.plugin("retriever", spec)
+            ret.build(load_array(db_emb / "embeddings.npy"))
+            ret.save(out)
+            return {}
+
+        return self.stage("index", config, {"embeddings": db_emb.name}, compute)
+
+    def retriever(self, cfg: dict[str, Any], index: Path, db_emb: Path) -> Any:
+        r = cfg["retriever"]
+        ret = self.plugin("retriever", {"name": r["name"], **r["build"]})
+        if getattr(ret, "_loaded_from", None) != index:
+            ret.load(index, load_array(db_emb / "embeddings.npy"))
+            ret._loaded_from = index
+        return ret
+
+    def neighbours(self, cfg: dict[str, Any], index: Path, db_emb: Path, queries: Path) -> Path:
+        query = cfg["retriever"]["query"]
+        config = {"query": query, "k_max": self.k_max}
+
+        def compute(out: Path) -> dict:
+            ret = self.retriever(cfg, index, db_emb)
+            q = load_array(queries / "embeddings.npy").astype(np.float32)
+            sims, ids = _search(ret, q, self.k_max, query, self.progress)
+            save_array(out / "ids.npy", ids.astype(np.int64))
+            save_array(out / "similarities.npy", sims.astype(np.float16))
+            return {"queries": len(q), "k_max": self.k_max, "mean_top1_similarity": float(sims[:, 0].mean())}
+
+        return self.stage("neighbours", config, {"index": index.name, "queries": queries.name}, compute)
+
+    def first_stage(self, cfg: dict[str, Any], data: Path) -> Path:
+        spec = cfg["first_stage"]
+        config = {"first_stage": self.fingerprint("first_stage", spec), "seed": cfg["data"]["seed"]}
+
+        def compute(out: Path) -> dict:
+            fs = self.plugin("first_stage", spec)
+            images = load_array(data / "train_images.npy")
+            info = fs.fit(images, cfg["data"]["seed"], self.progress) if fs.trainable else {}
+            fs.save(out)
+            save_array(out / "latents.npy", _batched(fs.encode, images))
+            return info
+
+        return self.stage("first_stage", config, {"data": data.name}, compute)
+
+    def load_first_stage(self, cfg: dict[str, Any], path: Path) -> Any:
+        fs = self.plugin("first_stage", cfg["first_stage"])
+        if getattr(fs, "_loaded_from", None) != path:
+            fs.load(path)
+            fs._loaded_from = path
+        return fs
+
+    def train(self, cfg: dict[str, Any], fs: Path, nbrs: Path | None, db_emb: Path | None) -> Path:
+        spec, k = cfg["head"], cfg["k_train"]
+        config = {"head": self.fingerprint("head", spec), "k_train": k, "seed": cfg["seed"]}
+        inputs = {"first_stage": fs.name, **({"neighbours": nbrs.name, "embeddings": db_emb.name} if k else {})}
+
+        def compute(out: Path) -> dict:
+            latents = load_array(fs / "latents.npy")
+            emb = load_array(db_emb / "embeddings.npy", mmap=True) if db_emb else None
+            head = self.make_head(cfg, latents.shape[1:], emb.shape[1] if emb is not None else 1)
+            data = TrainingData(latents, load_array(nbrs / "ids.npy") if k else None, emb, k)
+            info = head.fit(data, cfg["seed"], self.progress)
+            head.save(out)
+            return info
+
+        return self.stage("train", config, inputs, compute)
+
+    def make_head(self, cfg: dict[str, Any], latent_shape: tuple[int, ...], context_dim: int) -> Any:
+        head = self.registry.create("head", cfg["head"])  # fresh: heads hold trained state
+        head.setup(tuple(latent_shape), context_dim, cfg["k_train"], self.device, cfg["seed"])
+        return head
+
+    def samples(self, cfg: dict[str, Any], paths: dict[str, Path]) -> Path:
+        s, k = cfg["sample"], cfg["sample"]["k"]
+        config = {"sample": s, "seed": cfg["seed"], "k_train": cfg["k_train"]}
+        inputs = {n: p.name for n, p in paths.items() if p is not None}
+
+        def compute(out: Path) -> dict:
+            db = paths["database"]
+            db_labels = _maybe(db / "database_labels.npy")
+            queries, query_labels, context, query_images = self.queries(cfg, paths)
+            if cfg["k_train"] == 0:
+                context = None  # the parametric baseline ignores retrieval; queries only label the samples
+            fs = self.load_first_stage(cfg, paths["first_stage"])
+            latents = load_array(paths["first_stage"] / "latents.npy", mmap=True)
+            emb_dim = load_array(paths["db_embeddings"] / "embeddings.npy", mmap=True).shape[1]
+            head = self.make_head(cfg, latents.shape[1:], emb_dim if cfg["k_train"] else 1)
+            head.load(paths["train"])
+            request = SampleRequest(context, s["num"], s["guidance_scale"], s["steps"], s["eta"], cfg["seed"],
+                                    s["batch_size"], {"guidance_batching": s["guidance_batching"]})
+            start = time.perf_counter()
+            images = _batched(fs.decode, head.sample(request, self.progress))
+            seconds = time.perf_counter() - start
+            save_array(out / "samples.npy", images)
+            save_array(out / "query_ids.npy", queries)
+            if query_labels is not None:
+                save_array(out / "query_labels.npy", query_labels)
+            save_grid(out / "samples.png", images, query_images)
+            return {"num": len(images), "sample_s": seconds, "k": k, "db_labels": db_labels is not None}
+
+        return self.stage("samples", config, inputs, compute)
+
+    def queries(self, cfg: dict[str, Any], paths: dict[str, Path]):
+        """Query ids, their labels, the neighbour context (num, k, dim) and the query images."""
+        s = cfg["sample"]
+        k = s["k"]
+        db_emb = load_array(paths["db_embeddings"] / "embeddings.npy", mmap=True)
+        if s["mode"] == "unconditional":
+            nbr_ids = load_array(paths["neighbours"] / "ids.npy")
+            p = prop.truncate_top_m(prop.proposal(nbr_ids, max(k, 1), len(db_emb)), s["top_m"])
+            ids = prop.draw_pseudo_queries(p, s["num"], cfg["seed"])
+            q_emb = np.asarray(db_emb[ids], dtype=np.float32)
+            images = load_array(paths["database"] / "database_images.npy", mmap=True)
+            labels = _maybe(paths["database"] / "database_labels.npy")
+        else:
+            ref = load_array(paths["ref_embeddings"] / "embeddings.npy")
+            ids = np.arange(s["num"]) % len(ref)
+            q_emb = ref[ids].astype(np.float32)
+            images = load_array(paths["data"] / "reference_images.npy", mmap=True)
+            labels = _maybe(paths["data"] / "reference_labels.npy")
+        query_images = np.asarray(images[ids])
+        query_labels = None if labels is None else np.asarray(labels)[ids]
+        if k == 0:
+            return ids, query_labels, None, query_images
+        ret = self.retriever(cfg, paths["index"], paths["db_embeddings"])
+        extra = 1 if s["omit_query"] and s["mode"] == "unconditional" else 0
+        _, nbr = _search(ret, q_emb, k + extra, cfg["retriever"]["query"], None)
+        if extra:  # drop the pseudo-query itself, wherever the search ranked it
+            nbr = np.stack([np.concatenate([r[r != q], r[r == q]])[:k] for r, q in zip(nbr, ids)])
+        context = np.asarray(db_emb[nbr.reshape(-1)], dtype=np.float32).reshape(len(ids), k, -1)
+        return ids, query_labels, context, query_images
+
+    def reference_features(self, cfg: dict[str, Any], data: Path) -> Path:
+        spec = cfg["metrics"]["feature_extractor"]
+        config = {"feature_extractor": self.fingerprint("encoder", spec)}
+
+        def compute(out: Path) -> dict:
+            fe = self.plugin("encoder", spec)
+            feats = fe.features(load_array(data / "reference_images.npy"), self.progress)
+            for name, arr in feats.items():
+                save_array(out / f"{name}.npy", arr.astype(np.float32))
+            return {"feature_extractor": fe.identity(), "count": len(next(iter(feats.values())))}
+
+        return self.stage("reference_features", config, {"data": data.name}, compute)
+
+    def metrics(self, cfg: dict[str, Any], samples: Path, ref_feats: Path, data: Path) -> Path:
+        m = cfg["metrics"]
+        config = {"use": m["use"], "feature_extractor": m["feature_extractor"], "seed": cfg["seed"]}
+
+        def compute(out: Path) -> dict:
+            fe = self.plugin("encoder", m["feature_extractor"])
+            generated = fe.features(load_array(samples / "samples.npy"), self.progress)
+
+            def features(role: str, output: str) -> np.ndarray:
+                if role == "generated":
+                    return generated[output].astype(np.float32)
+                if role == "reference":
+                    return load_array(ref_feats / f"{output}.npy")
+                raise ValueError(f"role must be 'generated' or 'reference', got {role!r}")
+
+            inputs = MetricInputs(features, fe.identity(), _maybe(data / "reference_labels.npy"),
+                                  _maybe(samples / "query_labels.npy"), cfg["seed"])
+            values: dict[str, Any] = {}
+            for name, kwargs in m["use"].items():
+                values.update(self.registry.create("metric", {"name": name, **kwargs}).compute(inputs))
+            values["feature_extractor"] = fe.identity()
+            values["num_samples"] = len(generated["embedding"])
+            values["num_reference"] = len(inputs.features("reference", "embedding"))
+            write_json(out / "metrics.json", values)
+            return {}
+
+        return self.stage("metrics", config, {"samples": samples.name, "reference": ref_feats.name}, compute)
+
+    # -- a whole run ----------------------------------------------------------------------------------
+    def run(self, cfg: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Path]]:
+        """Compute (or reuse) every stage of one run; return the metrics and the stage folders."""
+        self.stage_log = []
+        retrieval = cfg["k_train"] > 0 or cfg["sample"]["k"] > 0 or cfg["sample"]["mode"] == "unconditional"
+        p: dict[str, Path] = {}
+        p["data"] = self.data(cfg)
+        p["database"] = self.database(cfg, p["data"])
+        p["first_stage"] = self.first_stage(cfg, p["data"])
+        p["db_embeddings"] = self.embeddings(cfg["encoder"], p["database"], "database")
+        if retrieval:
+            p["train_embeddings"] = self.embeddings(cfg["encoder"], p["data"], "train")
+            p["index"] = self.index(cfg, p["db_embeddings"])
+            p["neighbours"] = self.neighbours(cfg, p["index"], p["db_embeddings"], p["train_embeddings"])
+        if cfg["sample"]["mode"] == "reference-queries":
+            p["ref_embeddings"] = self.embeddings(cfg["encoder"], p["data"], "reference")
+        k = cfg["k_train"]
+        p["train"] = self.train(cfg, p["first_stage"], p.get("neighbours") if k else None,
+                                p["db_embeddings"] if k else None)
+        p["samples"] = self.samples(cfg, p)
+        p["reference_features"] = self.reference_features(cfg, p["data"])
+        p["metrics"] = self.metrics(cfg, p["samples"], p["reference_features"], p["data"])
+        return read_json(p["metrics"] / "metrics.json"), p
+
+
+def _take(images: ImageSet, size: int | None, rng: np.random.Generator, key: str) -> ImageSet:
+    if size is None:
+        return images
+    if size > len(images):
+        raise ConfigError(f"{size} requested but the split has only {len(images)} images; allowed: 1..{len(images)}",
+                          key=key)
+    return images.subset(np.sort(rng.permutation(len(images))[:size]))
+
+
+def _save_images(out: Path, name: str, images: ImageSet) -> None:
+    save_array(out / f"{name}_images.npy", images.images)
+    if images.labels is not None:
+        save_array(out / f"{name}_labels.npy", images.labels.astype(np.int64))
+
+
+def _load_images(path: Path, name: str) -> ImageSet:
+    meta = read_json(path / "meta.json") if (path / "meta.json").exists() else {}
+    return ImageSet(load_array(path / f"{name}_images.npy"), _maybe(path / f"{name}_labels.npy"),
+                    tuple(meta.get("class_names") or ()) or None)
+
+
+def _maybe(path: Path) -> np.ndarray | None:
+    return load_array(path) if path.exists() else None
+
+
+def _batched(fn: Callable[[np.ndarray], np.ndarray], items: np.ndarray, batch: int = 1024) -> np.ndarray:
+    return np.concatenate([fn(np.asarray(items[s:s + batch])) for s in range(0, len(items), batch)])
+
+
+def _search(retriever: Any, queries: np.ndarray, k: int, query_args: dict[str, Any],
+            progress: Progress | None, batch: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    sims, ids = [], []
+    with progress.task("search neighbours", len(queries)) if progress else nullcontext() as advance:
+        for s in range(0, len(queries), batch):
+            a, b = retriever.search(queries[s:s + batch], k, **query_args)
+            sims.append(a)
+            ids.append(b)
+            if advance:
+                advance(len(a))
+    ids_all = np.concatenate(ids)
+    if (ids_all < 0).any():
+        raise RdmbenchError(f"the retriever returned fewer than k = {k} neighbours for some queries")
+    return np.concatenate(sims), ids_all

@@ -1,0 +1,157 @@
+"""Run a suite: every run through the pipeline, one row each in ``results.csv``.
+
+A finished run leaves ``runs/<run_id>/row.json`` beside its resolved config, log, sample grid,
+environment and stage record. Re-running the same command skips runs whose row is ``ok`` for the
+same resolved config, so an interrupted suite resumes (finished stages of the interrupted run come
+from the stage cache) and never writes a row twice. A run that fails is recorded as a ``failed``
+row with its error and the suite goes on; it is retried on the next invocation.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import shutil
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rdmbench.cache import StageCache, make_key, read_json, write_json, write_text
+from rdmbench.envinfo import environment
+from rdmbench.errors import RdmbenchError
+from rdmbench.progress import Progress, default_progress
+from rdmbench.registry import get_registry
+from rdmbench.suite import Run, Suite
+
+log = logging.getLogger("rdmbench")
+
+METRIC_ORDER = ("fid", "kid", "kid_std", "is", "is_std", "precision", "recall", "f_score", "class_agreement",
+                "class_agreement_chance", "classifier_acc")
+TAIL = ("feature_extractor", "encoder", "num_samples", "num_reference", "wall_s", "train_s", "sample_s",
+        "profile", "error")
+
+
+def results_dir_for(suite: Suite, root: Path) -> Path:
+    """``results/<suite>`` for the default cpu profile, ``results/<suite>-<profile>`` otherwise."""
+    return root / (suite.name if suite.profile == "cpu" else f"{suite.name}-{suite.profile}")
+
+
+def resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def run_suite(suite: Suite, out: Path, cache_root: Path, *, use_cache: bool = True,
+              progress: Progress | None = None, only: list[str] | None = None) -> list[dict[str, Any]]:
+    import torch
+
+    from rdmbench.pipeline import Pipeline
+
+    progress = progress or default_progress()
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "suite.json", {"suite": suite.name, "profile": suite.profile, "description": suite.description,
+                                    "file": str(suite.path), "swept_keys": swept_keys(suite), "report": suite.report})
+    runs = [r for r in suite.runs if not only or r.run_id in only]
+    devices = {resolve_device(r.config["device"]) for r in runs}
+    pipelines = {d: Pipeline(StageCache(cache_root, use_cache), get_registry(), progress, suite.k_max, d) for d in devices}
+    for i, run in enumerate(runs, 1):
+        run_dir = out / "runs" / run.run_id
+        config_hash = make_key("run", run.config)
+        previous = _read_row(run_dir)
+        if use_cache and previous and previous.get("status") == "ok" and previous.get("config_hash") == config_hash:
+            log.info("[%d/%d] %s: already done", i, len(runs), run.run_id)
+            continue
+        log.info("[%d/%d] %s", i, len(runs), run.run_id)
+        device = resolve_device(run.config["device"])
+        torch.manual_seed(run.config["seed"])
+        row = execute(pipelines[device], run, run_dir, suite.profile, device)
+        row["config_hash"] = config_hash
+        write_json(run_dir / "row.json", row)
+        write_results_csv(out, suite)
+        status = row["status"] if row["status"] == "ok" else f"FAILED: {row['error']}"
+        log.info("[%d/%d] %s: %s (%.0f s)", i, len(runs), run.run_id, status, row["wall_s"])
+    return write_results_csv(out, suite)
+
+
+def execute(pipeline: Any, run: Run, run_dir: Path, profile: str, device: str) -> dict[str, Any]:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_text(run_dir / "config.yaml", yaml.safe_dump(run.config, sort_keys=False))
+    write_json(run_dir / "env.json", environment(device))
+    handler = logging.FileHandler(run_dir / "run.log", mode="a")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logging.getLogger("rdmbench").addHandler(handler)
+    start = time.perf_counter()
+    row: dict[str, Any] = {"run_id": run.run_id, **run.swept, "profile": profile}
+    try:
+        metrics, paths = pipeline.run(run.config)
+        row.update(metrics)
+        row["status"] = "ok"
+        row["encoder"] = read_json(paths["db_embeddings"] / "info.json").get("encoder")
+        row["train_s"] = read_json(paths["train"] / "info.json").get("seconds")
+        row["sample_s"] = read_json(paths["samples"] / "info.json").get("sample_s")
+        shutil.copyfile(paths["samples"] / "samples.png", run_dir / "samples.png")
+    except KeyboardInterrupt:
+        log.warning("interrupted: finished stages are cached; run the same command again to resume")
+        raise
+    except Exception as exc:  # one failed run must not stop the suite
+        row["status"] = "failed"
+        row["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+        log.error("run %s failed:\n%s", run.run_id, traceback.format_exc())
+    finally:
+        logging.getLogger("rdmbench").removeHandler(handler)
+        handler.close()
+    row["wall_s"] = round(time.perf_counter() - start, 2)
+    write_json(run_dir / "stages.json", pipeline.stage_log)
+    return row
+
+
+def swept_keys(suite: Suite) -> list[str]:
+    keys: list[str] = []
+    for r in suite.runs:
+        keys += [k for k in r.swept if k not in keys]
+    return keys
+
+
+def _read_row(run_dir: Path) -> dict[str, Any] | None:
+    path = run_dir / "row.json"
+    return read_json(path) if path.exists() else None
+
+
+def write_results_csv(out: Path, suite: Suite) -> list[dict[str, Any]]:
+    """Rewrite results.csv from the rows of the suite's current runs, in suite order (atomic)."""
+    rows = [r for r in (_read_row(out / "runs" / run.run_id) for run in suite.runs) if r]
+    swept = swept_keys(suite)
+    present = {k for r in rows for k in r}
+    columns = ["run_id", *swept, "status", *[m for m in METRIC_ORDER if m in present]]
+    extra = sorted(present - set(columns) - set(TAIL) - {"config_hash"})
+    columns += extra + [t for t in TAIL if t in present]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(out / "results.csv", buf.getvalue())
+    return rows
+
+
+def dry_run(suite: Suite, out: Path) -> str:
+    lines = [f"suite {suite.name} ({suite.path}), profile {suite.profile}: {len(suite.runs)} runs -> {out}",
+             f"neighbours searched once for k_max = {suite.k_max}"]
+    for r in suite.runs:
+        c = r.config
+        lines.append(f"  {r.run_id}: k_train={c['k_train']} seed={c['seed']} dataset={c['data']['dataset']['name']} "
+                     f"encoder={c['encoder']['name']} retriever={c['retriever']['name']} "
+                     f"first_stage={c['first_stage']['name']} head={c['head']['name']} "
+                     f"samples={c['sample']['num']}x{c['sample']['steps']} steps")
+    return "\n".join(lines)
+
+
+def require_results(path: Path) -> None:
+    if not (path / "results.csv").exists():
+        raise RdmbenchError(f"{path / 'results.csv'} not found: `rdmbench run SUITE` writes it")

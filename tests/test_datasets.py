@@ -1,0 +1,420 @@
+"""Dataset plugins, the from-dataset database, content overlap and `data fetch`.
+
+Every dataset passes one contract (``DatasetContract``); the rest checks what the contract cannot:
+where Fashion-MNIST is looked for and what the error says, IDX parsing, the download path (with a
+stand-in for the network), and that the database built from a dataset never contains an image of X.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import gzip
+import io
+import logging
+import os
+import struct
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import rdmbench.registry as registry_module
+from rdmbench.api import Dataset, ImageSet
+from rdmbench.errors import ConfigError, DataNotFound
+from rdmbench.fetch import fetch as fetch_dataset
+from rdmbench.hookspecs import hookimpl
+from rdmbench.overlap import content_hashes, overlap_count
+from rdmbench.registry import get_registry, register_in_process
+from rdmbench_plugins.databases.from_dataset import FromDataset
+from rdmbench_plugins.datasets import fashion_mnist as fm
+from rdmbench_plugins.datasets.image_folder import ImageFolder
+from rdmbench_plugins.datasets.synthetic_shapes import SyntheticShapes
+
+DEBIAN = Path("/usr/share/datasets/fashion-mnist")
+HAVE_DEBIAN = all((DEBIAN / f"{stem}.gz").is_file() for stem in fm.CONTENT_SHA256)
+needs_debian = pytest.mark.skipif(not HAVE_DEBIAN, reason="Debian's dataset-fashion-mnist is not installed "
+                                  "(apt-get install dataset-fashion-mnist)")
+
+
+@contextlib.contextmanager
+def no_file_io():
+    """Make any file access fail, to prove a constructor touches no files."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"file IO in a constructor: {args[:1]}")
+
+    saved = {name: getattr(os, name) for name in ("stat", "scandir", "listdir")}
+    saved_open = builtins.open
+    try:
+        for name in saved:
+            setattr(os, name, refuse)
+        builtins.open = refuse
+        yield
+    finally:
+        for name, func in saved.items():
+            setattr(os, name, func)
+        builtins.open = saved_open
+
+
+class DatasetContract:
+    """What every dataset plugin promises. Subclasses override ``make`` (and ``prepare`` for fixture files)."""
+
+    def prepare(self, root: Path) -> None:
+        """Write any files the dataset reads (runs once per class, outside the constructor check)."""
+
+    def make(self, root: Path) -> Dataset:
+        raise NotImplementedError
+
+    @pytest.fixture(scope="class")
+    def root(self, tmp_path_factory) -> Path:
+        root = tmp_path_factory.mktemp(type(self).__name__)
+        self.prepare(root)
+        return root
+
+    @pytest.fixture(scope="class")
+    def loaded(self, root) -> dict[str, ImageSet]:
+        dataset = self.make(root)
+        return {split: dataset.load(split) for split in dataset.splits}
+
+    def test_each_split_loads(self, root, loaded):
+        dataset = self.make(root)
+        assert dataset.splits and set(loaded) == set(dataset.splits)
+        assert all(len(s) > 0 for s in loaded.values())
+
+    def test_images_are_uint8_nhwc(self, loaded):
+        shapes = {s.images.shape[1:] for s in loaded.values()}
+        assert len(shapes) == 1, "every split has the same image shape"
+        for s in loaded.values():
+            assert s.images.dtype == np.uint8 and s.images.ndim == 4 and s.images.shape[-1] in (1, 3)
+
+    def test_labels_index_class_names(self, loaded):
+        names = {s.class_names for s in loaded.values()}
+        assert len(names) == 1, "labels mean the same in every split"
+        for s in loaded.values():
+            assert s.labels.dtype == np.int64 and s.labels.shape == (len(s),)
+            assert 0 <= s.labels.min() and s.labels.max() < len(s.class_names)
+
+    def test_deterministic(self, root, loaded):
+        again = self.make(root)  # a fresh instance: nothing may depend on hidden state
+        for split, first in loaded.items():
+            second = again.load(split)
+            assert np.array_equal(first.images, second.images) and np.array_equal(first.labels, second.labels)
+
+    def test_constructor_is_cheap(self, root):
+        get_registry()  # loading entry points reads package metadata; that is not the constructor's doing
+        start = time.perf_counter()
+        with no_file_io():
+            self.make(root)
+        assert time.perf_counter() - start < 0.1
+
+
+class TestSyntheticShapes(DatasetContract):
+    def make(self, root):
+        return SyntheticShapes(train_size=300, test_size=100)
+
+
+class TestSyntheticShapesColour(DatasetContract):
+    def make(self, root):
+        return SyntheticShapes(image_size=16, train_size=50, test_size=20, channels=3, seed=3)
+
+
+@needs_debian
+class TestFashionMNIST(DatasetContract):
+    def make(self, root):
+        return fm.FashionMNIST()
+
+
+class TestImageFolder(DatasetContract):
+    def prepare(self, root):
+        rng = np.random.default_rng(0)
+        # test lacks `dog`: labels must still index the classes of every split
+        for split, classes in (("train", ("cat", "dog", "eel")), ("test", ("cat", "eel"))):
+            for c in classes:
+                (root / split / c).mkdir(parents=True)
+                for i, (w, h) in enumerate(((20, 12), (9, 16), (12, 12))):
+                    ext = "png" if i != 1 else "PNG"  # extensions are case-insensitive
+                    pixels = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+                    Image.fromarray(pixels).save(root / split / c / f"{i}.{ext}")
+        (root / "train" / "cat" / "notes.txt").write_text("not an image")
+
+    def make(self, root):
+        return ImageFolder(root=str(root), image_size=8)
+
+    def test_layout(self, root, loaded):
+        assert loaded["train"].class_names == ("cat", "dog", "eel")
+        assert loaded["train"].images.shape == (9, 8, 8, 3)
+        assert loaded["test"].labels.tolist() == [0, 0, 0, 2, 2, 2]
+        gray = ImageFolder(root=str(root), image_size=6, channels=1, max_per_class=1).load("train")
+        assert gray.images.shape == (3, 6, 6, 1) and gray.labels.tolist() == [0, 1, 2]
+
+    def test_missing_or_empty(self, tmp_path):
+        with pytest.raises(DataNotFound, match="expected layout: <root>/<split>/<class>"):
+            ImageFolder(root=str(tmp_path / "nowhere")).load("train")
+        (tmp_path / "train" / "cat").mkdir(parents=True)
+        with pytest.raises(DataNotFound, match="no images under"):
+            ImageFolder(root=str(tmp_path)).load("train")
+
+
+# --- Fashion-MNIST: finding, parsing, fetching ---------------------------------------------------
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+def write_fake_fashion(folder: Path, n_train: int = 5, n_test: int = 3) -> dict[str, np.ndarray]:
+    """Tiny IDX files, mixing gzip and raw so both are read."""
+    rng = np.random.default_rng(0)
+    arrays = {
+        "train-images-idx3-ubyte": rng.integers(0, 256, (n_train, 28, 28)),
+        "train-labels-idx1-ubyte": rng.integers(0, 10, n_train),
+        "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, 28, 28)),
+        "t10k-labels-idx1-ubyte": rng.integers(0, 10, n_test),
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, (stem, array) in enumerate(arrays.items()):
+        data = idx_bytes(array)
+        if i % 2:
+            (folder / f"{stem}.gz").write_bytes(gzip.compress(data))
+        else:
+            (folder / stem).write_bytes(data)
+    return arrays
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    """Search only under tmp_path: no system folder, env var or user cache of this machine."""
+    monkeypatch.setattr(fm, "SYSTEM_DIRS", (tmp_path / "system",))
+    monkeypatch.setenv("RDMBENCH_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    return tmp_path
+
+
+def test_not_found_lists_every_place_and_the_fixes(isolated):
+    empty = isolated / "empty"
+    empty.mkdir()
+    write_fake_fashion(isolated / "data" / "fashion-mnist")
+    (isolated / "data" / "fashion-mnist" / "t10k-labels-idx1-ubyte.gz").unlink()  # 3 of 4 is not enough
+    with pytest.raises(DataNotFound) as err:
+        fm.FashionMNIST(root=str(empty)).load("train")
+    message = str(err.value)
+    for place in (empty, isolated / "data" / "fashion-mnist", isolated / "system",
+                  isolated / "xdg" / "rdmbench" / "fashion-mnist"):
+        assert str(place) in message
+    assert "apt-get install dataset-fashion-mnist" in message
+    assert "rdmbench data fetch fashion-mnist" in message
+    assert "root:" in message
+
+
+def test_search_order(isolated):
+    write_fake_fashion(isolated / "xdg" / "rdmbench" / "fashion-mnist", n_train=2)
+    assert len(fm.FashionMNIST().load("train")) == 2  # the user cache is the last resort
+    write_fake_fashion(isolated / "data" / "fashion-mnist", n_train=4)
+    assert len(fm.FashionMNIST().load("train")) == 4  # $RDMBENCH_DATA comes before it
+    write_fake_fashion(isolated / "mine", n_train=6)
+    assert len(fm.FashionMNIST(root=str(isolated / "mine")).load("train")) == 6  # root comes first
+
+
+def test_gz_and_raw_idx_both_parse(isolated, caplog):
+    arrays = write_fake_fashion(isolated / "mine")
+    dataset = fm.FashionMNIST(root=str(isolated / "mine"))
+    with caplog.at_level(logging.WARNING):
+        train, test = dataset.load("train"), dataset.load("test")
+    assert np.array_equal(train.images[..., 0], arrays["train-images-idx3-ubyte"])  # raw
+    assert np.array_equal(train.labels, arrays["train-labels-idx1-ubyte"])  # gzip
+    assert np.array_equal(test.images[..., 0], arrays["t10k-images-idx3-ubyte"])  # raw
+    assert np.array_equal(test.labels, arrays["t10k-labels-idx1-ubyte"])  # gzip
+    assert "not the official release's" in caplog.text  # unknown checksums warn, they do not fail
+    assert set(dataset.fingerprint()["sha256"]) == set(fm.CONTENT_SHA256)
+
+
+def test_read_idx_checks_sizes():
+    data = idx_bytes(np.zeros((2, 3), np.uint8))
+    assert fm.read_idx(data).shape == (2, 3)
+    with pytest.raises(ValueError, match="implies"):
+        fm.read_idx(data[:-1])
+    with pytest.raises(ValueError, match="not an IDX file"):
+        fm.read_idx(b"\x1f\x8b\x08\x00" + data)
+
+
+@needs_debian
+def test_fashion_mnist_matches_the_release():
+    dataset = fm.FashionMNIST(root=str(DEBIAN))
+    test = dataset.load("test")
+    assert len(test) == 10_000 and np.bincount(test.labels).tolist() == [1000] * 10
+    assert test.class_names[0] == "T-shirt/top" and test.class_names[9] == "Ankle boot"
+    assert dataset.fingerprint() == {"sha256": dict(sorted(fm.CONTENT_SHA256.items()))}
+
+
+class FakeMirror:
+    """Stands in for urllib.request.urlopen, serving given bytes per file name."""
+
+    def __init__(self, files: dict[str, bytes]):
+        self.files, self.requests = files, []
+
+    def __call__(self, url, timeout=None):
+        self.requests.append(url)
+        return io.BytesIO(self.files[url.rsplit("/", 1)[-1]])
+
+
+@needs_debian
+def test_fetch_downloads_checks_and_skips_present_files(tmp_path, monkeypatch):
+    mirror = FakeMirror({f"{stem}.gz": (DEBIAN / f"{stem}.gz").read_bytes() for stem in fm.CONTENT_SHA256})
+    monkeypatch.setattr(urllib.request, "urlopen", mirror)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    dest = fm.fetch()
+    assert dest == tmp_path / "xdg" / "rdmbench" / "fashion-mnist"
+    assert sorted(mirror.requests) == sorted(fm.OFFICIAL_MIRROR + f"{s}.gz" for s in fm.CONTENT_SHA256)
+    assert sorted(p.name for p in dest.iterdir()) == sorted(f"{s}.gz" for s in fm.CONTENT_SHA256)  # no temp files left
+    assert fm.FashionMNIST(root=str(dest)).fingerprint()["sha256"] == fm.CONTENT_SHA256
+    mirror.requests.clear()
+    assert fetch_dataset("fashion-mnist", None) == dest  # through the CLI's dispatcher
+    assert mirror.requests == []  # present and verified: nothing downloaded again
+
+
+def test_fetch_rejects_wrong_content(tmp_path, monkeypatch):
+    bad = gzip.compress(idx_bytes(np.zeros((1, 28, 28), np.uint8)))
+    monkeypatch.setattr(urllib.request, "urlopen", FakeMirror({f"{s}.gz": bad for s in fm.CONTENT_SHA256}))
+    with pytest.raises(DataNotFound, match="expected"):
+        fm.fetch(tmp_path / "dest")
+    assert not (tmp_path / "dest").exists() or not any((tmp_path / "dest").iterdir())
+
+
+def test_fetch_without_network_says_what_to_do(tmp_path, monkeypatch):
+    def offline(url, timeout=None):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    with pytest.raises(DataNotFound) as err:
+        fm.fetch(tmp_path / "dest")
+    message = str(err.value)
+    assert "no network" in message and "apt-get install dataset-fashion-mnist" in message
+    assert str(tmp_path / "dest") in message and fm.OFFICIAL_MIRROR in message
+
+
+def test_fetch_dispatch(tmp_path, monkeypatch):
+    monkeypatch.setattr(fm, "fetch", lambda dest: Path(dest))
+    assert fetch_dataset("fashion-mnist", str(tmp_path)) == tmp_path
+    with pytest.raises(ConfigError, match="has no download.*fashion-mnist"):
+        fetch_dataset("synthetic-shapes", None)
+    with pytest.raises(ConfigError, match="did you mean 'fashion-mnist'"):
+        fetch_dataset("fashion-mnst", None)
+
+
+# --- content overlap and the from-dataset database -------------------------------------------------
+
+
+def test_content_hashes_and_overlap_count():
+    images = SyntheticShapes(train_size=50, test_size=10).load("train").images
+    hashes = content_hashes(images)
+    assert hashes.shape == (50,) and hashes.dtype == np.dtype("S16") and len(set(hashes.tolist())) == 50
+    assert np.array_equal(content_hashes(images.copy()), hashes)
+    assert overlap_count(images[:10], images[5:20]) == 5
+    assert overlap_count(hashes[:10], images[5:20]) == 5  # hashes and images mix
+    assert overlap_count(images[:10], images[10:]) == 0
+    assert overlap_count(images[:0], images) == 0
+    same_bytes = np.zeros((2, 4, 12, 1), np.uint8)
+    assert overlap_count(same_bytes, same_bytes.reshape(2, 4, 4, 3)) == 0  # the shape is part of the content
+
+
+SHAPES = {"name": "synthetic-shapes", "train_size": 300, "test_size": 100}
+
+
+def test_from_dataset_is_disjoint_from_x_drawn_from_the_same_split():
+    source = SyntheticShapes(train_size=300, test_size=100).load("train")
+    x = source.subset(np.arange(0, 300, 3))  # X: every third image of the same split
+    database = FromDataset(dataset=SHAPES, split="train")
+    assert database.size_hint() is None
+    d = database.build(x, seed=0)
+    assert overlap_count(x.images, d.images) == 0
+    assert database.excluded == 100 and len(d) == 200
+    assert d.class_names == source.class_names
+    again = FromDataset(dataset=SHAPES, split="train", size=50)
+    assert again.size_hint() == 50
+    first = again.build(x, seed=0)
+    assert np.array_equal(first.images, again.build(x, seed=0).images)  # seeded
+    assert not np.array_equal(first.images, again.build(x, seed=1).images)
+    keep_all = FromDataset(dataset=SHAPES, split="train", exclude_train=False).build(x, seed=0)
+    assert len(keep_all) == 300
+
+
+class DuplicatesFixture(Dataset):
+    """Shapes whose train split holds two extra copies of image 3 (and test one more)."""
+
+    name = "test-duplicates"
+
+    def __init__(self):
+        pass
+
+    def load(self, split):
+        base = SyntheticShapes(train_size=20, test_size=5).load(split)
+        images = np.concatenate([base.images, base.images[[3, 3]]]) if split == "train" else base.images
+        labels = np.concatenate([base.labels, base.labels[[3, 3]]]) if split == "train" else base.labels
+        return ImageSet(images, labels, base.class_names)
+
+
+class _DuplicatesPlugin:
+    @hookimpl
+    def rdmbench_datasets(self):
+        return [DuplicatesFixture]
+
+
+@pytest.fixture
+def duplicates_dataset(monkeypatch):
+    """Register the fixture dataset for one test, leaving the process-wide registry as it was."""
+    plugin = _DuplicatesPlugin()
+    monkeypatch.setattr(registry_module, "_REGISTRY", get_registry())
+    register_in_process(plugin)
+    yield {"name": "test-duplicates"}
+    get_registry().pm.unregister(plugin)
+
+
+def test_from_dataset_drops_duplicates_of_x_inside_the_source(duplicates_dataset):
+    source = DuplicatesFixture().load("train")
+    x = source.subset(np.array([3, 7]))
+    database = FromDataset(dataset=duplicates_dataset, split="train")
+    d = database.build(x, seed=0)
+    assert database.excluded == 4  # images 3 and 7, and the two copies of 3 at the end
+    assert len(d) == 18 and overlap_count(x.images, d.images) == 0
+
+
+def test_from_dataset_too_big_says_how_many_are_available():
+    x = SyntheticShapes(train_size=300, test_size=100).load("train").subset(np.arange(40))
+    with pytest.raises(ConfigError) as err:
+        FromDataset(dataset=SHAPES, split="train", size=280).build(x, seed=0)
+    assert err.value.key == "size" and "only 260" in str(err.value) and "excluding 40" in str(err.value)
+
+
+def test_from_dataset_config_errors_are_keyed():
+    registry = get_registry()
+    with pytest.raises(ConfigError) as err:
+        registry.validate("database", {"name": "from-dataset", "dataset": {"name": "synthetic-shape"}}, key="database")
+    assert err.value.key == "database.dataset.name" and "synthetic-shapes" in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        registry.validate("database", {"name": "from-dataset", "dataset": {**SHAPES, "train_size": 0}}, key="database")
+    assert err.value.key == "database.dataset.train_size"
+    with pytest.raises(ConfigError) as err:
+        registry.validate("database", {"name": "from-dataset", "dataset": SHAPES, "split": "val"}, key="database")
+    assert err.value.key == "database.split" and "train, test" in str(err.value)
+    resolved = registry.validate("database", {"name": "from-dataset", "dataset": SHAPES, "size": 10})
+    assert resolved["size"] == 10 and resolved["exclude_train"] is True
+
+
+@needs_debian
+def test_from_dataset_fingerprint_delegates():
+    database = FromDataset(dataset={"name": "fashion-mnist"}, split="test")
+    fingerprint = database.fingerprint()["dataset"]
+    assert fingerprint["sha256"] == fm.FashionMNIST().fingerprint()["sha256"]
+    assert fingerprint["spec"] == {"name": "fashion-mnist", "root": None}  # defaults resolved
+
+
+def test_from_dataset_fingerprint_resolves_the_nested_spec():
+    explicit = FromDataset(dataset={**SHAPES, "seed": 0, "image_size": 28}).fingerprint()
+    assert explicit == FromDataset(dataset=SHAPES).fingerprint()
+    assert explicit["dataset"]["version"] == SyntheticShapes.version

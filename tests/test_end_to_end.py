@@ -1,0 +1,120 @@
+"""Whole suites end to end: rows, per-run files, resume after an interrupt, failed rows, report."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import FASHION, REPO
+from rdmbench import runner
+from rdmbench.pipeline import Pipeline
+from rdmbench.suite import load_suite
+
+
+def read_rows(out):
+    with open(out / "results.csv") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """The tiny two-run suite (baseline k=0 and k=2), run once for the tests below."""
+    tmp = tmp_path_factory.mktemp("e2e")
+    (tmp / "tiny.yaml").write_text(__import__("conftest").TINY_BASE)
+    suite = load_suite(tmp / "tiny.yaml")
+    out, cache = tmp / "results" / "tiny", tmp / "results" / ".cache"
+    runner.run_suite(suite, out, cache)
+    return suite, out, cache
+
+
+def test_rows_and_run_files(finished):
+    suite, out, _ = finished
+    rows = read_rows(out)
+    assert [r["run_id"] for r in rows] == ["k_train=0_seed=0", "k_train=2_seed=0"]
+    assert all(r["status"] == "ok" for r in rows)
+    for col in ("k_train", "seed", "fid", "kid", "precision", "recall", "class_agreement", "feature_extractor",
+                "encoder", "wall_s"):
+        assert col in rows[0], col
+    assert "efficientnet-lite2" in rows[0]["feature_extractor"]
+    assert float(rows[1]["fid"]) > 0
+    run_dir = out / "runs" / "k_train=2_seed=0"
+    for name in ("config.yaml", "samples.png", "run.log", "env.json", "row.json", "stages.json"):
+        assert (run_dir / name).exists(), name
+    env = json.loads((run_dir / "env.json").read_text())
+    assert env["versions"]["torch"] and env["device"] == "cpu"
+
+
+def test_runs_share_stages(finished):
+    _, out, _ = finished
+    stages = json.loads((out / "runs" / "k_train=2_seed=0" / "stages.json").read_text())
+    cached = {s["stage"] for s in stages if s["cached"]}
+    assert {"data", "database", "first_stage", "reference_features"} <= cached
+    assert not any(s["cached"] for s in stages if s["stage"] in ("train", "samples", "metrics"))
+
+
+def test_rerun_skips_finished_runs_without_duplicates(finished):
+    suite, out, cache = finished
+    before = (out / "results.csv").read_text()
+    runner.run_suite(suite, out, cache)
+    assert (out / "results.csv").read_text() == before
+
+
+def test_interrupted_run_resumes_from_cached_stages(finished, tmp_path, monkeypatch):
+    suite, _, cache = finished
+    out = tmp_path / "again"
+    original = Pipeline.metrics
+
+    def interrupt(self, *a, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Pipeline, "metrics", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_suite(suite, out, cache, only=["k_train=2_seed=0"])
+    monkeypatch.setattr(Pipeline, "metrics", original)
+    runner.run_suite(suite, out, cache)
+    stages = json.loads((out / "runs" / "k_train=2_seed=0" / "stages.json").read_text())
+    assert all(s["cached"] for s in stages), "every stage was finished before the interrupt or by the first run"
+    assert len(read_rows(out)) == 2
+
+
+def test_failed_run_is_a_row_and_the_suite_goes_on(finished, tmp_path, monkeypatch):
+    suite, _, cache = finished
+    original = Pipeline.train
+
+    def fail_baseline(self, cfg, *a, **kw):
+        if cfg["k_train"] == 0:
+            raise RuntimeError("boom")
+        return original(self, cfg, *a, **kw)
+
+    monkeypatch.setattr(Pipeline, "train", fail_baseline)
+    out = tmp_path / "failing"
+    rows = runner.run_suite(suite, out, cache)
+    assert [r["status"] for r in rows] == ["failed", "ok"]
+    assert "RuntimeError: boom" in read_rows(out)[0]["error"]
+    assert "boom" in (out / "runs" / "k_train=0_seed=0" / "run.log").read_text()
+
+
+def test_report_from_results(finished):
+    from rdmbench.report import write_report
+
+    _, out, _ = finished
+    report = write_report(out)
+    text = report.read_text()
+    assert "efficientnet-lite2" in text and "NOT Inception" in text
+    assert (out / "report" / "summary.csv").exists()
+
+
+@pytest.mark.skipif(not FASHION.exists(), reason="Debian dataset-fashion-mnist not installed (make test installs it)")
+def test_k_train_smoke_profile_from_the_command_line(tmp_path):
+    out = tmp_path / "k_train-smoke"
+    proc = subprocess.run([sys.executable, "-m", "rdmbench", "run", "suites/k_train.yaml", "--profile", "smoke",
+                           "--results", str(out)], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = read_rows(out)
+    assert [int(r["k_train"]) for r in rows] == [1, 2, 4, 8, 16]
+    assert all(r["status"] == "ok" for r in rows)
+    assert (out / "report" / "report.md").exists() and (out / "report" / "metric_fid.png").exists()

@@ -1,0 +1,100 @@
+"""rdmbench.report on fake results folders: k_train sweep with seeds and a failure, a single run,
+a categorical x-axis, and a missing results.csv."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+from PIL import Image
+
+from rdmbench.errors import RdmbenchError
+from rdmbench.report import write_report
+
+FX = "efficientnet-lite2 (ImageNet, 64px, pooled 1280-d)"
+COLS = ["run_id", "status", "error", "k_train", "seed", "fid", "kid", "kid_std", "precision", "recall",
+        "f_score", "class_agreement", "class_agreement_chance", "feature_extractor", "encoder",
+        "num_samples", "num_reference", "wall_s", "profile"]
+
+
+def make_results(root, rows, swept, report=None, samples=True):
+    root.mkdir(parents=True)
+    cols = [c for c in COLS if any(c in r for r in rows)] + sorted({k for r in rows for k in r} - set(COLS))
+    with open(root / "results.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=cols)
+        w.writeheader()
+        w.writerows(rows)
+    (root / "suite.json").write_text(json.dumps({
+        "suite": root.name, "profile": "smoke", "description": "A fake study.", "swept_keys": swept,
+        "report": report or {}}))
+    for i, r in enumerate(rows):
+        if samples and r.get("status", "ok") == "ok":
+            (root / "runs" / r["run_id"]).mkdir(parents=True)
+            Image.new("RGB", (64, 64), (40 * i % 255, 120, 200)).save(root / "runs" / r["run_id"] / "samples.png")
+    return root
+
+
+def k_rows():
+    rows = []
+    for k in (1, 2, 4, 8, 16):
+        for seed in (0, 1):
+            rows.append(dict(run_id=f"k{k}_s{seed}", status="ok", error="", k_train=k, seed=seed,
+                             fid=10.0 * k + seed, kid=0.01 * k, kid_std=0.001, precision=0.5 + 0.02 * k,
+                             recall=0.6 - 0.02 * k, f_score=0.5, class_agreement=0.3 + 0.01 * seed,
+                             class_agreement_chance=0.1, feature_extractor=FX, encoder="clip-vit-b32",
+                             num_samples=500, num_reference=1000, wall_s=12.5, profile="smoke"))
+    rows.append(dict(run_id="k32_s0", status="failed", error="CUDA out of memory\nwhile sampling", k_train=32, seed=0,
+                     profile="smoke"))
+    return rows
+
+
+def test_k_train_report(tmp_path):
+    res = make_results(tmp_path / "k_train", k_rows(), ["k_train", "seed"], {"x": "k_train"})
+    md_path = write_report(res)
+    out = res / "report"
+    assert md_path == out / "report.md"
+    md = md_path.read_text()
+    for name in ("summary.csv", "metric_fid.png", "metric_kid.png", "metric_precision.png", "precision_recall.png",
+                 "class_agreement.png", "samples.png", "samples/k4_s1.png"):
+        assert (out / name).is_file(), name
+    import pandas as pd
+    s = pd.read_csv(out / "summary.csv")
+    assert sorted(s["k_train"]) == [1, 2, 4, 8, 16, 32]
+    ok = s[s["k_train"] != 32].set_index("k_train")
+    assert ok.loc[4, "fid_mean"] == pytest.approx(40.5)
+    assert ok.loc[4, "n"] == 2
+    assert s.loc[s["k_train"] == 32, "n_failed"].item() == 1
+    table = [line for line in md.splitlines() if line.startswith("| ") and "±" in line]
+    assert len(table) == 5
+    assert any(line.startswith("| 4 | 2 | 40.5 ± 0.71") for line in table)
+    assert "k32_s0" in md and "CUDA out of memory while sampling" in md
+    assert FX in md and "NOT Inception" in md
+    assert "chance 0.1" in md
+    assert "![metric_fid](metric_fid.png)" in md and "samples/k4_s1.png" in md
+
+
+def test_single_run_missing_columns(tmp_path):
+    rows = [dict(run_id="only", status="ok", k_train=4, fid=33.0, feature_extractor="inception-v3 (pool3, 2048-d)")]
+    res = make_results(tmp_path / "one", rows, ["k_train"])
+    md = write_report(res, tmp_path / "out").read_text()
+    assert (tmp_path / "out" / "metric_fid.png").is_file()
+    assert not (tmp_path / "out" / "precision_recall.png").exists()
+    assert "| 4 | 1 | 33 |" in md and "NOT Inception" not in md
+
+
+def test_categorical_x_with_nans(tmp_path):
+    rows = [dict(run_id=f"{r}_{s}", status="ok", **{"retriever.name": r}, seed=s,
+                 fid=float("nan") if (r, s) == ("faiss", 1) else 20.0 + s, precision=0.7, recall=0.4)
+            for r in ("exact", "faiss") for s in (0, 1)]
+    rows.append(dict(run_id="bad", status="failed", **{"retriever.name": "hnsw"}, seed=0, error="boom"))
+    res = make_results(tmp_path / "cat", rows, ["retriever.name", "seed"], samples=False)
+    md = write_report(res).read_text()
+    assert (res / "report" / "metric_fid.png").is_file() and (res / "report" / "precision_recall.png").is_file()
+    assert "| faiss | 2 | 20 |" in md and "| hnsw | 0 (1 failed) |" in md
+    assert "not recorded" in md and "boom" in md
+
+
+def test_missing_results_csv(tmp_path):
+    with pytest.raises(RdmbenchError, match=r"results\.csv.*rdmbench run"):
+        write_report(tmp_path / "nothing")

@@ -1,0 +1,112 @@
+"""Suite loading: includes, profiles, sweeps and one-line errors before any work."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from conftest import REPO, TINY_BASE, write_suite
+from rdmbench.errors import ConfigError, ConfigErrors
+from rdmbench.suite import load_suite
+
+
+def errors_of(exc_info) -> str:
+    return str(exc_info.value)
+
+
+def mutate(tmp_path, change) -> str:
+    doc = yaml.safe_load(TINY_BASE)
+    change(doc)
+    path = write_suite(tmp_path, yaml.safe_dump(doc))
+    with pytest.raises((ConfigError, ConfigErrors)) as exc:
+        load_suite(path)
+    return errors_of(exc)
+
+
+def test_grid_expands_with_seeds_and_resolves_defaults(tiny_suite):
+    suite = load_suite(tiny_suite)
+    assert [r.run_id for r in suite.runs] == ["k_train=0_seed=0", "k_train=2_seed=0"]
+    cfg = suite.runs[1].config
+    assert cfg["k_train"] == 2 and cfg["sample"]["k"] == 2
+    assert cfg["retriever"] == {"name": "exact", "build": {"metric": "cosine", "batch_size": 1024}, "query": {}}
+    assert cfg["head"]["lr"] > 0  # defaults filled in, so cache keys see them
+    assert suite.k_max == 2
+
+
+def test_zip_and_seeds(tmp_path):
+    doc = yaml.safe_load(TINY_BASE)
+    doc["sweep"] = {"zip": {"k_train": [1, 2], "sample.guidance_scale": [1.0, 2.0]}}
+    doc["seeds"] = [0, 1]
+    suite = load_suite(write_suite(tmp_path, yaml.safe_dump(doc)))
+    assert [(r.config["k_train"], r.config["sample"]["guidance_scale"], r.config["seed"]) for r in suite.runs] == [
+        (1, 1.0, 0), (1, 1.0, 1), (2, 2.0, 0), (2, 2.0, 1)]
+
+
+def test_unknown_key_is_named_with_allowed_values(tmp_path):
+    msg = mutate(tmp_path, lambda d: d["base"]["sample"].update(stepz=3))
+    assert "s.yaml: base.sample.stepz: unknown key 'stepz'" in msg and "steps" in msg
+
+
+def test_unknown_plugin_suggests_closest(tmp_path):
+    msg = mutate(tmp_path, lambda d: d["base"]["retriever"].update(name="exakt"))
+    assert "base.retriever" in msg and "did you mean 'exact'" in msg and "allowed: exact, faiss" in msg
+
+
+def test_unknown_plugin_argument(tmp_path):
+    msg = mutate(tmp_path, lambda d: d["base"]["head"].update(channels=[1]))
+    assert "base.head.channels: unknown key 'channels'" in msg and "block_out_channels" in msg
+
+
+def test_wrong_type(tmp_path):
+    msg = mutate(tmp_path, lambda d: d["base"]["head"].update(train_steps="many"))
+    assert "base.head.train_steps" in msg and "integer" in msg
+
+
+def test_wrong_choice_lists_allowed(tmp_path):
+    msg = mutate(tmp_path, lambda d: d["base"]["sample"].update(mode="text"))
+    assert "base.sample.mode" in msg and "unconditional" in msg and "reference-queries" in msg
+
+
+def test_k_larger_than_database(tmp_path):
+    msg = mutate(tmp_path, lambda d: d["sweep"]["grid"].update(k_train=[2, 500]))
+    assert "base.k_train: k = 500 is larger than the database (100 entries)" in msg
+
+
+def test_unknown_top_level_key_and_profile(tmp_path):
+    msg = mutate(tmp_path, lambda d: d.update(sweeps={}))
+    assert "unknown top-level key 'sweeps'" in msg and "did you mean 'sweep'" in msg
+    path = write_suite(tmp_path, TINY_BASE, "ok.yaml")
+    with pytest.raises(ConfigError, match="unknown profile 'gpu'"):
+        load_suite(path, "gpu")
+
+
+def test_include_merges_and_detects_cycles(tmp_path):
+    write_suite(tmp_path, TINY_BASE, "base.yaml")
+    child = write_suite(tmp_path, "include: base.yaml\nsuite: child\nsweep: {grid: {k_train: [1]}}\n", "child.yaml")
+    suite = load_suite(child)
+    assert suite.name == "child" and [r.config["k_train"] for r in suite.runs] == [1]
+    write_suite(tmp_path, "include: b.yaml\n", "a.yaml")
+    write_suite(tmp_path, "include: a.yaml\n", "b.yaml")
+    with pytest.raises(ConfigError, match="include cycle"):
+        load_suite(tmp_path / "a.yaml")
+
+
+def test_profile_overrides_and_own_sweep(tmp_path):
+    doc = yaml.safe_load(TINY_BASE)
+    doc["profiles"] = {"cpu": {}, "smoke": {"head.train_steps": 1, "sweep": {"grid": {"k_train": [1]}}}}
+    path = write_suite(tmp_path, yaml.safe_dump(doc))
+    smoke = load_suite(path, "smoke")
+    assert [r.config["head"]["train_steps"] for r in smoke.runs] == [1]
+    assert len(load_suite(path).runs) == 2
+
+
+def test_missing_suite_file(tmp_path):
+    with pytest.raises(ConfigError, match="suite file not found"):
+        load_suite(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize("profile", ["smoke", "cpu", "paper"])
+def test_shipped_suites_validate(profile):
+    for path in sorted((REPO / "suites").glob("*.yaml")):
+        suite = load_suite(path, profile)
+        assert suite.runs, path
