@@ -61,6 +61,9 @@ def run_suite(suite: Suite, out: Path, cache_root: Path, *, use_cache: bool = Tr
     runs = [r for r in suite.runs if not only or r.run_id in only]
     devices = {resolve_device(r.config["device"]) for r in runs}
     pipelines = {d: Pipeline(StageCache(cache_root, use_cache), get_registry(), progress, suite.k_max, d) for d in devices}
+    problems = preflight(suite, next(iter(pipelines.values())))
+    if problems:
+        raise RdmbenchError("\n".join(problems))
     for i, run in enumerate(runs, 1):
         run_dir = out / "runs" / run.run_id
         config_hash = make_key("run", run.config)
@@ -112,6 +115,31 @@ def execute(pipeline: Any, run: Run, run_dir: Path, profile: str, device: str) -
     return row
 
 
+PLUGIN_KEYS = (("dataset", ("data", "dataset")), ("database", ("database",)), ("encoder", ("encoder",)),
+               ("first_stage", ("first_stage",)), ("encoder", ("metrics", "feature_extractor")))
+
+
+def preflight(suite: Suite, pipeline: Any) -> list[str]:
+    """Cheap checks that need the disk (data files, weight files) for every run, before any work.
+
+    A plugin's fingerprint locates and hashes what it will read, so computing it here turns a
+    missing dataset or weights file into a one-line error instead of a failed row per run.
+    """
+    from rdmbench.errors import DataNotFound, MissingDependency
+
+    problems: dict[str, None] = {}
+    for run in suite.runs:
+        for kind, path in PLUGIN_KEYS:
+            spec = run.config
+            for part in path:
+                spec = spec[part]
+            try:
+                pipeline.fingerprint(kind, spec)
+            except (DataNotFound, MissingDependency) as exc:
+                problems[f"{suite.path}: base.{'.'.join(path)}: {exc}"] = None
+    return list(problems)
+
+
 def swept_keys(suite: Suite) -> list[str]:
     keys: list[str] = []
     for r in suite.runs:
@@ -141,8 +169,13 @@ def write_results_csv(out: Path, suite: Suite) -> list[dict[str, Any]]:
 
 
 def dry_run(suite: Suite, out: Path) -> str:
+    from rdmbench.pipeline import Pipeline
+
     lines = [f"suite {suite.name} ({suite.path}), profile {suite.profile}: {len(suite.runs)} runs -> {out}",
              f"neighbours searched once for k_max = {suite.k_max}"]
+    pipeline = Pipeline(StageCache(out, False), get_registry(), Progress(), suite.k_max, "cpu")
+    for problem in preflight(suite, pipeline):
+        lines.append(f"warning, a real run would stop here: {problem}")
     for r in suite.runs:
         c = r.config
         lines.append(f"  {r.run_id}: k_train={c['k_train']} seed={c['seed']} dataset={c['data']['dataset']['name']} "

@@ -37,6 +37,9 @@ class RetrieverSection(Section):
     build: dict[str, Any] = Field(default_factory=dict)
     #: query-time parameters: keyword-only arguments of the retriever's ``search``
     query: dict[str, Any] = Field(default_factory=dict)
+    #: neighbours searched once per training image: at least this many, more if a run needs more.
+    #: A fixed floor lets suites with different k ranges share one neighbour table.
+    train_neighbours: int = Field(default=16, ge=1)
 
 
 SAMPLE_MODES = ("unconditional", "reference-queries")

@@ -44,7 +44,8 @@ class Suite:
     @property
     def k_max(self) -> int:
         """Neighbours to search once for the training set: the largest k any run needs."""
-        return max(max(r.config["k_train"], r.config["sample"]["k"]) for r in self.runs)
+        return max(max(r.config["k_train"], r.config["sample"]["k"], r.config["retriever"]["train_neighbours"])
+                   for r in self.runs)
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
@@ -212,7 +213,8 @@ def validate_run(config: dict[str, Any], registry: Registry, *, file: str, prefi
         cls = registry.info("retriever", r.name).cls
         query = attempt(validate_kwargs, cls.search, r.query, file=file, key=f"{prefix}.retriever.query",
                         what=f"retriever {r.name!r} search", skip=3)
-        out["retriever"] = {"name": r.name, "build": {k: v for k, v in build.items() if k != "name"}, "query": query}
+        out["retriever"] = {"name": r.name, "build": {k: v for k, v in build.items() if k != "name"}, "query": query,
+                            "train_neighbours": r.train_neighbours}
     fe = attempt(registry.validate, "encoder", config["metrics"]["feature_extractor"], file=file,
                  key=f"{prefix}.metrics.feature_extractor")
     out["metrics"]["feature_extractor"] = fe

@@ -166,14 +166,15 @@ def inception_weights(tmp_path_factory):
     import torch
     import torch_fidelity.feature_extractor_inceptionv3 as fe
 
-    with pytest.MonkeyPatch.context() as mp:  # build the network without its download-and-load step
+    with pytest.MonkeyPatch.context() as mp, torch.random.fork_rng(devices=[]):
+        # build the network without its download-and-load step
         mp.setattr(fe, "load_state_dict_from_url", lambda *a, **k: {})
         mp.setattr(fe.FeatureExtractorInceptionV3, "load_state_dict", lambda self, *a, **k: None)
         torch.manual_seed(0)
         net = fe.FeatureExtractorInceptionV3("random", ["2048"])
-    for module in net.modules():  # keep activations O(1) through 90-odd layers
-        if isinstance(module, torch.nn.Conv2d):
-            torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+        for module in net.modules():  # keep activations O(1) through 90-odd layers
+            if isinstance(module, torch.nn.Conv2d):
+                torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
     path = tmp_path_factory.mktemp("inception") / "random-inception.pth"
     torch.save(net.state_dict(), path)
     return path
@@ -237,9 +238,10 @@ def tiny_clip_checkpoint(tmp_path_factory):
               "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 16, "heads": 1, "layers": 1}}
     (folder / f"{TINY_CLIP}.json").write_text(json.dumps(config))
     open_clip.add_model_config(folder / f"{TINY_CLIP}.json")
-    torch.manual_seed(1)
     path = folder / "open_clip_pytorch_model.bin"
-    torch.save(open_clip.create_model(TINY_CLIP, pretrained=None).state_dict(), path)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(1)  # not the seed the encoder's own random init uses
+        torch.save(open_clip.create_model(TINY_CLIP, pretrained=None).state_dict(), path)
     return path
 
 
@@ -257,6 +259,18 @@ class TestClip(EncoderContract):
         _, out, _ = base
         random = ClipEncoder(model=TINY_CLIP, pretrained=None).features(images[:2])
         assert not np.allclose(random["embedding"], out["embedding"][:2])
+
+    def test_preprocessing_matches_open_clip(self, base):
+        import torch
+        from open_clip.transform import PreprocessCfg, image_transform_v2
+        from PIL import Image
+
+        encoder, _, _ = base
+        image = _images(1, size=48)[0, :40]  # not square: exercises the resize and the crop
+        ours = encoder._preprocess(torch.from_numpy(image[None].copy()))[0].numpy()
+        transform = image_transform_v2(PreprocessCfg(**encoder._net.visual.preprocess_cfg), is_train=False)
+        theirs = transform(Image.fromarray(image)).numpy()
+        assert ours.shape == theirs.shape and np.abs(ours - theirs).max() < 0.1
 
     def test_encode_text(self):
         text = self.make().encode_text(["a photo of a cat", "a dog"])

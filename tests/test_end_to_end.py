@@ -118,3 +118,20 @@ def test_k_train_smoke_profile_from_the_command_line(tmp_path):
     assert [int(r["k_train"]) for r in rows] == [1, 2, 4, 8, 16]
     assert all(r["status"] == "ok" for r in rows)
     assert (out / "report" / "report.md").exists() and (out / "report" / "metric_fid.png").exists()
+
+
+def test_missing_dataset_files_stop_before_any_work(tmp_path, monkeypatch):
+    from rdmbench import registry
+    from rdmbench.errors import RdmbenchError
+    from rdmbench_plugins.datasets import fashion_mnist
+
+    monkeypatch.setattr(fashion_mnist, "SYSTEM_DIRS", ())
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("RDMBENCH_DATA", raising=False)
+    monkeypatch.setattr(registry, "_REGISTRY", None)  # fresh plugin instances
+    suite = load_suite(REPO / "suites" / "k_train.yaml", "smoke")
+    with pytest.raises(RdmbenchError) as exc:
+        runner.run_suite(suite, tmp_path / "out", tmp_path / "cache")
+    assert "k_train.yaml: base.data.dataset:" in str(exc.value)
+    assert "apt-get install dataset-fashion-mnist" in str(exc.value)
+    assert not (tmp_path / "cache").exists()

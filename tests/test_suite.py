@@ -28,9 +28,10 @@ def test_grid_expands_with_seeds_and_resolves_defaults(tiny_suite):
     assert [r.run_id for r in suite.runs] == ["k_train=0_seed=0", "k_train=2_seed=0"]
     cfg = suite.runs[1].config
     assert cfg["k_train"] == 2 and cfg["sample"]["k"] == 2
-    assert cfg["retriever"] == {"name": "exact", "build": {"metric": "cosine", "batch_size": 1024}, "query": {}}
+    assert cfg["retriever"] == {"name": "exact", "build": {"metric": "cosine", "batch_size": 1024}, "query": {},
+                                "train_neighbours": 16}
     assert cfg["head"]["lr"] > 0  # defaults filled in, so cache keys see them
-    assert suite.k_max == 2
+    assert suite.k_max == 16
 
 
 def test_zip_and_seeds(tmp_path):

@@ -104,6 +104,9 @@ class ImageFolder(Dataset):
 
         h = hashlib.sha256()
         root = Path(self.root).expanduser()
+        if not root.is_dir():
+            raise DataNotFound(f"image-folder: root {str(root)!r} is not a folder; expected "
+                               f"root/<split>/<class>/*.jpg with splits {', '.join(self.splits)}")
         for split in self.splits:
             if not (root / split).is_dir():
                 continue

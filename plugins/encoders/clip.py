@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rdmbench.api import Encoder
-from rdmbench.errors import ConfigError, MissingDependency
+from rdmbench.errors import ConfigError, MissingDependency, RdmbenchError
 from rdmbench.hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -113,37 +113,44 @@ class ClipEncoder(Encoder):
                 try:
                     net = open_clip.create_model(self.model, pretrained=path, force_preprocess_cfg=preprocess,
                                                  force_quick_gelu=bool(cfg.get("quick_gelu", False)), **common)
-                except (OSError, RuntimeError) as exc:
-                    raise MissingDependency(f"clip: could not load {path!r} ({exc}). {_HOW_TO}") from exc
+                except (OSError, RuntimeError, KeyError) as exc:  # the file is there but does not fit
+                    detail = " ".join(str(exc).split())[:300] or type(exc).__name__
+                    raise RdmbenchError(f"clip: could not load {path!r} into {self.model}: {detail}") from exc
             device = ("cuda" if torch.cuda.is_available() else "cpu") if self.device == "auto" else self.device
             self._net = net.eval().requires_grad_(False).to(device)
         return self._net
 
     def _preprocess(self, batch: Any) -> Any:
-        """open_clip's eval transform (resize, centre crop, normalise) on uint8 NHWC tensors, batched."""
+        """open_clip's eval transform (resize, centre crop or pad, normalise) on uint8 NHWC tensors, batched.
+
+        open_clip runs it per image in PIL; this agrees to within a few grey levels (PIL rounds to
+        uint8 after resizing, and its bicubic kernel is a little softer).
+        """
         import torch
         import torch.nn.functional as F
 
         cfg = self._net.visual.preprocess_cfg
-        size = cfg["size"] if isinstance(cfg["size"], int) else cfg["size"][0]
+        out_h, out_w = (cfg["size"], cfg["size"]) if isinstance(cfg["size"], int) else cfg["size"]
         x = batch.permute(0, 3, 1, 2).float().div(255.0).expand(-1, 3, -1, -1)
         h, w = x.shape[-2:]
         mode = cfg.get("resize_mode", "shortest")
-        scale = size / (max(h, w) if mode == "longest" else min(h, w))
-        target = (size, size) if mode == "squash" else (max(1, round(h * scale)), max(1, round(w * scale)))
+        if mode == "squash":
+            target = (out_h, out_w)
+        else:  # "shortest" covers the output and crops, "longest" fits inside it and pads
+            scale = (max if mode == "shortest" else min)(out_h / h, out_w / w)
+            target = (max(1, round(h * scale)), max(1, round(w * scale)))
         if target != (h, w):
             interp = cfg.get("interpolation", "bicubic")
             x = F.interpolate(x, size=target, mode=interp, antialias=interp != "nearest",
                               **({} if interp == "nearest" else {"align_corners": False}))
             x = x.clamp(0.0, 1.0)  # PIL's bicubic saturates at uint8; match it
         h, w = x.shape[-2:]
-        if mode == "longest":
-            fill = cfg.get("fill_color", 0) / 255.0
-            top, left = (size - h) // 2, (size - w) // 2
-            x = F.pad(x, (left, size - w - left, top, size - h - top), value=fill)
+        if mode == "longest":  # odd margins: the extra pixel goes right / bottom, as in torchvision
+            top, left = (out_h - h) // 2, (out_w - w) // 2
+            x = F.pad(x, (left, out_w - w - left, top, out_h - h - top), value=cfg.get("fill_color", 0) / 255.0)
         else:
-            top, left = (h - size) // 2, (w - size) // 2
-            x = x[..., top : top + size, left : left + size]
+            top, left = (h - out_h) // 2, (w - out_w) // 2
+            x = x[..., top : top + out_h, left : left + out_w]
         mean = torch.tensor(cfg["mean"], device=x.device).view(1, 3, 1, 1)
         std = torch.tensor(cfg["std"], device=x.device).view(1, 3, 1, 1)
         return (x - mean) / std

@@ -161,8 +161,10 @@ class AutoencoderFirstStage(FirstStage):
         import torch
         import torch.nn.functional as F
 
-        # NCHW-contiguous: a permuted (channels-last) input makes CPU conv backward ~20x slower
-        x = torch.as_tensor(images).to(self._device).permute(0, 3, 1, 2).contiguous().float().div_(127.5).sub_(1.0)
+        if isinstance(images, np.ndarray):  # a copy: the caller's array may be read-only (memory-mapped)
+            images = torch.from_numpy(np.array(images, dtype=np.uint8))
+        # made NCHW-contiguous so convolutions see the standard layout, not permuted channels-last strides
+        x = images.to(self._device).permute(0, 3, 1, 2).contiguous().float().div_(127.5).sub_(1.0)
         h, w = x.shape[-2:]
         ph, pw = (-h) % self.factor, (-w) % self.factor
         if ph or pw:

@@ -47,7 +47,7 @@ class RDMHead(Head):
         cross_attention_dim: int = 128,
         attention_head_dim: int = 8,
         norm_num_groups: int = 16,
-        train_steps: int = 2000,
+        train_steps: int = 2000,  # 0: untrained weights, the floor every metric should beat
         batch_size: int = 64,
         lr: float = 3e-4,
         warmup_steps: int = 100,
@@ -143,8 +143,8 @@ class RDMHead(Head):
         ema.copy_to(model.parameters())  # sample with (and store) the EMA weights
         model.eval()
         tail = losses[-max(1, len(losses) // 10):]
-        return {"train_loss_last10pct": float(np.mean(tail)), "train_steps": steps,
-                "train_images_per_s": steps * c["batch_size"] / (time.perf_counter() - start),
+        return {"train_loss_last10pct": float(np.mean(tail)) if tail else None, "train_steps": steps,
+                "train_images_per_s": steps * c["batch_size"] / max(time.perf_counter() - start, 1e-9),
                 "head_parameters": self.num_parameters}
 
     def train_step(self, latents, data: TrainingData, gen, opt) -> float:
