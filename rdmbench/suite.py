@@ -220,6 +220,8 @@ def validate_run(config: dict[str, Any], registry: Registry, *, file: str, prefi
     out["metrics"]["feature_extractor"] = fe
     use = {}
     for mname, margs in run.metrics.use.items():
+        if attempt(registry.info, "metric", mname, file=file, key=f"{prefix}.metrics.use.{mname}") is None:
+            continue
         spec = attempt(registry.validate, "metric", {"name": mname, **(margs or {})}, file=file,
                        key=f"{prefix}.metrics.use.{mname}")
         if spec is not None:

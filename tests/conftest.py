@@ -12,6 +12,20 @@ FASHION = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_onednn_for_toy_models():
+    """oneDNN spends seconds planning every new conv shape; the toy models of tests never repay it.
+
+    Real runs keep it on (it doubles UNet training throughput at 28x28, benchmarks/RESULTS.md).
+    """
+    import torch
+
+    previous = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = False
+    yield
+    torch.backends.mkldnn.enabled = previous
+
 TINY_BASE = """
 suite: tiny
 version: 1

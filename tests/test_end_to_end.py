@@ -108,16 +108,29 @@ def test_report_from_results(finished):
     assert (out / "report" / "summary.csv").exists()
 
 
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("smoke-cache")
+
+
+SUITES = sorted(p.name for p in (REPO / "suites").glob("*.yaml"))
+
+
 @pytest.mark.skipif(not FASHION.exists(), reason="Debian dataset-fashion-mnist not installed (make test installs it)")
-def test_k_train_smoke_profile_from_the_command_line(tmp_path):
-    out = tmp_path / "k_train-smoke"
-    proc = subprocess.run([sys.executable, "-m", "rdmbench", "run", "suites/k_train.yaml", "--profile", "smoke",
-                           "--results", str(out)], cwd=REPO, capture_output=True, text=True)
+@pytest.mark.parametrize("suite_file", SUITES)
+def test_every_suite_smoke_profile_from_the_command_line(suite_file, tmp_path, shared_cache):
+    out = tmp_path / "results"
+    proc = subprocess.run([sys.executable, "-m", "rdmbench", "run", f"suites/{suite_file}", "--profile", "smoke",
+                           "--results", str(out), "--cache", str(shared_cache)], cwd=REPO, capture_output=True,
+                          text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = read_rows(out)
-    assert [int(r["k_train"]) for r in rows] == [1, 2, 4, 8, 16]
+    expected = load_suite(REPO / "suites" / suite_file, "smoke").runs
+    assert [r["run_id"] for r in rows] == [r.run_id for r in expected]
     assert all(r["status"] == "ok" for r in rows)
     assert (out / "report" / "report.md").exists() and (out / "report" / "metric_fid.png").exists()
+    if suite_file == "k_train.yaml":
+        assert [int(r["k_train"]) for r in rows] == [1, 2, 4, 8, 16]
 
 
 def test_missing_dataset_files_stop_before_any_work(tmp_path, monkeypatch):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+
 import numpy as np
 import pytest
 
@@ -26,15 +27,6 @@ def blobs(n: int, size: int = 16, seed: int = 0) -> np.ndarray:
 
 
 _FITTED: dict = {}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _native_conv():
-    """oneDNN spends seconds building kernels for every new conv shape; native conv is faster at these toy sizes."""
-    import torch
-
-    with torch.backends.mkldnn.flags(enabled=False):
-        yield
 
 
 class FirstStageContract:

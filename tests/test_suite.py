@@ -111,3 +111,8 @@ def test_shipped_suites_validate(profile):
     for path in sorted((REPO / "suites").glob("*.yaml")):
         suite = load_suite(path, profile)
         assert suite.runs, path
+
+
+def test_unknown_metric_is_named_by_its_key(tmp_path):
+    msg = mutate(tmp_path, lambda d: d["base"]["metrics"]["use"].update({"fdi": {}}))
+    assert "base.metrics.use.fdi: unknown metric 'fdi' (did you mean 'fid'?" in msg
