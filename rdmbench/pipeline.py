@@ -216,8 +216,6 @@ class Pipeline:
         inputs = {n: p.name for n, p in paths.items() if p is not None}
 
         def compute(out: Path) -> dict:
-            db = paths["database"]
-            db_labels = _maybe(db / "database_labels.npy")
             queries, query_labels, context, query_images = self.queries(cfg, paths)
             if cfg["k_train"] == 0:
                 context = None  # the parametric baseline ignores retrieval; queries only label the samples
@@ -236,7 +234,7 @@ class Pipeline:
             if query_labels is not None:
                 save_array(out / "query_labels.npy", query_labels)
             save_grid(out / "samples.png", images, query_images)
-            return {"num": len(images), "sample_s": seconds, "k": k, "db_labels": db_labels is not None}
+            return {"num": len(images), "sample_s": seconds, "k": k}
 
         return self.stage("samples", config, inputs, compute)
 

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from rdmbench.cache import StageCache, make_key, read_json, write_json, write_text
+from rdmbench.device import resolve_device
 from rdmbench.envinfo import environment
 from rdmbench.errors import RdmbenchError
 from rdmbench.progress import Progress, default_progress
@@ -38,14 +39,6 @@ TAIL = ("feature_extractor", "encoder", "num_samples", "num_reference", "wall_s"
 def results_dir_for(suite: Suite, root: Path) -> Path:
     """``results/<suite>`` for the default cpu profile, ``results/<suite>-<profile>`` otherwise."""
     return root / (suite.name if suite.profile == "cpu" else f"{suite.name}-{suite.profile}")
-
-
-def resolve_device(device: str) -> str:
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def run_suite(suite: Suite, out: Path, cache_root: Path, *, use_cache: bool = True,

@@ -18,6 +18,7 @@ import numpy as np
 
 from rdmbench.api import Encoder
 from rdmbench.errors import ConfigError, MissingDependency, RdmbenchError
+from rdmbench.device import resolve_device
 from rdmbench.hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -116,7 +117,7 @@ class ClipEncoder(Encoder):
                 except (OSError, RuntimeError, KeyError) as exc:  # the file is there but does not fit
                     detail = " ".join(str(exc).split())[:300] or type(exc).__name__
                     raise RdmbenchError(f"clip: could not load {path!r} into {self.model}: {detail}") from exc
-            device = ("cuda" if torch.cuda.is_available() else "cpu") if self.device == "auto" else self.device
+            device = resolve_device(self.device)
             self._net = net.eval().requires_grad_(False).to(device)
         return self._net
 

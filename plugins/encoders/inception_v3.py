@@ -17,6 +17,7 @@ import numpy as np
 
 from rdmbench.api import Encoder
 from rdmbench.errors import MissingDependency, RdmbenchError
+from rdmbench.device import resolve_device
 from rdmbench.hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -81,7 +82,7 @@ class InceptionV3Encoder(Encoder):
             buffer.seek(0)
             model = FeatureExtractorInceptionV3("inception-v3-compat", list(_FEATURES.values()),
                                                 feature_extractor_weights_path=buffer)
-            device = ("cuda" if torch.cuda.is_available() else "cpu") if self.device == "auto" else self.device
+            device = resolve_device(self.device)
             self._model = model.to(device)
         return self._model
 

@@ -40,6 +40,7 @@ import numpy as np
 
 from rdmbench.api import FirstStage
 from rdmbench.errors import ConfigError
+from rdmbench.device import resolve_device
 from rdmbench.hookspecs import hookimpl
 
 WEIGHTS = "autoencoder.safetensors"
@@ -47,14 +48,6 @@ META = "autoencoder.json"
 #: images used after training to measure the latent std (scaling factor) and the reconstruction error
 STATS_IMAGES = 1024
 INFERENCE_BATCH = 256
-
-
-def _resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
 
 class AutoencoderFirstStage(FirstStage):
@@ -146,7 +139,7 @@ class AutoencoderFirstStage(FirstStage):
             model = AutoencoderKL(**common)
         else:
             model = VQModel(**common, num_vq_embeddings=self.num_vq_embeddings)
-        self._device = _resolve_device(self.device)
+        self._device = resolve_device(self.device)
         return model.to(self._device)  # built in float32
 
     def latent_shape(self, image_shape: tuple[int, int, int]) -> tuple[int, int, int]:

@@ -26,14 +26,6 @@ from rdmbench.hookspecs import hookimpl
 _GUIDANCE_CHOICE: dict[tuple[str, int], str] = {}
 
 
-def resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
 class RDMHead(Head):
     """Latent/pixel diffusion UNet cross-attending to k retrieved neighbour embeddings (RDM)."""
 
