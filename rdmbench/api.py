@@ -99,13 +99,35 @@ class Encoder(Plugin):
 
     kind = "encoder"
     provides: ClassVar[tuple[str, ...]] = ("embedding",)
+    batch_size: int = 256
 
     def identity(self) -> str:
         """Human-readable name of the network and its weights, stored beside every number."""
         return self.name
 
-    def features(self, images: np.ndarray, progress: Progress | None = None) -> dict[str, np.ndarray]:
+    def encode_batch(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        """One batch of uint8 (B, H, W, 1 or 3) images -> {output: (B, dim)}; what subclasses write."""
         raise NotImplementedError
+
+    def features(self, images: np.ndarray, progress: Progress | None = None) -> dict[str, np.ndarray]:
+        """``encode_batch`` over all images in batches of ``batch_size``, with progress, as float32."""
+        from contextlib import nullcontext
+
+        images = np.asarray(images)
+        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] not in (1, 3):
+            raise ValueError(f"expected uint8 (N, H, W, 1 or 3) images, got {images.dtype} {images.shape}")
+        if len(images) == 0:  # one blank image tells the output widths
+            blank = np.zeros((1, *images.shape[1:]), np.uint8)
+            return {k: np.asarray(v, np.float32)[:0] for k, v in self.encode_batch(blank).items()}
+        parts: dict[str, list[np.ndarray]] = {}
+        with progress.task(f"{self.name} features", len(images)) if progress else nullcontext() as advance:
+            for start in range(0, len(images), self.batch_size):
+                batch = np.array(images[start : start + self.batch_size])  # writable, contiguous copy
+                for key, value in self.encode_batch(batch).items():
+                    parts.setdefault(key, []).append(np.asarray(value, dtype=np.float32))
+                if advance:
+                    advance(len(batch))
+        return {k: np.concatenate(v) for k, v in parts.items()}
 
     def fingerprint(self) -> dict[str, Any]:
         return {}

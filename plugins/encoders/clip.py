@@ -10,9 +10,8 @@ tests only. The offline default encoder is ``efficientnet-lite``.
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -21,8 +20,6 @@ from rdmbench.errors import ConfigError, MissingDependency, RdmbenchError
 from rdmbench.device import resolve_device
 from rdmbench.hookspecs import hookimpl
 
-if TYPE_CHECKING:
-    from rdmbench.progress import Progress
 
 _CHECKPOINT_SUFFIXES = {".bin", ".pt", ".pth", ".safetensors", ".npz"}
 _HOW_TO = ("CLIP weights cannot be downloaded in this environment: pass a local checkpoint as "
@@ -156,22 +153,14 @@ class ClipEncoder(Encoder):
         std = torch.tensor(cfg["std"], device=x.device).view(1, 3, 1, 1)
         return (x - mean) / std
 
-    def features(self, images: np.ndarray, progress: Progress | None = None) -> dict[str, np.ndarray]:
+    def encode_batch(self, images: np.ndarray) -> dict[str, np.ndarray]:
         import torch
 
-        images = np.asarray(images)
-        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] not in (1, 3):
-            raise ValueError(f"expected uint8 (N, H, W, 1 or 3) images, got {images.dtype} {images.shape}")
         net = self._load()
         device = next(net.parameters()).device
-        parts = []
-        task = progress.task(f"clip {self.model} features", len(images)) if progress else None
-        with task or contextlib.nullcontext(lambda n=1: None) as advance, torch.inference_mode():
-            for start in range(0, len(images), self.batch_size):
-                batch = torch.from_numpy(np.ascontiguousarray(images[start : start + self.batch_size])).to(device)
-                parts.append(net.encode_image(self._preprocess(batch)).float().cpu().numpy())
-                advance(len(batch))
-        return {"embedding": np.concatenate(parts) if parts else np.zeros((0, self._dim()), np.float32)}
+        with torch.inference_mode():
+            batch = torch.from_numpy(images).to(device)
+            return {"embedding": net.encode_image(self._preprocess(batch)).float().cpu().numpy()}
 
     def encode_text(self, texts: list[str]) -> np.ndarray:
         """Text-tower embeddings (N, dim) float32 in the same space as the image embeddings."""

