@@ -41,6 +41,7 @@ class Pipeline:
         self.cache, self.registry, self.progress = cache, registry, progress
         self.k_max, self.device = k_max, device
         self._plugins: dict[str, Any] = {}
+        self._loaded: dict[int, Path] = {}
         self.stage_log: list[dict[str, Any]] = []
 
     # -- machinery ------------------------------------------------------------------------------------
@@ -50,6 +51,14 @@ class Pipeline:
         if key not in self._plugins:
             self._plugins[key] = self.registry.create(kind, spec)
         return self._plugins[key]
+
+    def loaded(self, kind: str, spec: dict[str, Any], path: Path, load: Callable[[Any], None]) -> Any:
+        """The shared instance for ``spec`` with the stage at ``path`` loaded; loads only when it changes."""
+        plugin = self.plugin(kind, spec)
+        if self._loaded.get(id(plugin)) != path:
+            load(plugin)
+            self._loaded[id(plugin)] = path
+        return plugin
 
     def fingerprint(self, kind: str, spec: dict[str, Any]) -> dict[str, Any]:
         plugin = self.plugin(kind, spec)
@@ -71,10 +80,6 @@ class Pipeline:
         self.stage_log.append({"stage": name, "key": key, "cached": False, "seconds": seconds})
         log.info("stage %s [%s]: done in %.1f s", name, key, seconds)
         return path
-
-    @staticmethod
-    def key_of(path: Path) -> str:
-        return path.name
 
     # -- stages ---------------------------------------------------------------------------------------
     def data(self, cfg: dict[str, Any]) -> Path:
@@ -148,11 +153,8 @@ class Pipeline:
 
     def retriever(self, cfg: dict[str, Any], index: Path, db_emb: Path) -> Any:
         r = cfg["retriever"]
-        ret = self.plugin("retriever", {"name": r["name"], **r["build"]})
-        if getattr(ret, "_loaded_from", None) != index:
-            ret.load(index, load_array(db_emb / "embeddings.npy"))
-            ret._loaded_from = index
-        return ret
+        return self.loaded("retriever", {"name": r["name"], **r["build"]}, index,
+                           lambda ret: ret.load(index, load_array(db_emb / "embeddings.npy")))
 
     def neighbours(self, cfg: dict[str, Any], index: Path, db_emb: Path, queries: Path) -> Path:
         query = cfg["retriever"]["query"]
@@ -183,11 +185,7 @@ class Pipeline:
         return self.stage("first_stage", config, {"data": data.name}, compute)
 
     def load_first_stage(self, cfg: dict[str, Any], path: Path) -> Any:
-        fs = self.plugin("first_stage", cfg["first_stage"])
-        if getattr(fs, "_loaded_from", None) != path:
-            fs.load(path)
-            fs._loaded_from = path
-        return fs
+        return self.loaded("first_stage", cfg["first_stage"], path, lambda fs: fs.load(path))
 
     def train(self, cfg: dict[str, Any], fs: Path, nbrs: Path | None, db_emb: Path | None) -> Path:
         spec, k = cfg["head"], cfg["k_train"]

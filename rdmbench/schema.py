@@ -42,9 +42,6 @@ class RetrieverSection(Section):
     train_neighbours: int = Field(default=16, ge=1)
 
 
-SAMPLE_MODES = ("unconditional", "reference-queries")
-
-
 class SampleSection(Section):
     #: unconditional: pseudo-queries drawn from the proposal p_D with top-m truncation (paper 3.3);
     #: reference-queries: neighbours of held-out reference images (image-conditioned)
@@ -90,4 +87,3 @@ SUITE_KEYS = ("suite", "version", "description", "include", "base", "sweep", "se
               "default_profile", "report")
 SWEEP_KEYS = ("grid", "zip")
 REPORT_KEYS = ("x", "hue", "metrics", "title")
-PROFILE_SPECIAL_KEYS = ("sweep", "seeds")

@@ -22,9 +22,6 @@ from rdmbench import schema
 from rdmbench.errors import ConfigError, ConfigErrors
 from rdmbench.registry import Registry, get_registry, unknown_choice, validate_kwargs
 
-PROFILES = ("smoke", "cpu", "paper")
-
-
 @dataclass
 class Run:
     run_id: str

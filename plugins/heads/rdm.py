@@ -148,7 +148,7 @@ class RDMHead(Head):
         b = c["batch_size"]
         idx = torch.randint(0, len(latents), (b,), generator=gen)
         x0 = latents[idx].to(self.device)
-        context = self._context(data.context(idx.numpy()), b)
+        context = self._context(data.context(idx.numpy()))
         drop = torch.rand(b, generator=gen) < c["cond_dropout"]
         noise = torch.randn(x0.shape, generator=gen).to(self.device)
         t = torch.randint(0, self.scheduler.config.num_train_timesteps, (b,), generator=gen).to(self.device)
@@ -172,7 +172,7 @@ class RDMHead(Head):
         opt.step()
         return float(loss.detach())
 
-    def _context(self, context: np.ndarray | None, batch: int):
+    def _context(self, context: np.ndarray | None):
         import torch
 
         if context is None:  # parametric baseline: the model only ever sees the null token
@@ -196,7 +196,7 @@ class RDMHead(Head):
         with torch.inference_mode(), ctx_progress as advance:
             for s in batches:
                 n = min(request.batch_size, request.num - s)
-                context = None if request.context is None else self._context(request.context[s:s + n], n)
+                context = None if request.context is None else self._context(request.context[s:s + n])
                 x = torch.randn((n, *self.latent_shape), generator=gen).to(self.device)
                 for t in ddim.timesteps:
                     pred = self._guided_forward(x, t, context, request.guidance_scale, mode)
@@ -238,7 +238,7 @@ class RDMHead(Head):
         key = (torch.device(self.device).type, n)
         if key not in _GUIDANCE_CHOICE:
             x = torch.randn((n, *self.latent_shape), device=self.device)
-            ctx = self._context(request.context[:n], n)
+            ctx = self._context(request.context[:n])
             timings = {}
             with torch.inference_mode():
                 for mode in ("batched", "split", "batched", "split"):
