@@ -11,12 +11,17 @@ plugins built on other frameworks fit. This module must not import torch.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 import numpy as np
+
+from rdmbench.cache import file_digest, write_text
+from rdmbench.errors import RdmbenchError
 
 if TYPE_CHECKING:
     from rdmbench.progress import Progress
@@ -99,6 +104,9 @@ class Encoder(Plugin):
 
     kind = "encoder"
     provides: ClassVar[tuple[str, ...]] = ("embedding",)
+    #: the pipeline stores embeddings L2-normalised (cosine retrieval, the paper's); False keeps raw
+    #: values, for vector sets searched by L2 distance such as ann-benchmarks' fashion-mnist-784-euclidean
+    normalize: ClassVar[bool] = True
     batch_size: int = 256
 
     def identity(self) -> str:
@@ -134,26 +142,147 @@ class Encoder(Plugin):
 
 
 class Retriever(Plugin):
-    """Nearest-neighbour search over L2-normalised embeddings.
+    """Nearest-neighbour search over embeddings, with the behaviour every retriever shares.
 
-    Constructor arguments are build-time parameters; ``search`` declares query-time parameters as
-    keyword-only arguments after ``k`` and receives them explicitly on every call.
+    A plugin writes four methods over plain float32 arrays and this base does the rest:
+
+    - ``build_index(x)``: x is (n >= 1, dim) float32, C-contiguous, L2-normalised when ``metric``
+      is ``cosine``;
+    - ``search_index(q, k, *, <query args>)``: 1 <= k <= n; returns (scores, ids), best first,
+      scores where higher is better (similarity, or minus the squared L2 distance); ids may hold
+      -1 where the library found fewer than k. Query-time parameters are its keyword-only
+      arguments, so a suite's ``retriever.query`` is validated against them before any work;
+    - ``save_index(directory)`` / ``load_index(directory)``: the library's own files.
+
+    Constructor keyword arguments are the build-time parameters and must include ``metric``
+    (``cosine``, ``ip`` or ``l2``). ``build``/``search``/``save``/``load`` check dimensions, pad
+    k > n with -1, handle an empty database, and save a manifest (config, dimension, metric, a
+    digest of the embeddings, a checksum per index file) that ``load`` checks, so a stale or
+    corrupted index is refused, never silently used.
     """
 
     kind = "retriever"
+    METRICS: ClassVar[tuple[str, ...]] = ("cosine", "ip", "l2")
+    MANIFEST: ClassVar[str] = "retriever.json"
+    metric: str = "cosine"
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> Retriever:
+        self = super().__new__(cls)
+        bound = inspect.signature(cls.__init__).bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        #: the resolved constructor arguments: what a saved index must have been built with
+        self.config = dict(list(bound.arguments.items())[1:])
+        self.dim: int | None = None
+        self.n = 0
+        return self
+
+    # -- what a plugin writes -------------------------------------------------------------------------
+    def build_index(self, x: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def search_index(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def save_index(self, directory: Path) -> None:
+        raise NotImplementedError
+
+    def load_index(self, directory: Path) -> None:
+        raise NotImplementedError
+
+    def index_bytes(self) -> int | None:
+        """Size of the index when it is not what ``save_index`` writes (e.g. held in memory only)."""
+        return None
+
+    # -- what every retriever gets --------------------------------------------------------------------
     def build(self, embeddings: np.ndarray) -> None:
-        raise NotImplementedError
+        if self.metric not in self.METRICS:
+            raise ValueError(f"metric must be one of {', '.join(self.METRICS)}, got {self.metric!r}")
+        x = self._vectors(embeddings)
+        self.n, self.dim = x.shape
+        self._digest = array_digest(embeddings)
+        if self.n:
+            self.build_index(x)
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Return (similarities float32 (Q, k), ids int64 (Q, k)), best first."""
-        raise NotImplementedError
+    def search(self, queries: np.ndarray, k: int, **query: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Return (scores float32 (Q, k), ids int64 (Q, k)), best first; -1 / -inf pad missing results.
+
+        Kept lean: one query per call is a benchmarked mode, where every microsecond here shows.
+        """
+        if self.dim is None:
+            raise RuntimeError("build() or load() first")
+        q = queries if type(queries) is np.ndarray and queries.dtype == np.float32 else np.asarray(queries, np.float32)
+        if q.ndim != 2 or q.shape[1] != self.dim:
+            raise ValueError(f"queries have shape {q.shape}, the index has dimension {self.dim}")
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        k_eff = min(k, self.n)
+        if k_eff == 0:
+            return np.full((len(q), k), -np.inf, np.float32), np.full((len(q), k), -1, np.int64)
+        if self.metric == "cosine":
+            q = q / np.maximum(np.sqrt(np.einsum("ij,ij->i", q, q)), 1e-12)[:, None]
+        elif not q.flags.c_contiguous:
+            q = np.ascontiguousarray(q)
+        scores, ids = self.search_index(q, k_eff, **query)
+        if scores.dtype != np.float32:
+            scores = scores.astype(np.float32)
+        if ids.dtype != np.int64:
+            ids = ids.astype(np.int64)
+        if ids.min() < 0:  # libraries put sentinels (e.g. +-FLT_MAX) beside ids they could not fill
+            scores = np.where(ids < 0, np.float32(-np.inf), scores)
+        if ids.shape[1] < k:
+            scores = np.pad(scores, ((0, 0), (0, k - ids.shape[1])), constant_values=-np.inf)
+            ids = np.pad(ids, ((0, 0), (0, k - ids.shape[1])), constant_values=-1)
+        return scores, ids
 
     def save(self, directory: Path) -> None:
-        raise NotImplementedError
+        directory = Path(directory)
+        if self.n:
+            self.save_index(directory)
+        files = {p.name: file_digest(p) for p in sorted(directory.iterdir()) if p.is_file() and p.name != self.MANIFEST}
+        manifest = {"retriever": self.name, "version": self.version, "config": self.config, "dim": self.dim,
+                    "n": self.n, "metric": self.metric, "embeddings_sha256": self._digest, "files": files}
+        write_text(directory / self.MANIFEST, json.dumps(manifest, indent=1, default=str))
 
     def load(self, directory: Path, embeddings: np.ndarray) -> None:
-        raise NotImplementedError
+        directory = Path(directory)
+        path = directory / self.MANIFEST
+        if not path.exists():
+            raise RdmbenchError(f"no saved {self.name!r} index in {directory} ({self.MANIFEST} missing); rebuild it")
+        meta = json.loads(path.read_text())
+        problems = []
+        if meta["retriever"] != self.name or meta["version"] != self.version:
+            problems.append(f"it was saved by {meta['retriever']!r} v{meta['version']}, not {self.name!r} v{self.version}")
+        if json.loads(json.dumps(self.config, default=str)) != meta["config"]:
+            problems.append(f"it was built with {meta['config']}, not {self.config}")
+        embeddings = np.asarray(embeddings)
+        if embeddings.ndim != 2 or embeddings.shape[1] != meta["dim"] or len(embeddings) != meta["n"]:
+            problems.append(f"it holds {meta['n']} x {meta['dim']} vectors, the embeddings are {embeddings.shape}")
+        elif array_digest(embeddings) != meta["embeddings_sha256"]:
+            problems.append("it was built from other embeddings")
+        for name, digest in meta["files"].items():
+            if not (directory / name).exists() or file_digest(directory / name) != digest:
+                problems.append(f"{name} is missing or its checksum does not match")
+        if problems:
+            raise RdmbenchError(f"refusing stale {self.name!r} index in {directory}: " + "; ".join(problems)
+                                + " (delete it to rebuild)")
+        self.n, self.dim, self._digest = meta["n"], meta["dim"], meta["embeddings_sha256"]
+        if self.n:
+            self.load_index(directory)
+
+    def _vectors(self, x: np.ndarray) -> np.ndarray:
+        """float32, C-contiguous, L2-normalised for cosine: what build_index receives."""
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim != 2:
+            raise ValueError(f"expected a (n, dim) array, got shape {x.shape}")
+        if self.metric == "cosine":
+            x = x / np.maximum(np.sqrt(np.einsum("ij,ij->i", x, x)), 1e-12)[:, None]
+        return np.ascontiguousarray(x)
+
+
+def array_digest(x: np.ndarray) -> str:
+    """sha256 of an array's float32 values and shape: what an index was built from."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    return hashlib.sha256(repr(x.shape).encode() + x.tobytes()).hexdigest()
 
 
 class FirstStage(Plugin):

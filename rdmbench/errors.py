@@ -30,3 +30,14 @@ class MissingDependency(RdmbenchError):
 
 class DataNotFound(RdmbenchError):
     """A dataset's files are not where they were looked for; says where it looked and how to fix it."""
+
+
+def require(module: str, hint: str):
+    """Import an optional library, or raise MissingDependency with ``hint`` (how to install it, what
+    to use instead), so a missing library is one clear line instead of an ImportError traceback."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingDependency(hint) from None

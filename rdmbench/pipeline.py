@@ -32,8 +32,9 @@ from rdmbench.registry import Registry
 log = logging.getLogger("rdmbench")
 
 #: bump when a stage's computation changes so old cache entries stop matching
-STAGE_VERSION = {"data": 1, "database": 1, "first_stage": 1, "embeddings": 1, "index": 1, "neighbours": 1,
-                 "train": 1, "samples": 1, "reference_features": 1, "metrics": 1}
+STAGE_VERSION = {"data": 1, "database": 1, "first_stage": 1, "embeddings": 1, "index": 2, "neighbours": 1,
+                 "train": 1, "samples": 1, "reference_features": 1, "metrics": 1, "ground_truth": 1, "search": 1,
+                 "neighbour_recall": 1}
 
 
 class Pipeline:
@@ -125,14 +126,16 @@ class Pipeline:
         return self.stage("database", config, {"data": data.name}, compute)
 
     def embeddings(self, encoder_spec: dict[str, Any], source: Path, array: str) -> Path:
-        """L2-normalised float16 embeddings (memory-mapped when read) of one stored image array."""
+        """float16 embeddings (memory-mapped when read) of one stored image array, L2-normalised unless
+        the encoder says its raw values are the vectors (``Encoder.normalize``)."""
         config = {"encoder": self.fingerprint("encoder", encoder_spec), "array": array}
 
         def compute(out: Path) -> dict:
             enc = self.plugin("encoder", encoder_spec)
             images = load_array(source / f"{array}_images.npy", mmap=True)
             emb = enc.features(images, self.progress)["embedding"].astype(np.float32)
-            emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+            if enc.normalize:
+                emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
             save_array(out / "embeddings.npy", emb.astype(np.float16))
             return {"count": len(emb), "dim": emb.shape[1], "encoder": enc.identity()}
 
@@ -145,9 +148,14 @@ class Pipeline:
 
         def compute(out: Path) -> dict:
             ret = self.plugin("retriever", spec)
-            ret.build(load_array(db_emb / "embeddings.npy"))
+            emb = load_array(db_emb / "embeddings.npy")
+            start = time.perf_counter()
+            ret.build(emb)
+            build_s = time.perf_counter() - start
             ret.save(out)
-            return {}
+            saved = sum(f.stat().st_size for f in out.iterdir() if f.is_file() and f.name != ret.MANIFEST)
+            held = ret.index_bytes()
+            return {"build_s": build_s, "index_bytes": saved if held is None else held, "n": len(emb)}
 
         return self.stage("index", config, {"embeddings": db_emb.name}, compute)
 
@@ -309,8 +317,15 @@ class Pipeline:
 
     # -- a whole run ----------------------------------------------------------------------------------
     def run(self, cfg: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Path]]:
-        """Compute (or reuse) every stage of one run; return the metrics and the stage folders."""
+        """Compute (or reuse) every stage of one run; return its row values and files to keep beside it."""
         self.stage_log = []
+        if cfg["task"] == "retrieval":
+            from rdmbench.ann import run_retrieval
+
+            return run_retrieval(self, cfg)
+        return self.run_generation(cfg)
+
+    def run_generation(self, cfg: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Path]]:
         retrieval = cfg["k_train"] > 0 or cfg["sample"]["k"] > 0 or cfg["sample"]["mode"] == "unconditional"
         p: dict[str, Path] = {}
         p["data"] = self.data(cfg)
@@ -329,7 +344,15 @@ class Pipeline:
         p["samples"] = self.samples(cfg, p)
         p["reference_features"] = self.reference_features(cfg, p["data"])
         p["metrics"] = self.metrics(cfg, p["samples"], p["reference_features"], p["data"])
-        return read_json(p["metrics"] / "metrics.json"), p
+        row = {**read_json(p["metrics"] / "metrics.json"),
+               "encoder": read_json(p["db_embeddings"] / "info.json").get("encoder"),
+               "train_s": read_json(p["train"] / "info.json").get("seconds"),
+               "sample_s": read_json(p["samples"] / "info.json").get("sample_s")}
+        if k:
+            from rdmbench.ann import neighbour_recall
+
+            row["retrieval_recall"] = neighbour_recall(self, cfg, p)
+        return row, {"samples.png": p["samples"] / "samples.png"}
 
 
 def _take(images: ImageSet, size: int | None, rng: np.random.Generator, key: str) -> ImageSet:

@@ -13,13 +13,14 @@ from pathlib import Path
 
 from rdmbench.errors import RdmbenchError
 
-METRICS = ("fid", "kid", "is", "precision", "recall", "f_score", "class_agreement", "classifier_acc")
+METRICS = ("fid", "kid", "is", "precision", "recall", "f_score", "class_agreement", "classifier_acc", "retrieval_recall")
 AUX = ("kid_std", "is_std", "class_agreement_chance", "wall_s", "train_s", "sample_s")  # summary.csv only
 KNOWN = ("run_id", "status", "error", "feature_extractor", "encoder", "num_samples", "num_reference", "profile")
-FIGS = ("precision_recall.png", "class_agreement.png", "samples.png")
+FIGS = ("precision_recall.png", "class_agreement.png", "samples.png", "pareto_recall_qps.png",
+        "pareto_recall_qps_single.png")
 LOWER_IS_BETTER = {"fid", "kid"}
 LABELS = {"fid": "FID", "kid": "KID", "is": "IS", "f_score": "F-score", "class_agreement": "class agreement",
-          "classifier_acc": "classifier accuracy"}
+          "classifier_acc": "classifier accuracy", "retrieval_recall": "retrieval recall@k_train"}
 
 
 def _num(v) -> str:
@@ -75,6 +76,8 @@ def write_report(results_dir: Path, out_dir: Path | None = None) -> Path:
 
     swept = [k for k in (meta.get("swept_keys") or []) if k in df] if "swept_keys" in meta else [
         c for c in df if c not in METRICS + AUX + KNOWN and not c.startswith("_")]  # no suite.json: guess
+    if "qps" in df:  # a retrieval suite: Pareto fronts instead of metric-vs-sweep plots
+        return _write_retrieval(df, meta, out, swept, wish.get("title") or meta.get("suite") or results_dir.name)
     for k in swept + [wish.get("x"), wish.get("hue")]:  # numeric sweeps sort and plot as numbers
         if k in df and df[k].notna().any():
             conv = pd.to_numeric(df[k], errors="coerce")
@@ -267,5 +270,23 @@ def write_report(results_dir: Path, out_dir: Path | None = None) -> Path:
         for r in shots:
             L.append(f"| {r['run_id']} | " + " | ".join(_cell(_num(r[k])) for k in swept)
                      + f" | ![{r['run_id']}](samples/{r['run_id']}.png) |")
+    (out / "report.md").write_text("\n".join(L) + "\n")
+    return out / "report.md"
+
+
+def _write_retrieval(df, meta: dict, out: Path, swept: list[str], title: str) -> Path:
+    from rdmbench import report_retrieval
+
+    df[~df["_failed"]].drop(columns="_failed").to_csv(out / "summary.csv", index=False)
+    L = [f"# {title}", ""] + ([str(meta["description"]).strip(), ""] if meta.get("description") else [])
+    L += [f"- **Profile:** {meta.get('profile') or 'unknown'}",
+          f"- **Runs:** {len(df)} ({int(df['_failed'].sum())} failed)"]
+    if "wall_s" in df and df["wall_s"].notna().any():
+        L.append(f"- **Total wall time:** {df['wall_s'].sum() / 60:.1f} min")
+    L += report_retrieval.write(df, meta, out, title, swept)
+    if df["_failed"].any():
+        L += ["", "## Failed runs", "", "| run_id | error |", "|---|---|"]
+        for _, r in df[df["_failed"]].iterrows():
+            L.append(f"| {_cell(r['run_id'])} | {_cell(r.get('error', '')) or '(no error recorded)'} |")
     (out / "report.md").write_text("\n".join(L) + "\n")
     return out / "report.md"

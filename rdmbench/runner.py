@@ -31,7 +31,10 @@ from rdmbench.suite import Run, Suite
 log = logging.getLogger("rdmbench")
 
 METRIC_ORDER = ("fid", "kid", "kid_std", "is", "is_std", "precision", "recall", "f_score", "class_agreement",
-                "class_agreement_chance", "classifier_acc")
+                "class_agreement_chance", "classifier_acc", "retrieval_recall",
+                # the retrieval task
+                "retriever", "parameters", "qps", "qps_single", "latency_p50_ms", "latency_p99_ms", "build_s",
+                "index_bytes")
 TAIL = ("feature_extractor", "encoder", "num_samples", "num_reference", "wall_s", "train_s", "sample_s",
         "profile", "error")
 
@@ -84,15 +87,13 @@ def execute(pipeline: Any, run: Run, run_dir: Path, profile: str, device: str) -
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     logging.getLogger("rdmbench").addHandler(handler)
     start = time.perf_counter()
-    row: dict[str, Any] = {"run_id": run.run_id, **run.swept, "profile": profile}
+    row: dict[str, Any] = {"run_id": run.run_id, **scalars(run.swept), "profile": profile}
     try:
-        metrics, paths = pipeline.run(run.config)
-        row.update(metrics)
+        values, keep = pipeline.run(run.config)
+        row.update(values)
         row["status"] = "ok"
-        row["encoder"] = read_json(paths["db_embeddings"] / "info.json").get("encoder")
-        row["train_s"] = read_json(paths["train"] / "info.json").get("seconds")
-        row["sample_s"] = read_json(paths["samples"] / "info.json").get("sample_s")
-        shutil.copyfile(paths["samples"] / "samples.png", run_dir / "samples.png")
+        for name, source in keep.items():
+            shutil.copyfile(source, run_dir / name)
     except KeyboardInterrupt:
         log.warning("interrupted: finished stages are cached; run the same command again to resume")
         raise
@@ -125,7 +126,9 @@ def preflight(suite: Suite, pipeline: Any) -> list[str]:
         for kind, path in PLUGIN_KEYS:
             spec = run.config
             for part in path:
-                spec = spec[part]
+                spec = spec.get(part) if isinstance(spec, dict) else None
+            if spec is None:  # a section this run's task does not have
+                continue
             try:
                 pipeline.fingerprint(kind, spec)
             except (DataNotFound, MissingDependency) as exc:
@@ -133,10 +136,15 @@ def preflight(suite: Suite, pipeline: Any) -> list[str]:
     return list(problems)
 
 
+def scalars(swept: dict[str, Any]) -> dict[str, Any]:
+    """Swept values that fit a table cell; whole swept sections are named by a companion label axis."""
+    return {k: v for k, v in swept.items() if not isinstance(v, dict)}
+
+
 def swept_keys(suite: Suite) -> list[str]:
     keys: list[str] = []
     for r in suite.runs:
-        keys += [k for k in r.swept if k not in keys]
+        keys += [k for k in scalars(r.swept) if k not in keys]
     return keys
 
 
@@ -164,13 +172,20 @@ def write_results_csv(out: Path, suite: Suite) -> list[dict[str, Any]]:
 def dry_run(suite: Suite, out: Path) -> str:
     from rdmbench.pipeline import Pipeline
 
-    lines = [f"suite {suite.name} ({suite.path}), profile {suite.profile}: {len(suite.runs)} runs -> {out}",
-             f"neighbours searched once for k_max = {suite.k_max}"]
+    lines = [f"suite {suite.name} ({suite.path}), profile {suite.profile}: {len(suite.runs)} runs -> {out}"]
+    if any(r.config["task"] == "generation" for r in suite.runs):
+        lines.append(f"neighbours searched once for k_max = {suite.k_max}")
     pipeline = Pipeline(StageCache(out, False), get_registry(), Progress(), suite.k_max, "cpu")
     for problem in preflight(suite, pipeline):
         lines.append(f"warning, a real run would stop here: {problem}")
     for r in suite.runs:
         c = r.config
+        if c["task"] == "retrieval":
+            b, ret = c["benchmark"], c["retriever"]
+            lines.append(f"  {r.run_id}: {b['label']} ({c['data']['dataset']['name']}, encoder={c['encoder']['name']}, "
+                         f"{b['metric']}, k={b['k']}, queries={b['queries']}) retriever={ret['name']} "
+                         f"build={ret['build']} query={ret['query']}")
+            continue
         lines.append(f"  {r.run_id}: k_train={c['k_train']} seed={c['seed']} dataset={c['data']['dataset']['name']} "
                      f"encoder={c['encoder']['name']} retriever={c['retriever']['name']} "
                      f"first_stage={c['first_stage']['name']} head={c['head']['name']} "

@@ -35,7 +35,7 @@ class RetrieverSection(Section):
     name: str
     #: build-time parameters: the retriever's constructor arguments
     build: dict[str, Any] = Field(default_factory=dict)
-    #: query-time parameters: keyword-only arguments of the retriever's ``search``
+    #: query-time parameters: keyword-only arguments of the retriever's ``search_index``
     query: dict[str, Any] = Field(default_factory=dict)
     #: neighbours searched once per training image: at least this many, more if a run needs more.
     #: A fixed floor lets suites with different k ranges share one neighbour table.
@@ -68,6 +68,9 @@ class MetricsSection(Section):
 
 
 class RunConfig(Section):
+    """A generation run: train a head on retrieved neighbours, sample, measure (task ``generation``)."""
+
+    task: Literal["generation"] = "generation"
     seed: int = 0
     #: neighbours per training example; 0 is the fully parametric baseline (same head, no retrieval)
     k_train: int = Field(default=4, ge=0)
@@ -83,7 +86,39 @@ class RunConfig(Section):
     metrics: MetricsSection
 
 
-SUITE_KEYS = ("suite", "version", "description", "include", "base", "sweep", "seeds", "profiles",
+class BenchmarkSection(Section):
+    #: names this vector set in run ids and the report (e.g. fashion-mnist-784-euclidean)
+    label: str = "embeddings"
+    #: whose embeddings query D: X ("train", the RDM workload) or the held-out reference split
+    queries: Literal["train", "reference"] = "train"
+    #: a seeded subset of the queries; None: all of them
+    num_queries: int | None = Field(default=10_000, gt=0)
+    k: int = Field(default=20, gt=0)
+    #: the space searched; given to the retriever as its ``metric`` and used by the exact ground truth
+    metric: Literal["cosine", "ip", "l2"] = "cosine"
+    #: the first this many queries are also timed one at a time (latency, single-query QPS)
+    single_queries: int = Field(default=1000, ge=0)
+    #: batched timing is the best of this many passes over all queries (ann-benchmarks takes the best too)
+    repeats: int = Field(default=3, gt=0)
+
+
+class RetrievalRunConfig(Section):
+    """A retrieval benchmark run, in the manner of ann-benchmarks (task ``retrieval``): recall@k
+    against exact search, queries per second batched and one at a time, build time, index size."""
+
+    task: Literal["retrieval"] = "retrieval"
+    seed: int = 0
+    device: str = "auto"
+    data: DataSection
+    database: PluginSpec
+    encoder: PluginSpec
+    retriever: RetrieverSection
+    benchmark: BenchmarkSection = Field(default_factory=BenchmarkSection)
+
+
+TASKS = {"generation": RunConfig, "retrieval": RetrievalRunConfig}
+
+SUITE_KEYS = ("suite", "version", "description", "task", "include", "base", "sweep", "seeds", "profiles",
               "default_profile", "report")
-SWEEP_KEYS = ("grid", "zip")
+SWEEP_KEYS = ("grid", "zip", "groups")
 REPORT_KEYS = ("x", "hue", "metrics", "title")

@@ -41,8 +41,8 @@ class Suite:
     @property
     def k_max(self) -> int:
         """Neighbours to search once for the training set: the largest k any run needs."""
-        return max(max(r.config["k_train"], r.config["sample"]["k"], r.config["retriever"]["train_neighbours"])
-                   for r in self.runs)
+        return max((max(r.config["k_train"], r.config["sample"]["k"], r.config["retriever"]["train_neighbours"])
+                    for r in self.runs if r.config["task"] == "generation"), default=1)
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
@@ -92,31 +92,48 @@ def set_dotted(config: dict[str, Any], key: str, value: Any) -> None:
 
 
 def expand_axes(sweep: dict[str, Any], seeds: list[int], file: str) -> list[dict[str, Any]]:
-    """The swept values of each run, in a stable order: grid (cartesian), then zip, then seeds."""
+    """The swept values of each run, in a stable order: grid (cartesian) x zip x groups, then seeds.
+
+    ``groups`` is a list of grids whose runs are concatenated (ann-benchmarks' run groups): each
+    retriever with its own query-parameter sweep, say.
+    """
     unknown = [k for k in sweep if k not in schema.SWEEP_KEYS]
     if unknown:
         raise ConfigError(unknown_choice("sweep kind", unknown[0], list(schema.SWEEP_KEYS)), file=file, key=f"sweep.{unknown[0]}")
     grid = sweep.get("grid") or {}
     zipped = sweep.get("zip") or {}
-    for kind, axes in (("grid", grid), ("zip", zipped)):
-        for k, v in axes.items():
+    groups = sweep.get("groups") or []
+    if not isinstance(groups, list) or not all(isinstance(g, dict) and g for g in groups):
+        raise ConfigError("groups must be a list of non-empty grids ({dotted.key: [values]})", file=file,
+                          key="sweep.groups")
+    axes = [("grid", grid), ("zip", zipped)] + [(f"groups[{i}]", g) for i, g in enumerate(groups)]
+    for kind, ax in axes:
+        for k, v in ax.items():
             if not isinstance(v, list) or not v:
                 raise ConfigError("an axis must be a non-empty list of values", file=file, key=f"sweep.{kind}.{k}")
     lengths = {len(v) for v in zipped.values()}
     if len(lengths) > 1:
         raise ConfigError(f"zip axes must have equal lengths, got {sorted(lengths)}", file=file, key="sweep.zip")
-    combos = [dict(zip(grid, values)) for values in itertools.product(*grid.values())] or [{}]
+    combos = _product(grid)
     zip_rows = [dict(zip(zipped, values)) for values in zip(*zipped.values())] or [{}]
+    group_rows = [row for g in groups for row in _product(g)] or [{}]
     runs = []
     for g in combos:
         for z in zip_rows:
-            for s in seeds:
-                runs.append({**g, **z, "seed": s})
+            for gr in group_rows:
+                for s in seeds:
+                    runs.append({**g, **z, **gr, "seed": s})
     return runs
 
 
+def _product(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    return [dict(zip(grid, values)) for values in itertools.product(*grid.values())] or [{}]
+
+
 def run_id(swept: dict[str, Any]) -> str:
-    text = "_".join(f"{k.split('.')[-1]}={v}" for k, v in swept.items())
+    """``key=value`` of the swept scalars. Whole sections (mappings) are left out: give such an axis a
+    scalar companion in the same zip (e.g. ``benchmark.label``) so that run ids stay distinct."""
+    text = "_".join(f"{k.split('.')[-1]}={v}" for k, v in swept.items() if not isinstance(v, dict))
     return re.sub(r"[^A-Za-z0-9_.=+-]", "-", text)
 
 
@@ -138,6 +155,10 @@ def load_suite(path: str | Path, profile: str | None = None, registry: Registry 
     base = copy.deepcopy(doc.get("base") or {})
     for key, value in overrides.items():
         set_dotted(base, key, value)
+    task = doc.get("task", "generation")
+    if task not in schema.TASKS:
+        raise ConfigError(unknown_choice("task", task, list(schema.TASKS)), file=file, key="task")
+    base["task"] = task
     report = doc.get("report") or {}
     bad = [k for k in report if k not in schema.REPORT_KEYS]
     if bad:
@@ -162,7 +183,9 @@ def load_suite(path: str | Path, profile: str | None = None, registry: Registry 
         raise errs[0] if len(errs) == 1 else ConfigErrors(errs)
     ids = [r.run_id for r in runs]
     if len(set(ids)) != len(ids):
-        raise ConfigError("two runs resolve to the same swept values", file=file, key="sweep")
+        dup = next(i for i in ids if ids.count(i) > 1)
+        raise ConfigError(f"two runs resolve to the same run id {dup!r}; a swept mapping needs a scalar companion "
+                          "axis (e.g. a label) in the same zip", file=file, key="sweep")
     name = doc.get("suite") or path.stem
     return Suite(name, path, profile, str(doc.get("description") or "").strip(), runs, report)
 
@@ -171,14 +194,15 @@ def validate_run(config: dict[str, Any], registry: Registry, *, file: str, prefi
     """Validate one run's config; return it resolved (every plugin default filled in)."""
     import pydantic
 
+    model = schema.TASKS[config.get("task", "generation")]
     try:
-        run = schema.RunConfig(**config)
+        run = model(**config)
     except pydantic.ValidationError as exc:
         errs = []
         for err in exc.errors():
             loc = ".".join(str(p) for p in err["loc"])
             if err["type"] == "extra_forbidden":
-                parent = _model_at(schema.RunConfig, err["loc"][:-1])
+                parent = _model_at(model, err["loc"][:-1])
                 allowed = list(parent.model_fields) if parent else []
                 msg = unknown_choice("key", err["loc"][-1], allowed)
             elif err["type"] == "missing":
@@ -201,18 +225,41 @@ def validate_run(config: dict[str, Any], registry: Registry, *, file: str, prefi
 
     for kind, key in (("database", "database"), ("first_stage", "first_stage"), ("encoder", "encoder"),
                       ("head", "head")):
-        out[key] = attempt(registry.validate, kind, config[key], file=file, key=f"{prefix}.{key}")
+        if key in model.model_fields:
+            out[key] = attempt(registry.validate, kind, getattr(run, key), file=file, key=f"{prefix}.{key}")
     out["data"]["dataset"] = attempt(registry.validate, "dataset", config["data"]["dataset"], file=file,
                                      key=f"{prefix}.data.dataset")
     r = run.retriever
-    build = attempt(registry.validate, "retriever", {"name": r.name, **r.build}, file=file, key=f"{prefix}.retriever.build")
+    build_args = dict(r.build)
+    if run.task == "retrieval":  # the vector set's metric, as ann-benchmarks hands a dataset's metric to every algorithm
+        given = build_args.setdefault("metric", run.benchmark.metric)
+        if given != run.benchmark.metric:
+            errors.append(ConfigError(f"metric {given!r} differs from benchmark.metric {run.benchmark.metric!r}; "
+                                      "drop it (the benchmark sets it)", file=file, key=f"{prefix}.retriever.build.metric"))
+    build = attempt(registry.validate, "retriever", {"name": r.name, **build_args}, file=file,
+                    key=f"{prefix}.retriever.build")
     if build is not None:
         cls = registry.info("retriever", r.name).cls
-        query = attempt(validate_kwargs, cls.search, r.query, file=file, key=f"{prefix}.retriever.query",
-                        what=f"retriever {r.name!r} search", skip=3)
+        query = attempt(validate_kwargs, cls.search_index, r.query, file=file, key=f"{prefix}.retriever.query",
+                        what=f"retriever {r.name!r} query", skip=3)
         out["retriever"] = {"name": r.name, "build": {k: v for k, v in build.items() if k != "name"}, "query": query,
                             "train_neighbours": r.train_neighbours}
-    fe = attempt(registry.validate, "encoder", config["metrics"]["feature_extractor"], file=file,
+    if run.task == "generation":
+        _validate_generation(run, out, registry, attempt, errors, file=file, prefix=prefix)
+    elif out["database"] is not None:
+        size = registry.create("database", out["database"]).size_hint()
+        if size is not None and run.benchmark.k > size:
+            errors.append(ConfigError(f"k = {run.benchmark.k} is larger than the database ({size} entries); allowed: "
+                                      f"1..{size}", file=file, key=f"{prefix}.benchmark.k"))
+    if errors:
+        raise ConfigErrors(errors) if len(errors) > 1 else errors[0]
+    return out
+
+
+def _validate_generation(run: Any, out: dict[str, Any], registry: Registry, attempt: Any, errors: list[ConfigError],
+                         *, file: str, prefix: str) -> None:
+    """The checks only a generation run needs: metrics and their features, k against the database."""
+    fe = attempt(registry.validate, "encoder", run.metrics.feature_extractor, file=file,
                  key=f"{prefix}.metrics.feature_extractor")
     out["metrics"]["feature_extractor"] = fe
     use = {}
@@ -243,9 +290,6 @@ def validate_run(config: dict[str, Any], registry: Registry, *, file: str, prefi
                                       file=file, key=f"{prefix}.{key}"))
     if run.sample.mode == "unconditional" and run.k_train > 0 and out["sample"]["k"] == 0:
         errors.append(ConfigError("unconditional sampling through p_D needs k >= 1", file=file, key=f"{prefix}.sample.k"))
-    if errors:
-        raise ConfigErrors(errors) if len(errors) > 1 else errors[0]
-    return out
 
 
 def _model_at(model: Any, loc: tuple[Any, ...]) -> Any:

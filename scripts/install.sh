@@ -14,9 +14,12 @@ if [ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] && comm
 fi
 
 # pip resolves an already-satisfied editable install in seconds; the stamp skips even that.
+# The example outside plugin (examples/rdmbench-usearch) is installed too: the tests exercise it.
 stamp=.install-stamp
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || ! "$PYTHON" -c "import rdmbench, torch, diffusers, torch_fidelity" 2>/dev/null \
+example=examples/rdmbench-usearch
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ $example/pyproject.toml -nt "$stamp" ] \
+   || ! "$PYTHON" -c "import rdmbench, torch, diffusers, torch_fidelity, rdmbench_usearch" 2>/dev/null \
    || ! command -v rdmbench >/dev/null; then
-  "$PYTHON" -m pip install -q --disable-pip-version-check -e ".[dev]"
+  "$PYTHON" -m pip install -q --disable-pip-version-check -e ".[dev]" -e "$example"
   touch "$stamp"
 fi

@@ -41,6 +41,7 @@ def test_rows_and_run_files(finished):
         assert col in rows[0], col
     assert "efficientnet-lite2" in rows[0]["feature_extractor"]
     assert float(rows[1]["fid"]) > 0
+    assert rows[0]["retrieval_recall"] == "" and float(rows[1]["retrieval_recall"]) == 1.0  # exact search
     run_dir = out / "runs" / "k_train=2_seed=0"
     for name in ("config.yaml", "samples.png", "run.log", "env.json", "row.json", "stages.json"):
         assert (run_dir / name).exists(), name
@@ -113,23 +114,29 @@ def shared_cache(tmp_path_factory):
     return tmp_path_factory.mktemp("smoke-cache")
 
 
-SUITES = sorted(p.name for p in (REPO / "suites").glob("*.yaml"))
+# the built-in studies, and the outside plugin package's suite (CI installs that package)
+SUITES = sorted(str(p.relative_to(REPO)) for p in [*(REPO / "suites").glob("*.yaml"), *(REPO / "examples").glob("*/*.yaml")])
 
 
 @pytest.mark.skipif(not FASHION.exists(), reason="Debian dataset-fashion-mnist not installed (make test installs it)")
 @pytest.mark.parametrize("suite_file", SUITES)
 def test_every_suite_smoke_profile_from_the_command_line(suite_file, tmp_path, shared_cache):
     out = tmp_path / "results"
-    proc = subprocess.run([sys.executable, "-m", "rdmbench", "run", f"suites/{suite_file}", "--profile", "smoke",
+    proc = subprocess.run([sys.executable, "-m", "rdmbench", "run", suite_file, "--profile", "smoke",
                            "--results", str(out), "--cache", str(shared_cache)], cwd=REPO, capture_output=True,
                           text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = read_rows(out)
-    expected = load_suite(REPO / "suites" / suite_file, "smoke").runs
-    assert [r["run_id"] for r in rows] == [r.run_id for r in expected]
-    assert all(r["status"] == "ok" for r in rows)
-    assert (out / "report" / "report.md").exists() and (out / "report" / "metric_fid.png").exists()
-    if suite_file == "k_train.yaml":
+    suite = load_suite(REPO / suite_file, "smoke")
+    assert [r["run_id"] for r in rows] == [r.run_id for r in suite.runs]
+    assert all(r["status"] == "ok" for r in rows), [r.get("error") for r in rows]
+    retrieval = suite.runs[0].config["task"] == "retrieval"
+    figure = "pareto_recall_qps.png" if retrieval else "metric_fid.png"
+    assert (out / "report" / "report.md").exists() and (out / "report" / figure).exists()
+    if retrieval:
+        assert all(0 <= float(r["recall"]) <= 1 and float(r["qps"]) > 0 for r in rows)
+        assert all(float(r["recall"]) == 1 for r in rows if r["retriever"] == "exact")
+    if suite_file == "suites/k_train.yaml":
         assert [int(r["k_train"]) for r in rows] == [1, 2, 4, 8, 16]
 
 

@@ -1,8 +1,8 @@
 """Exact nearest-neighbour search: the reference every approximate retriever is measured against.
 
-Batched matmul + top-k in torch over L2-normalised embeddings. With normalised vectors, cosine and
-inner product coincide and L2 ranks the same way; ``metric`` is kept explicit so that the
-similarity values returned are the ones asked for.
+Batched matmul + top-k in torch. Cosine is the inner product of L2-normalised vectors (the paper's
+retrieval, Blattmann et al. 2022, Sec. 3.1); L2 ranks by -||q - d||^2, computed as
+2 q·d - ||d||^2 so that it stays one matmul.
 """
 
 from __future__ import annotations
@@ -27,47 +27,44 @@ class ExactRetriever(Retriever):
         self.metric, self.batch_size = metric, batch_size
         self._db = None
 
-    def build(self, embeddings: np.ndarray) -> None:
+    def build_index(self, x: np.ndarray) -> None:
         import torch
 
-        db = torch.from_numpy(np.asarray(embeddings, dtype=np.float32))
-        if self.metric == "cosine":
-            db = torch.nn.functional.normalize(db, dim=1)
-        self._db = db
+        self._db = torch.from_numpy(x)
+        self._sq_norms = (self._db * self._db).sum(1) if self.metric == "l2" else None
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search_index(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         import torch
 
-        if self._db is None:
-            raise RuntimeError("build() or load() first")
-        n, dim = self._db.shape
-        q_all = torch.from_numpy(np.asarray(queries, dtype=np.float32))
-        if q_all.ndim != 2 or q_all.shape[1] != dim:
-            raise ValueError(f"queries have shape {tuple(q_all.shape)}, the index has dimension {dim}")
-        k_eff = min(k, n)
-        sims = np.full((len(q_all), k), -np.inf, dtype=np.float32)
-        ids = np.full((len(q_all), k), -1, dtype=np.int64)
-        if self.metric == "cosine":
-            q_all = torch.nn.functional.normalize(q_all, dim=1)
-        sq_norms = (self._db * self._db).sum(1) if self.metric == "l2" else None
+        sims = np.empty((len(q), k), np.float32)
+        ids = np.empty((len(q), k), np.int64)
+        q_all = torch.from_numpy(q)
         with torch.inference_mode():
             for s in range(0, len(q_all), self.batch_size):
-                q = q_all[s : s + self.batch_size]
-                scores = q @ self._db.T
-                if sq_norms is not None:  # -||q - d||^2 up to a per-query constant
-                    scores = 2 * scores - sq_norms
-                top, idx = torch.topk(scores, k_eff, dim=1)
-                if sq_norms is not None:
-                    top = -((q * q).sum(1, keepdim=True) - top).clamp_min(0)
-                sims[s : s + len(q), :k_eff] = top.numpy()
-                ids[s : s + len(q), :k_eff] = idx.numpy()
+                qb = q_all[s : s + self.batch_size]
+                scores = qb @ self._db.T
+                if self._sq_norms is not None:  # -||q - d||^2 up to a per-query constant
+                    scores = 2 * scores - self._sq_norms
+                top, idx = torch.topk(scores, k, dim=1)
+                if self._sq_norms is not None:
+                    top = -((qb * qb).sum(1, keepdim=True) - top).clamp_min(0)
+                sims[s : s + len(qb)] = top.numpy()
+                ids[s : s + len(qb)] = idx.numpy()
         return sims, ids
 
-    def save(self, directory: Path) -> None:
-        pass  # the embeddings are the index; they are stored by the embedding stage
+    def save_index(self, directory: Path) -> None:
+        pass  # the embeddings are the index; the embedding stage stores them
+
+    def load_index(self, directory: Path) -> None:
+        pass  # load() below rebuilds from the embeddings once the manifest has checked them
 
     def load(self, directory: Path, embeddings: np.ndarray) -> None:
-        self.build(embeddings)
+        super().load(directory, embeddings)
+        if self.n:
+            self.build_index(self._vectors(embeddings))
+
+    def index_bytes(self) -> int:
+        return 0 if self._db is None else self._db.numel() * 4  # float32 copy held in memory
 
 
 @hookimpl

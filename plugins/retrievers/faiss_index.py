@@ -1,41 +1,32 @@
 """FAISS retriever (Johnson, Douze & Jégou, "Billion-scale similarity search with GPUs", 2019).
 
-Flat (exact), IVF-Flat, IVF-PQ and HNSW indices over L2-normalised embeddings, on a GPU when
-faiss-gpu and a CUDA device are present (the ``gpu`` extra), else on the CPU. Build-time
-parameters are constructor arguments; ``nprobe`` and ``ef_search`` are query-time arguments of
-``search``. A saved index records the dimension, metric and a digest of the embeddings it was
-built from, and ``load`` refuses an index that does not match.
+Flat (exact), IVF-Flat, IVF-PQ and HNSW indices, on a GPU when faiss-gpu and a CUDA device are
+present (the ``gpu`` extra; HNSW has no GPU version and stays on the CPU), else on the CPU.
+Build-time parameters are constructor arguments; ``nprobe`` (IVF) and ``ef_search`` (HNSW) are
+query-time arguments passed with every search through faiss' SearchParameters, never set on the
+index beforehand.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import logging
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
 from rdmbench.api import Retriever
-from rdmbench.errors import MissingDependency, RdmbenchError
+from rdmbench.errors import MissingDependency, RdmbenchError, require
 from rdmbench.hookspecs import hookimpl
 
+log = logging.getLogger("rdmbench")
+INSTALL = ("the faiss retriever needs FAISS: pip install faiss-cpu (on a CUDA machine: pip install "
+           "'rdmbench[gpu]'); the built-in `exact` retriever needs nothing, `hnswlib` is another HNSW")
 
-def _faiss():
-    try:
-        import faiss
-    except ImportError:
-        raise MissingDependency("the faiss retriever needs FAISS: pip install faiss-cpu (or the `gpu` extra: "
-                                "pip install 'rdmbench[gpu]'); the built-in `exact` retriever needs nothing") from None
-    return faiss
-
-
-def embeddings_digest(embeddings: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(embeddings, dtype=np.float32).tobytes()).hexdigest()
 
 
 class FaissRetriever(Retriever):
-    """FAISS Flat / IVF-Flat / IVF-PQ / HNSW index, GPU when faiss-gpu is installed."""
+    """FAISS Flat / IVF-Flat / IVF-PQ / HNSW index, on a GPU when faiss-gpu sees one."""
 
     name = "faiss"
 
@@ -53,103 +44,73 @@ class FaissRetriever(Retriever):
     ):
         if nlist is not None and nlist < 1:
             raise ValueError("nlist must be >= 1")
-        self.cfg = {k: v for k, v in locals().items() if k != "self"}
+        self.index_type, self.metric, self.nlist = index_type, metric, nlist
+        self.pq_m, self.pq_bits, self.hnsw_m, self.ef_construction = pq_m, pq_bits, hnsw_m, ef_construction
+        self.use_gpu, self.seed = use_gpu, seed
         self.index = None
-        self.dim = None
+        self._params: dict = {}
 
-    def _metric(self):
-        faiss = _faiss()
-        return faiss.METRIC_L2 if self.cfg["metric"] == "l2" else faiss.METRIC_INNER_PRODUCT
-
-    def _prepare(self, x: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(x, dtype=np.float32)
-        if self.cfg["metric"] == "cosine":
-            x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-        return x
-
-    def build(self, embeddings: np.ndarray) -> None:
-        faiss = _faiss()
-        c = self.cfg
-        x = self._prepare(embeddings)
+    def build_index(self, x: np.ndarray) -> None:
+        faiss = require("faiss", INSTALL)
         n, d = x.shape
-        metric = self._metric()
-        kind = c["index_type"]
-        if kind == "flat" or n == 0:
+        metric = faiss.METRIC_L2 if self.metric == "l2" else faiss.METRIC_INNER_PRODUCT
+        kind = self.index_type
+        if kind == "ivf-pq" and n < 2 ** self.pq_bits:
+            log.warning("faiss: %d points cannot train %d PQ centroids; using ivf-flat", n, 2 ** self.pq_bits)
+            kind = "ivf-flat"
+        if kind == "flat":
             index = faiss.IndexFlat(d, metric)
         elif kind == "hnsw":
-            index = faiss.IndexHNSWFlat(d, c["hnsw_m"], metric)
-            index.hnsw.efConstruction = c["ef_construction"]
+            index = faiss.IndexHNSWFlat(d, self.hnsw_m, metric)
+            index.hnsw.efConstruction = self.ef_construction
         else:
-            nlist = min(c["nlist"] or max(1, int(4 * np.sqrt(n))), max(1, n // 39))  # faiss wants ~39 points per list
+            # 4·sqrt(n) lists by default (the FAISS wiki's guideline), at most n/39: k-means wants ~39 points per list
+            nlist = max(1, min(self.nlist or int(4 * np.sqrt(n)), n // 39))
             quantizer = faiss.IndexFlat(d, metric)
             if kind == "ivf-flat":
                 index = faiss.IndexIVFFlat(quantizer, d, nlist, metric)
             else:
-                if d % c["pq_m"]:
-                    raise RdmbenchError(f"faiss ivf-pq: pq_m={c['pq_m']} must divide the dimension {d}")
-                index = faiss.IndexIVFPQ(quantizer, d, nlist, c["pq_m"], c["pq_bits"], metric)
-            index.cp.seed = c["seed"]
+                if d % self.pq_m:
+                    raise RdmbenchError(f"faiss ivf-pq: pq_m={self.pq_m} must divide the dimension {d}")
+                index = faiss.IndexIVFPQ(quantizer, d, nlist, self.pq_m, self.pq_bits, metric)
+            index.cp.seed = self.seed
             index.train(x)
-        if n:
-            index.add(x)
-        self.index, self.dim, self.n = self._to_device(index), d, n
-        self._digest = embeddings_digest(embeddings)
+        index.add(x)
+        self.index = self._to_device(index)
 
     def _to_device(self, index):
-        faiss = _faiss()
-        use_gpu = self.cfg["use_gpu"]
+        faiss = require("faiss", INSTALL)
         gpus = faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
-        if use_gpu and not gpus:
-            raise MissingDependency("use_gpu: true but faiss sees no GPU (install faiss-gpu via the `gpu` extra)")
-        if (use_gpu or use_gpu is None) and gpus and self.cfg["index_type"] != "hnsw":
+        if self.use_gpu and not gpus:
+            raise MissingDependency("use_gpu: true but faiss sees no GPU; install faiss-gpu (pip install "
+                                    "'rdmbench[gpu]') on a CUDA machine, or set use_gpu: null")
+        if (self.use_gpu or self.use_gpu is None) and gpus and self.index_type != "hnsw":
             return faiss.index_cpu_to_all_gpus(index)
         return index
 
-    def search(self, queries: np.ndarray, k: int, *, nprobe: int = 16, ef_search: int = 64) -> tuple[np.ndarray, np.ndarray]:
-        faiss = _faiss()
-        if self.index is None:
-            raise RuntimeError("build() or load() first")
-        q = self._prepare(queries)
-        if q.ndim != 2 or q.shape[1] != self.dim:
-            raise ValueError(f"queries have shape {q.shape}, the index has dimension {self.dim}")
-        if self.n == 0:
-            return np.full((len(q), k), -np.inf, np.float32), np.full((len(q), k), -1, np.int64)
-        params = None
-        if self.cfg["index_type"] == "hnsw":
-            params = faiss.SearchParametersHNSW(efSearch=max(ef_search, k))
-        elif self.cfg["index_type"].startswith("ivf"):
-            params = faiss.SearchParametersIVF(nprobe=nprobe)
+    def search_index(self, q: np.ndarray, k: int, *, nprobe: int = 16,
+                     ef_search: int = 64) -> tuple[np.ndarray, np.ndarray]:
+        key = (max(ef_search, k), nprobe)
+        params = self._params.get(key)
+        if params is None:  # built once per value: a SWIG object per call costs microseconds per query
+            faiss = require("faiss", INSTALL)
+            if self.index_type == "hnsw":
+                params = faiss.SearchParametersHNSW(efSearch=key[0])
+            elif self.index_type.startswith("ivf"):
+                params = faiss.SearchParametersIVF(nprobe=nprobe)
+            self._params[key] = params
         dist, ids = self.index.search(q, k, params=params)
-        if self.cfg["metric"] == "l2":
-            dist = -dist  # higher is better everywhere in rdmbench
-        return dist.astype(np.float32), ids.astype(np.int64)
+        return (-dist if self.metric == "l2" else dist), ids  # faiss' L2 is squared distance, lower is better
 
-    def save(self, directory: Path) -> None:
-        faiss = _faiss()
+    def save_index(self, directory: Path) -> None:
+        faiss = require("faiss", INSTALL)
         index = self.index
-        if hasattr(faiss, "index_gpu_to_cpu") and "Gpu" in type(index).__name__:
+        if "Gpu" in type(index).__name__:
             index = faiss.index_gpu_to_cpu(index)
-        path = Path(directory) / "faiss.index"
-        faiss.write_index(index, str(path))
-        meta = {"dim": self.dim, "n": self.n, "config": self.cfg, "embeddings_sha256": self._digest,
-                "index_sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
-        (Path(directory) / "faiss.json").write_text(json.dumps(meta))
+        faiss.write_index(index, str(Path(directory) / "faiss.index"))
 
-    def load(self, directory: Path, embeddings: np.ndarray) -> None:
-        faiss = _faiss()
-        path = Path(directory) / "faiss.index"
-        meta = json.loads((Path(directory) / "faiss.json").read_text())
-        problems = []
-        if hashlib.sha256(path.read_bytes()).hexdigest() != meta["index_sha256"]:
-            problems.append("the index file's checksum does not match")
-        if meta["config"] != self.cfg:
-            problems.append(f"it was built with {meta['config']}, not {self.cfg}")
-        if meta["embeddings_sha256"] != embeddings_digest(embeddings):
-            problems.append("it was built from other embeddings")
-        if problems:
-            raise RdmbenchError(f"refusing stale FAISS index {path}: " + "; ".join(problems))
-        self.index = self._to_device(faiss.read_index(str(path)))
-        self.dim, self.n, self._digest = meta["dim"], meta["n"], meta["embeddings_sha256"]
+    def load_index(self, directory: Path) -> None:
+        self.index = self._to_device(require("faiss", INSTALL).read_index(str(Path(directory) / "faiss.index")))
 
 
 @hookimpl

@@ -1,0 +1,159 @@
+"""The retrieval benchmark task, in the manner of ann-benchmarks (Aumüller, Bernhardsson & Faithfull,
+"ANN-Benchmarks", Information Systems 2020).
+
+    data ─ database ─ embeddings(D) ─ index (build time, size) ─┐
+      └─ embeddings(queries) ─ ground truth (exact, k_gt) ───────┴─ search (recall@k, QPS, latency)
+
+Every stage is a pipeline stage, so the vector set and its exact ground truth are computed once
+per suite and an index once per build configuration, shared by all of its query-parameter points.
+
+Recall@k counts a returned neighbour when its true score is at least the k-th true score, scores
+recomputed in float64 from the vectors (ann-benchmarks' distance-threshold recall, with a
+tolerance of 1e-6 relative instead of its 1e-3, so that only exact ties count twice).
+Batched QPS is the best of ``repeats`` passes over all queries in one call; single-query QPS and
+latency come from the first ``single_queries`` queries, one call each.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rdmbench.cache import load_array, read_json, save_array, write_json
+
+#: ground truth depth, as in ann-benchmarks' files (100 neighbours per query)
+GROUND_TRUTH_K = 100
+
+
+def true_scores(db: np.ndarray, q: np.ndarray, ids: np.ndarray, metric: str) -> np.ndarray:
+    """Scores (higher is better) of ``ids`` (Q, m) for each query, in float64; -inf where ids == -1."""
+    out = np.full(ids.shape, -np.inf)
+    for s in range(0, len(q), 256):
+        qi = q[s:s + 256].astype(np.float64)
+        idx = ids[s:s + 256]
+        d = np.asarray(db[np.clip(idx, 0, None).reshape(-1)], dtype=np.float64).reshape(*idx.shape, -1)
+        if metric == "cosine":
+            qi = qi / np.maximum(np.linalg.norm(qi, axis=1, keepdims=True), 1e-12)
+            d = d / np.maximum(np.linalg.norm(d, axis=2, keepdims=True), 1e-12)
+        scores = -((qi[:, None] - d) ** 2).sum(-1) if metric == "l2" else np.einsum("qd,qmd->qm", qi, d)
+        out[s:s + 256] = np.where(idx >= 0, scores, -np.inf)
+    return out
+
+
+def recall_at_k(db: np.ndarray, q: np.ndarray, truth: np.ndarray, found: np.ndarray, k: int, metric: str) -> np.ndarray:
+    """Per-query recall@k: the share of the k found whose true score reaches the k-th true score."""
+    kth = true_scores(db, q, truth[:, k - 1:k], metric)
+    got = true_scores(db, q, found[:, :k], metric)
+    return (got >= kth - 1e-6 * np.maximum(1.0, np.abs(kth))).sum(1) / k
+
+
+def ground_truth(pipe: Any, cfg: dict[str, Any], db_emb: Path, q_emb: Path) -> Path:
+    b = cfg["benchmark"]
+    k_gt = max(GROUND_TRUTH_K, b["k"])
+    config = {"metric": b["metric"], "k": k_gt, "num_queries": b["num_queries"], "seed": cfg["data"]["seed"]}
+
+    def compute(out: Path) -> dict:
+        db = load_array(db_emb / "embeddings.npy")
+        queries = load_array(q_emb / "embeddings.npy", mmap=True)
+        n = len(queries) if b["num_queries"] is None else min(b["num_queries"], len(queries))
+        ids = np.sort(np.random.default_rng(cfg["data"]["seed"]).permutation(len(queries))[:n])
+        exact = pipe.registry.create("retriever", {"name": "exact", "metric": b["metric"]})
+        exact.build(db)
+        q = np.asarray(queries[ids], dtype=np.float32)
+        found = []
+        with pipe.progress.task("exact ground truth", n) as advance:
+            for s in range(0, n, 1024):
+                found.append(exact.search(q[s:s + 1024], min(k_gt, len(db)))[1])
+                advance(len(found[-1]))
+        save_array(out / "query_ids.npy", ids)
+        save_array(out / "neighbours.npy", np.concatenate(found))
+        return {"queries": n, "database": len(db), "dim": db.shape[1], "k": k_gt}
+
+    return pipe.stage("ground_truth", config, {"database": db_emb.name, "queries": q_emb.name}, compute)
+
+
+def search(pipe: Any, cfg: dict[str, Any], paths: dict[str, Path]) -> Path:
+    b, query = cfg["benchmark"], cfg["retriever"]["query"]
+    config = {"query": query, "k": b["k"], "single_queries": b["single_queries"], "repeats": b["repeats"]}
+    inputs = {"index": paths["index"].name, "ground_truth": paths["ground_truth"].name}
+
+    def compute(out: Path) -> dict:
+        ret = pipe.retriever(cfg, paths["index"], paths["db_embeddings"])
+        db = load_array(paths["db_embeddings"] / "embeddings.npy", mmap=True)
+        qids = load_array(paths["ground_truth"] / "query_ids.npy")
+        q = np.asarray(load_array(paths["query_embeddings"] / "embeddings.npy", mmap=True)[qids], dtype=np.float32)
+        k = b["k"]
+        ret.search(q[:100], k, **query)  # warm-up: lazy initialisation, caches, thread pools
+        best, ids = np.inf, None
+        with pipe.progress.task(f"{cfg['retriever']['name']} batched search x{b['repeats']}", b["repeats"]) as advance:
+            for _ in range(b["repeats"]):
+                start = time.perf_counter()
+                _, found = ret.search(q, k, **query)
+                best = min(best, time.perf_counter() - start)
+                ids = found if ids is None else ids
+                advance(1)
+        single = q[:b["single_queries"]]
+        latency = np.empty(len(single))
+        with pipe.progress.task(f"{cfg['retriever']['name']} single queries", len(single)) as advance:
+            for i in range(len(single)):
+                start = time.perf_counter()
+                ret.search(single[i:i + 1], k, **query)
+                latency[i] = time.perf_counter() - start
+                if i % 100 == 99:
+                    advance(100)
+        truth = load_array(paths["ground_truth"] / "neighbours.npy")
+        recalls = recall_at_k(db, q, truth, ids, k, b["metric"])
+        save_array(out / "ids.npy", ids)
+        save_array(out / "recall.npy", recalls.astype(np.float32))
+        values = {"recall": float(recalls.mean()), "qps": len(q) / best,
+                  "qps_single": (len(single) / latency.sum()) if len(single) else None,
+                  "latency_p50_ms": float(np.percentile(latency, 50) * 1e3) if len(single) else None,
+                  "latency_p99_ms": float(np.percentile(latency, 99) * 1e3) if len(single) else None,
+                  "num_queries": len(q), "single_queries": len(single)}
+        write_json(out / "search.json", values)
+        return {}
+
+    return pipe.stage("search", config, inputs, compute)
+
+
+def run_retrieval(pipe: Any, cfg: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Path]]:
+    b, r = cfg["benchmark"], cfg["retriever"]
+    p: dict[str, Path] = {}
+    p["data"] = pipe.data(cfg)
+    p["database"] = pipe.database(cfg, p["data"])
+    p["db_embeddings"] = pipe.embeddings(cfg["encoder"], p["database"], "database")
+    source = p["data"]
+    p["query_embeddings"] = pipe.embeddings(cfg["encoder"], source, b["queries"] if b["queries"] == "train" else "reference")
+    p["ground_truth"] = ground_truth(pipe, cfg, p["db_embeddings"], p["query_embeddings"])
+    p["index"] = pipe.index(cfg, p["db_embeddings"])
+    p["search"] = search(pipe, cfg, p)
+    gt, built = read_json(p["ground_truth"] / "info.json"), read_json(p["index"] / "info.json")
+    params = {**{k: v for k, v in r["build"].items() if k != "metric"}, **r["query"]}
+    row = {**read_json(p["search"] / "search.json"),
+           "build_s": built["build_s"], "index_bytes": built["index_bytes"],
+           "retriever": r["name"], "parameters": " ".join(f"{k}={v}" for k, v in params.items()),
+           "vectors": b["label"], "metric": b["metric"], "k": b["k"], "database_size": gt["database"],
+           "dim": gt["dim"], "encoder": read_json(p["db_embeddings"] / "info.json").get("encoder")}
+    return row, {}
+
+
+def neighbour_recall(pipe: Any, cfg: dict[str, Any], p: dict[str, Path]) -> float:
+    """Recall@k_train of the training set's neighbours (what the head learns from) against exact search."""
+    k = cfg["k_train"]
+    metric = cfg["retriever"]["build"].get("metric", "cosine")
+    bench = {"metric": metric, "k": pipe.k_max, "num_queries": None}
+    gt = ground_truth(pipe, {**cfg, "benchmark": bench}, p["db_embeddings"], p["train_embeddings"])
+
+    def compute(out: Path) -> dict:
+        db = load_array(p["db_embeddings"] / "embeddings.npy", mmap=True)
+        q = load_array(p["train_embeddings"] / "embeddings.npy", mmap=True)
+        found = load_array(p["neighbours"] / "ids.npy")[:, :k]
+        recall = recall_at_k(db, q, load_array(gt / "neighbours.npy"), found, k, metric)
+        return {"recall": float(recall.mean())}
+
+    path = pipe.stage("neighbour_recall", {"k": k, "metric": metric},
+                      {"neighbours": p["neighbours"].name, "ground_truth": gt.name}, compute)
+    return read_json(path / "info.json")["recall"]

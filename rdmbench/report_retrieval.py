@@ -1,0 +1,118 @@
+"""Report of a retrieval suite (task ``retrieval``): recall–QPS Pareto fronts, as ann-benchmarks draws.
+
+One line per retriever configuration (its name and swept build arguments), points for each
+query-time setting, the Pareto front (no other point of that configuration has both higher recall
+and higher QPS) drawn through them; one panel per vector set, batched and single-query QPS apart.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+RECALL_LEVELS = (0.9, 0.95, 0.99)
+
+
+def pareto(points: Any) -> Any:
+    """Rows of a (recall, qps) frame on its upper-right front, sorted by recall."""
+    pts = points.sort_values(["recall", "qps_y"], ascending=[False, False])
+    keep, best = [], -1.0
+    for idx, r in pts.iterrows():
+        if r["qps_y"] > best:
+            keep.append(idx)
+            best = r["qps_y"]
+    return points.loc[keep].sort_values("recall")
+
+
+def write(df: Any, meta: dict[str, Any], out: Path, title: str, swept: list[str]) -> list[str]:
+    """Figures and report.md lines for retrieval rows; returns the report's lines."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    import seaborn as sns
+
+    ok = df[~df["_failed"]].copy()
+    for c in ("recall", "qps", "qps_single", "latency_p50_ms", "latency_p99_ms", "build_s", "index_bytes", "k"):
+        if c in ok:
+            ok[c] = pd.to_numeric(ok[c], errors="coerce")
+    build_keys = [k for k in swept if k.startswith("retriever.build.")]
+    ok["configuration"] = [" ".join([str(r["retriever"])] + [f"{k.split('.')[-1]}={_fmt(r[k])}" for k in build_keys
+                                                              if pd.notna(r.get(k))]) for _, r in ok.iterrows()]
+    sets = list(dict.fromkeys(ok["vectors"])) if len(ok) else []
+    figs = []
+    sns.set_theme(style="whitegrid", context="notebook")
+    palette = dict(zip(sorted(ok["configuration"].unique()), sns.color_palette("tab10", ok["configuration"].nunique())))
+    for column, name, label in (("qps", "pareto_recall_qps.png", "queries per second (batched)"),
+                                ("qps_single", "pareto_recall_qps_single.png", "queries per second (one per call)")):
+        if column not in ok or not ok[column].notna().any():
+            continue
+        fig, axes = plt.subplots(1, len(sets), figsize=(7 * len(sets), 6), squeeze=False,
+                                 layout="constrained")
+        for ax, vs in zip(axes[0], sets):
+            # logit x: the region that matters (0.9, 0.99, 0.999) gets room; recall 1 is drawn at 0.9999
+            part = ok[ok["vectors"] == vs].assign(qps_y=lambda d, c=column: d[c],
+                                                 recall=lambda d: d["recall"].clip(0.01, 0.9999))
+            for conf, g in part.groupby("configuration", sort=True):
+                front = pareto(g)
+                ax.scatter(g["recall"], g["qps_y"], color=palette[conf], s=14, alpha=0.35)
+                ax.plot(front["recall"], front["qps_y"], "o-", color=palette[conf], label=conf, ms=5)
+            k = _fmt(part["k"].iloc[0]) if len(part) else "k"
+            ax.set(yscale="log", xscale="logit", xlabel=f"recall@{k} vs exact (logit scale; 1 drawn at 0.9999)",
+                   ylabel=label, title=vs)
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        for ax in axes[0][1:]:
+            h, lab = ax.get_legend_handles_labels()
+            handles += [a for a, b in zip(h, lab) if b not in labels]
+            labels += [b for b in lab if b not in labels]
+        fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 4), frameon=False, fontsize=9)
+        fig.suptitle(f"{title}: {label} against recall; up and right is better", fontsize=11)
+        fig.savefig(out / name, dpi=110)
+        plt.close(fig)
+        figs.append(name)
+
+    L = ["", "## Recall against speed", "",
+         "Recall@k counts a returned neighbour whose true score reaches the k-th exact neighbour's (ties count); "
+         "QPS batched is the best of the suite's repeats over all queries in one call, single-query QPS and "
+         "latency come from one call per query. Timings are from this machine and this run only: compare "
+         "rows with each other, not with other machines.", ""]
+    L += [f"![{f[:-4]}]({f})" for f in figs]
+    for vs in sets:
+        part = ok[ok["vectors"] == vs]
+        first = part.iloc[0]
+        L += ["", f"### {vs}", "",
+              f"{_fmt(first['database_size'])} vectors x {_fmt(first['dim'])} ({first['encoder']}), metric "
+              f"{first['metric']}, k = {_fmt(first['k'])}, {_fmt(first['num_queries'])} queries.", "",
+              "Fastest setting of each configuration reaching a recall level (batched QPS; — where none does):", "",
+              "| configuration | build s | index MB | " + " | ".join(f"recall ≥ {lv}" for lv in RECALL_LEVELS) + " |",
+              "|---|---|---|" + "---|" * len(RECALL_LEVELS)]
+        for conf, g in part.groupby("configuration", sort=True):
+            cells = []
+            for lv in RECALL_LEVELS:
+                hit = g[g["recall"] >= lv]
+                best = hit.loc[hit["qps"].idxmax()] if len(hit) else None
+                cells.append("—" if best is None else f"{best['qps']:,.0f} ({_query(best, swept) or 'defaults'})")
+            L.append(f"| {conf} | {g['build_s'].iloc[0]:.1f} | {g['index_bytes'].iloc[0] / 2**20:.1f} | "
+                     + " | ".join(cells) + " |")
+        L += ["", "Every point:", "",
+              "| configuration | query | recall | QPS batched | QPS single | p50 ms | p99 ms |", "|---|---|---|---|---|---|---|"]
+        for _, r in part.sort_values(["configuration", "recall"]).iterrows():
+            L.append(f"| {r['configuration']} | {_query(r, swept) or '—'} | {r['recall']:.4f} | {r['qps']:,.0f} | "
+                     f"{_opt(r.get('qps_single'), ',.0f')} | {_opt(r.get('latency_p50_ms'), '.3f')} | "
+                     f"{_opt(r.get('latency_p99_ms'), '.3f')} |")
+    return L
+
+
+def _query(r: Any, swept: list[str]) -> str:
+    import pandas as pd
+
+    return " ".join(f"{k.split('.')[-1]}={_fmt(r[k])}" for k in swept if k.startswith("retriever.query.")
+                    and k in r and pd.notna(r[k]))
+
+
+def _fmt(v: Any) -> str:
+    return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+
+
+def _opt(v: Any, spec: str) -> str:
+    import pandas as pd
+
+    return "—" if v is None or pd.isna(v) else format(v, spec)
