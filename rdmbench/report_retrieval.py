@@ -58,6 +58,9 @@ def write(df: Any, meta: dict[str, Any], out: Path, title: str, swept: list[str]
             k = _fmt(part["k"].iloc[0]) if len(part) else "k"
             ax.set(yscale="log", xscale="logit", xlabel=f"recall@{k} vs exact (logit scale; 1 drawn at 0.9999)",
                    ylabel=label, title=vs)
+            ticks = [t for t in (0.1, 0.5, 0.9, 0.99, 0.999, 0.9999) if t >= part["recall"].min() - 1e-9 or t == 0.5]
+            ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+            ax.minorticks_off()
         handles, labels = axes[0][0].get_legend_handles_labels()
         for ax in axes[0][1:]:
             h, lab = ax.get_legend_handles_labels()
