@@ -93,7 +93,7 @@ CASES = [  # (plugin, build args, query args): settings near recall 0.99 on this
 ]
 
 
-def best_time(fn: Callable[[], Any]) -> float:
+def elapsed(fn: Callable[[], Any]) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
@@ -129,14 +129,14 @@ def main() -> None:
         for r in range(args.rounds):
             batched = [("pb", lambda: plugin.search(queries, k, **query)), ("db", lambda: direct_b(queries))]
             for key, fn in batched[::-1] if r % 2 else batched:
-                times[key].append(best_time(fn))
+                times[key].append(elapsed(fn))
             # one query per call: plugin and direct alternate query by query, so drift hits both alike
             ps = ds = 0.0
             for i in range(len(single)):
                 row = single[i:i + 1]
                 pair = [("p", lambda: plugin.search(row, k, **query)), ("d", lambda: direct_s(row))]
                 for key, fn in pair[::-1] if i % 2 else pair:
-                    t = best_time(fn)
+                    t = elapsed(fn)
                     if key == "p":
                         ps += t
                     else:

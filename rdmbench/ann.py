@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from rdmbench.cache import load_array, read_json, save_array, write_json
+from rdmbench.pipeline import _search
 
 #: ground truth depth, as in ann-benchmarks' files (100 neighbours per query)
 GROUND_TRUTH_K = 100
@@ -63,13 +64,10 @@ def ground_truth(pipe: Any, cfg: dict[str, Any], db_emb: Path, q_emb: Path) -> P
         exact = pipe.registry.create("retriever", {"name": "exact", "metric": b["metric"]})
         exact.build(db)
         q = np.asarray(queries[ids], dtype=np.float32)
-        found = []
-        with pipe.progress.task("exact ground truth", n) as advance:
-            for s in range(0, n, 1024):
-                found.append(exact.search(q[s:s + 1024], min(k_gt, len(db)))[1])
-                advance(len(found[-1]))
+        _, found = _search(exact, q, min(k_gt, len(db)), {}, pipe.progress, batch=1024,
+                           description="exact ground truth")
         save_array(out / "query_ids.npy", ids)
-        save_array(out / "neighbours.npy", np.concatenate(found))
+        save_array(out / "neighbours.npy", found)
         return {"queries": n, "database": len(db), "dim": db.shape[1], "k": k_gt}
 
     return pipe.stage("ground_truth", config, {"database": db_emb.name, "queries": q_emb.name}, compute)
@@ -125,8 +123,7 @@ def run_retrieval(pipe: Any, cfg: dict[str, Any]) -> tuple[dict[str, Any], dict[
     p["data"] = pipe.data(cfg)
     p["database"] = pipe.database(cfg, p["data"])
     p["db_embeddings"] = pipe.embeddings(cfg["encoder"], p["database"], "database")
-    source = p["data"]
-    p["query_embeddings"] = pipe.embeddings(cfg["encoder"], source, b["queries"] if b["queries"] == "train" else "reference")
+    p["query_embeddings"] = pipe.embeddings(cfg["encoder"], p["data"], b["queries"])  # "train" or "reference"
     p["ground_truth"] = ground_truth(pipe, cfg, p["db_embeddings"], p["query_embeddings"])
     p["index"] = pipe.index(cfg, p["db_embeddings"])
     p["search"] = search(pipe, cfg, p)

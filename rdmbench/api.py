@@ -218,11 +218,7 @@ class Retriever(Plugin):
         k_eff = min(k, self.n)
         if k_eff == 0:
             return np.full((len(q), k), -np.inf, np.float32), np.full((len(q), k), -1, np.int64)
-        if self.metric == "cosine":
-            q = q / np.maximum(np.sqrt(np.einsum("ij,ij->i", q, q)), 1e-12)[:, None]
-        elif not q.flags.c_contiguous:
-            q = np.ascontiguousarray(q)
-        scores, ids = self.search_index(q, k_eff, **query)
+        scores, ids = self.search_index(self._vectors(q), k_eff, **query)
         if scores.dtype != np.float32:
             scores = scores.astype(np.float32)
         if ids.dtype != np.int64:

@@ -385,9 +385,10 @@ def _batched(fn: Callable[[np.ndarray], np.ndarray], items: np.ndarray, batch: i
 
 
 def _search(retriever: Any, queries: np.ndarray, k: int, query_args: dict[str, Any],
-            progress: Progress | None, batch: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+            progress: Progress | None, batch: int = 4096,
+            description: str = "search neighbours") -> tuple[np.ndarray, np.ndarray]:
     sims, ids = [], []
-    with progress.task("search neighbours", len(queries)) if progress else nullcontext() as advance:
+    with progress.task(description, len(queries)) if progress else nullcontext() as advance:
         for s in range(0, len(queries), batch):
             a, b = retriever.search(queries[s:s + batch], k, **query_args)
             sims.append(a)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from rdmbench.report import _num
+
 RECALL_LEVELS = (0.9, 0.95, 0.99)
 
 
@@ -35,7 +37,7 @@ def write(df: Any, meta: dict[str, Any], out: Path, title: str, swept: list[str]
         if c in ok:
             ok[c] = pd.to_numeric(ok[c], errors="coerce")
     build_keys = [k for k in swept if k.startswith("retriever.build.")]
-    ok["configuration"] = [" ".join([str(r["retriever"])] + [f"{k.split('.')[-1]}={_fmt(r[k])}" for k in build_keys
+    ok["configuration"] = [" ".join([str(r["retriever"])] + [f"{k.split('.')[-1]}={_num(r[k])}" for k in build_keys
                                                               if pd.notna(r.get(k))]) for _, r in ok.iterrows()]
     sets = list(dict.fromkeys(ok["vectors"])) if len(ok) else []
     figs = []
@@ -55,7 +57,7 @@ def write(df: Any, meta: dict[str, Any], out: Path, title: str, swept: list[str]
                 front = pareto(g)
                 ax.scatter(g["recall"], g["qps_y"], color=palette[conf], s=14, alpha=0.35)
                 ax.plot(front["recall"], front["qps_y"], "o-", color=palette[conf], label=conf, ms=5)
-            k = _fmt(part["k"].iloc[0]) if len(part) else "k"
+            k = _num(part["k"].iloc[0]) if len(part) else "k"
             ax.set(yscale="log", xscale="logit", xlabel=f"recall@{k} vs exact (logit scale; 1 drawn at 0.9999)",
                    ylabel=label, title=vs)
             ticks = [t for t in (0.1, 0.5, 0.9, 0.99, 0.999, 0.9999) if t >= part["recall"].min() - 1e-9 or t == 0.5]
@@ -82,8 +84,8 @@ def write(df: Any, meta: dict[str, Any], out: Path, title: str, swept: list[str]
         part = ok[ok["vectors"] == vs]
         first = part.iloc[0]
         L += ["", f"### {vs}", "",
-              f"{_fmt(first['database_size'])} vectors x {_fmt(first['dim'])} ({first['encoder']}), metric "
-              f"{first['metric']}, k = {_fmt(first['k'])}, {_fmt(first['num_queries'])} queries.", "",
+              f"{_num(first['database_size'])} vectors x {_num(first['dim'])} ({first['encoder']}), metric "
+              f"{first['metric']}, k = {_num(first['k'])}, {_num(first['num_queries'])} queries.", "",
               "Fastest setting of each configuration reaching a recall level (batched QPS; — where none does):", "",
               "| configuration | build s | index MB | " + " | ".join(f"recall ≥ {lv}" for lv in RECALL_LEVELS) + " |",
               "|---|---|---|" + "---|" * len(RECALL_LEVELS)]
@@ -107,12 +109,8 @@ def write(df: Any, meta: dict[str, Any], out: Path, title: str, swept: list[str]
 def _query(r: Any, swept: list[str]) -> str:
     import pandas as pd
 
-    return " ".join(f"{k.split('.')[-1]}={_fmt(r[k])}" for k in swept if k.startswith("retriever.query.")
+    return " ".join(f"{k.split('.')[-1]}={_num(r[k])}" for k in swept if k.startswith("retriever.query.")
                     and k in r and pd.notna(r[k]))
-
-
-def _fmt(v: Any) -> str:
-    return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
 
 
 def _opt(v: Any, spec: str) -> str:

@@ -246,11 +246,8 @@ def validate_run(config: dict[str, Any], registry: Registry, *, file: str, prefi
                             "train_neighbours": r.train_neighbours}
     if run.task == "generation":
         _validate_generation(run, out, registry, attempt, errors, file=file, prefix=prefix)
-    elif out["database"] is not None:
-        size = registry.create("database", out["database"]).size_hint()
-        if size is not None and run.benchmark.k > size:
-            errors.append(ConfigError(f"k = {run.benchmark.k} is larger than the database ({size} entries); allowed: "
-                                      f"1..{size}", file=file, key=f"{prefix}.benchmark.k"))
+    else:
+        _check_k_fits(run.benchmark.k, 1, "benchmark.k", out, registry, errors, file=file, prefix=prefix)
     if errors:
         raise ConfigErrors(errors) if len(errors) > 1 else errors[0]
     return out
@@ -281,15 +278,22 @@ def _validate_generation(run: Any, out: dict[str, Any], registry: Registry, atte
                         file=file, key=f"{prefix}.metrics.use.{mname}"))
     out["metrics"]["use"] = use
     out["sample"]["k"] = run.k_train if run.sample.k is None else run.sample.k
-    if out["database"] is not None:
-        size = registry.create("database", out["database"]).size_hint()
-        need = max(out["k_train"], out["sample"]["k"] + (1 if run.sample.omit_query else 0))
-        if size is not None and need > size:
-            key = "k_train" if out["k_train"] >= out["sample"]["k"] else "sample.k"
-            errors.append(ConfigError(f"k = {need} is larger than the database ({size} entries); allowed: 0..{size}",
-                                      file=file, key=f"{prefix}.{key}"))
+    need = max(out["k_train"], out["sample"]["k"] + (1 if run.sample.omit_query else 0))
+    key = "k_train" if out["k_train"] >= out["sample"]["k"] else "sample.k"
+    _check_k_fits(need, 0, key, out, registry, errors, file=file, prefix=prefix)
     if run.sample.mode == "unconditional" and run.k_train > 0 and out["sample"]["k"] == 0:
         errors.append(ConfigError("unconditional sampling through p_D needs k >= 1", file=file, key=f"{prefix}.sample.k"))
+
+
+def _check_k_fits(k: int, low: int, key: str, out: dict[str, Any], registry: Registry, errors: list[ConfigError],
+                  *, file: str, prefix: str) -> None:
+    """k neighbours must exist in the database, when its size is known from the config alone."""
+    if out["database"] is None:
+        return
+    size = registry.create("database", out["database"]).size_hint()
+    if size is not None and k > size:
+        errors.append(ConfigError(f"k = {k} is larger than the database ({size} entries); allowed: {low}..{size}",
+                                  file=file, key=f"{prefix}.{key}"))
 
 
 def _model_at(model: Any, loc: tuple[Any, ...]) -> Any:
