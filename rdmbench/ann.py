@@ -141,7 +141,9 @@ def neighbour_recall(pipe: Any, cfg: dict[str, Any], p: dict[str, Path]) -> floa
     """Recall@k_train of the training set's neighbours (what the head learns from) against exact search."""
     k = cfg["k_train"]
     metric = cfg["retriever"]["build"].get("metric", "cosine")
-    bench = {"metric": metric, "k": pipe.k_max, "num_queries": None}
+    from rdmbench.pipeline import neighbour_k
+
+    bench = {"metric": metric, "k": neighbour_k(cfg), "num_queries": None}
     gt = ground_truth(pipe, {**cfg, "benchmark": bench}, p["db_embeddings"], p["train_embeddings"])
 
     def compute(out: Path) -> dict:

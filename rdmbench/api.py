@@ -16,7 +16,7 @@ import inspect
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator
 
 import numpy as np
 
@@ -34,6 +34,11 @@ class Plugin:
     name: ClassVar[str] = ""
     #: Bump when the plugin's output changes for the same config, so cached stages are recomputed.
     version: ClassVar[int] = 1
+
+    def check(self) -> None:
+        """Cheap checks, before any work, that what this plugin will read is there and readable (weights
+        load as tensors, files parse). Raise an RdmbenchError whose one line names the file and the fix.
+        The runner's preflight calls it for every plugin of every run, and so does ``--dry-run``."""
 
     @classmethod
     def description(cls) -> str:
@@ -63,14 +68,76 @@ class ImageSet:
         return ImageSet(self.images[index], labels, self.class_names)
 
 
+@dataclass
+class SplitView:
+    """Rows ``indices`` of a dataset split, decoded only when read, a chunk at a time.
+
+    What the pipeline stores X, the reference set and D from, so that a split larger than RAM is
+    written to disk chunk by chunk and never held whole (``Database.build`` may return one too).
+    """
+
+    dataset: Dataset
+    split: str
+    indices: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def chunks(self) -> Iterator[ImageSet]:
+        """Consecutive rows, about ``rdmbench.chunks.CHUNK_BYTES`` of pixels each, in order.
+
+        The first chunk is one image, which tells the image size; an empty view yields one empty chunk.
+        """
+        from rdmbench import chunks
+
+        start, step = 0, 1
+        while True:
+            asked = self.indices[start : start + step]
+            part = self.dataset.read(self.split, asked)
+            if len(part) != len(asked):
+                raise RdmbenchError(f"dataset {self.dataset.name!r} returned {len(part)} images of split "
+                                    f"{self.split!r} for {len(asked)} indices")
+            yield part
+            start += len(part)
+            if start >= len(self.indices):
+                return
+            step = chunks.rows_per_chunk(part.images[0].nbytes)
+
+    def load(self) -> ImageSet:
+        """Every row in memory at once: for small views only."""
+        return self.dataset.read(self.split, self.indices)
+
+
 class Dataset(Plugin):
-    """Labelled image splits. ``load(split)`` returns the whole split, deterministically."""
+    """Labelled image splits. ``load(split)`` returns the whole split, deterministically.
+
+    Streaming: the pipeline never calls ``load``; it asks ``count(split)``, picks rows, and reads
+    them in chunks with ``read(split, indices)``. The defaults below serve both from ``load`` (one
+    split kept in memory between calls), so an in-memory dataset writes ``load`` only; a dataset
+    too large for RAM (``image-folder``) overrides ``count`` and ``read`` to decode only the rows
+    asked for. ``read`` must return exactly ``load(split).subset(indices)``.
+    """
 
     kind = "dataset"
     splits: ClassVar[tuple[str, ...]] = ("train", "test")
 
     def load(self, split: str) -> ImageSet:
         raise NotImplementedError
+
+    def count(self, split: str) -> int:
+        """Number of images in ``split``."""
+        return len(self._whole(split))
+
+    def read(self, split: str, indices: np.ndarray) -> ImageSet:
+        """Images ``indices`` (ascending or not) of ``split``, with labels and class names."""
+        return self._whole(split).subset(np.asarray(indices, dtype=np.int64))
+
+    def _whole(self, split: str) -> ImageSet:
+        # plugins need not call super().__init__, hence the lookup in __dict__
+        held = self.__dict__.get("_whole_split")
+        if held is None or held[0] != split:
+            held = self.__dict__["_whole_split"] = (split, self.load(split))
+        return held[1]
 
     def fingerprint(self) -> dict[str, Any]:
         """Extra cache-key material beyond the constructor arguments (e.g. source file hashes)."""
@@ -86,8 +153,9 @@ class Database(Plugin):
         """Number of entries if known from the config alone (lets k be checked before any work)."""
         return None
 
-    def build(self, train: ImageSet, seed: int) -> ImageSet:
-        """Return D's images (labels if known). ``train`` is X, so D can exclude it."""
+    def build(self, train: ImageSet, seed: int) -> ImageSet | SplitView:
+        """Return D's images (labels if known), or a ``SplitView`` of a dataset's rows, which the
+        pipeline stores a chunk at a time. ``train`` is X (memory-mapped), so D can exclude it."""
         raise NotImplementedError
 
     def fingerprint(self) -> dict[str, Any]:
@@ -155,16 +223,29 @@ class Retriever(Plugin):
     - ``save_index(directory)`` / ``load_index(directory)``: the library's own files.
 
     Constructor keyword arguments are the build-time parameters and must include ``metric``
-    (``cosine``, ``ip`` or ``l2``). ``build``/``search``/``save``/``load`` check dimensions, pad
-    k > n with -1, handle an empty database, and save a manifest (config, dimension, metric, a
-    digest of the embeddings, a checksum per index file) that ``load`` checks, so a stale or
-    corrupted index is refused, never silently used.
+    (``cosine``, ``ip`` or ``l2``); the base sets ``self.metric`` from the resolved arguments before
+    ``__init__`` runs, so a plugin need not (``super().__init__(metric=metric)`` works too).
+    ``build``/``search``/``save``/``load`` check dimensions, pad k > n with -1, handle an empty
+    database, and save a manifest (config, dimension, metric, a digest of the embeddings, a checksum
+    per index file) that ``load`` checks, so a stale or corrupted index is refused, never silently used.
+
+    ``requires`` maps each library module the plugin imports to its install hint: the runner checks
+    them before any work (``check_requirements``), and ``build``/``load`` check them again.
     """
 
     kind = "retriever"
     METRICS: ClassVar[tuple[str, ...]] = ("cosine", "ip", "l2")
     MANIFEST: ClassVar[str] = "retriever.json"
-    metric: str = "cosine"
+    #: importable module -> install hint (the command, and a built-in to use instead)
+    requires: ClassVar[dict[str, str]] = {}
+    metric: str
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # a class-level default metric once made a plugin that forgot it normalise l2 vectors silently
+        if cls.name and "metric" not in inspect.signature(cls.__init__).parameters:
+            raise TypeError(f"retriever {cls.name!r}: __init__ must take a `metric` argument "
+                            f"({', '.join(cls.METRICS)}); the base class sets self.metric from it")
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Retriever:
         self = super().__new__(cls)
@@ -172,9 +253,26 @@ class Retriever(Plugin):
         bound.apply_defaults()
         #: the resolved constructor arguments: what a saved index must have been built with
         self.config = dict(list(bound.arguments.items())[1:])
+        self.metric = self.config.get("metric", "cosine")
         self.dim: int | None = None
         self.n = 0
         return self
+
+    def __init__(self, metric: str = "cosine") -> None:
+        self.metric = metric
+
+    @classmethod
+    def check_requirements(cls) -> None:
+        """Import every module in ``requires``; a missing one is one MissingDependency line with its hint."""
+        import importlib
+
+        from rdmbench.errors import MissingDependency
+
+        for module, hint in cls.requires.items():
+            try:
+                importlib.import_module(module)
+            except ImportError as exc:
+                raise MissingDependency(f"{hint} ({type(exc).__name__}: {exc})") from None
 
     # -- what a plugin writes -------------------------------------------------------------------------
     def build_index(self, x: np.ndarray) -> None:
@@ -193,10 +291,16 @@ class Retriever(Plugin):
         """Size of the index when it is not what ``save_index`` writes (e.g. held in memory only)."""
         return None
 
+    def build_info(self) -> dict[str, Any]:
+        """What was built where an opt-in let it differ from what was asked (e.g. ``{"built": "flat"}``);
+        saved in the manifest, so a row can name it."""
+        return {}
+
     # -- what every retriever gets --------------------------------------------------------------------
     def build(self, embeddings: np.ndarray) -> None:
         if self.metric not in self.METRICS:
             raise ValueError(f"metric must be one of {', '.join(self.METRICS)}, got {self.metric!r}")
+        self.check_requirements()
         x = self._vectors(embeddings)
         self.n, self.dim = x.shape
         self._digest = array_digest(embeddings)
@@ -236,10 +340,12 @@ class Retriever(Plugin):
             self.save_index(directory)
         files = {p.name: file_digest(p) for p in sorted(directory.iterdir()) if p.is_file() and p.name != self.MANIFEST}
         manifest = {"retriever": self.name, "version": self.version, "config": self.config, "dim": self.dim,
-                    "n": self.n, "metric": self.metric, "embeddings_sha256": self._digest, "files": files}
+                    "n": self.n, "metric": self.metric, "embeddings_sha256": self._digest, "files": files,
+                    **self.build_info()}
         write_text(directory / self.MANIFEST, json.dumps(manifest, indent=1, default=str))
 
     def load(self, directory: Path, embeddings: np.ndarray) -> None:
+        self.check_requirements()
         directory = Path(directory)
         path = directory / self.MANIFEST
         if not path.exists():
@@ -384,9 +490,23 @@ class Metric(Plugin):
     columns: ClassVar[tuple[str, ...]] = ()
     #: feature extractor outputs it needs; a metric needing "logits" fails early on an encoder without them.
     needs: ClassVar[tuple[str, ...]] = ("embedding",)
+    #: columns that get a bootstrap confidence interval (``<col>_lo``, ``<col>_hi``); None: all of them.
+    #: Leave out spreads (``kid_std``) and values the generated samples do not change.
+    interval_columns: ClassVar[tuple[str, ...] | None] = None
 
     def compute(self, inputs: MetricInputs) -> dict[str, float]:
         raise NotImplementedError
+
+    def resampler(self, inputs: MetricInputs) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
+        """For the bootstrap (rdmbench.stats): a function of resampled generated-sample indices,
+        shape (resamples, n), returning each interval column's value per resample.
+
+        This default recomputes the metric on each resample, which is right for any metric but as
+        slow as ``compute`` times the resamples; override it to reuse what the resample does not change.
+        """
+        from rdmbench.stats import recompute_on_resamples
+
+        return recompute_on_resamples(self, inputs)
 
 
 CONTRACTS: dict[str, type[Plugin]] = {

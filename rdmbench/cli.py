@@ -24,6 +24,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: finished stages are cached; run the same command again to resume", file=sys.stderr)
         return 130
+    except OSError as exc:  # a full disk outside the stage cache (results folder): one line, not a traceback
+        from rdmbench.cache import disk_full
+
+        if not disk_full(exc):
+            raise
+        print(f"error: no space left on the device ({exc}); free some space and run the same command again: "
+              "finished stages and results are kept", file=sys.stderr)
+        return 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cache", type=Path, help="stage cache folder (default results/.cache)")
     run.add_argument("--no-cache", action="store_true", help="recompute every stage of every run")
     run.add_argument("--only", nargs="+", metavar="RUN_ID", help="run only these runs")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="sets",
+                     help="override a dotted key of every run after the profile (VALUE is YAML, e.g. "
+                          "head.train_steps=10); a swept axis is sweep.zip.KEY=[...]; repeatable")
     run.add_argument("--report", action=argparse.BooleanOptionalAction, default=True,
                      help="write the report after the runs (default: yes)")
     run.add_argument("-q", "--quiet", action="store_true")
@@ -49,9 +60,30 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", type=Path, help="default: <results>/report")
     rep.set_defaults(func=cmd_report)
 
-    plug = sub.add_parser("plugins", help="list installed plugins by kind")
+    plug = sub.add_parser("plugins", help="list installed plugins by kind; with NAME, its arguments")
+    plug.add_argument("name", nargs="?", help="show this plugin's arguments: types, defaults and docs")
     plug.add_argument("--kind", help="only this kind")
+    plug.add_argument("-v", "--verbose", action="store_true", help="show every plugin's arguments")
     plug.set_defaults(func=cmd_plugins)
+
+    cache = sub.add_parser("cache", help="the stage cache: list entries, verify checksums, prune unused entries")
+    csub = cache.add_subparsers(dest="cache_command", required=True)
+    for name, text in (("list", "entries with stage, size, age and the runs that use them"),
+                       ("verify", "recompute every entry's checksums against those recorded at write"),
+                       ("prune", "remove entries that no result references, and leftovers of interrupted writes")):
+        c = csub.add_parser(name, help=text)
+        c.add_argument("--cache", type=Path, default=Path("results/.cache"), help="default results/.cache")
+        c.add_argument("--results", type=Path, help="results root whose runs/*/stages.json count as references "
+                                                    "(default: the folder holding the cache)")
+        if name == "list":
+            c.add_argument("--stage", help="only this stage (data, train, samples, ...)")
+        if name == "verify":
+            c.add_argument("--remove", action="store_true", help="delete corrupt entries (the next run recomputes them)")
+        if name == "prune":
+            c.add_argument("--dry-run", action="store_true", help="only list what would be removed")
+            c.add_argument("--min-age", type=float, default=60.0, metavar="MINUTES",
+                           help="keep unreferenced entries younger than this (a run may still be going; default 60)")
+        c.set_defaults(func=cmd_cache)
 
     data = sub.add_parser("data", help="dataset utilities")
     dsub = data.add_subparsers(dest="data_command", required=True)
@@ -66,7 +98,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from rdmbench.suite import load_suite
     from rdmbench import runner
 
-    suite = load_suite(args.suite, args.profile)
+    suite = load_suite(args.suite, args.profile, sets=args.sets)
     root = Path("results")
     out = args.results or runner.results_dir_for(suite, root)
     cache = args.cache or (out.parent / ".cache")
@@ -97,20 +129,73 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    from rdmbench.registry import get_registry
+    from rdmbench.registry import get_registry, unknown_choice
 
     reg = get_registry()
+    if args.kind and args.kind not in reg.kinds():
+        raise RdmbenchError(unknown_choice("kind", args.kind, reg.kinds()))
     kinds = [args.kind] if args.kind else reg.kinds()
+    if args.name:
+        found = [info for kind in kinds for info in reg.all(kind) if info.name == args.name]
+        if not found:
+            names = sorted({info.name for kind in kinds for info in reg.all(kind)})
+            broken = [f"{ep}: {why}" for ep, why in reg.broken.items() if ep.split(" = ")[0] == args.name]
+            raise RdmbenchError(f"plugin {broken[0]}" if broken else unknown_choice("plugin", args.name, names))
+        print("\n\n".join(plugin_help(info) for info in found))
+        return 0
     for kind in kinds:
-        if kind not in reg.kinds():
-            raise RdmbenchError(f"unknown kind {kind!r} (allowed: {', '.join(reg.kinds())})")
         print(f"{kind}:")
         for info in reg.all(kind):
             print(f"  {info.name:<20} {info.description}  [{info.package}]")
+            if args.verbose:
+                print("\n".join("    " + line for line in plugin_help(info, header=False).splitlines()))
     if reg.broken:
         print("failed to load:")
         for ep, why in reg.broken.items():
             print(f"  {ep}: {why}")
+    return 0
+
+
+def plugin_help(info, header: bool = True) -> str:
+    """A plugin's arguments as a suite writes them: name, type, default, and the doc of each.
+
+    Read from the signature and the ``Args:`` section of the class docstring (or of
+    ``search_index``'s, for a retriever's query arguments), without importing anything heavy.
+    """
+    import importlib.util
+
+    from rdmbench.registry import arguments
+
+    cls = info.cls
+    lines = [f"{info.kind} {info.name}  [{info.package}]", f"  {info.description}"] if header else []
+    for module, hint in getattr(cls, "requires", {}).items():
+        present = importlib.util.find_spec(module.split(".")[0]) is not None
+        lines.append(f"  requires {module}: {'installed' if present else 'MISSING: ' + hint}")
+    sections = [("arguments", arguments(cls.__init__, doc_from=cls))]
+    if info.kind == "retriever":
+        sections = [("build arguments (retriever.build)", sections[0][1]),
+                    ("query arguments (retriever.query)", arguments(cls.search_index, skip=3))]
+    for title, args in sections:
+        lines.append(f"  {title}:" + ("" if args else " none"))
+        for a in args:
+            lines.append(f"    {a.name}: {a.type or 'any'} = {a.default}")
+            if a.doc:
+                lines.append(f"        {a.doc}")
+    return "\n".join(lines)
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    from rdmbench import cache_tools
+
+    results = args.results or args.cache.parent
+    if args.cache_command == "list":
+        print(cache_tools.list_entries(args.cache, results, args.stage))
+        return 0
+    if args.cache_command == "verify":
+        report, bad = cache_tools.verify(args.cache, args.remove)
+        print(report)
+        return 1 if bad and not args.remove else 0
+    print(cache_tools.prune(args.cache, results, args.dry_run, args.min_age * 60))
     return 0
 
 

@@ -1,19 +1,22 @@
 """One run as a pipeline of cached stages.
 
     data ─ database ─ embeddings(D) ─ index ─┐
-      │                                      ├─ neighbours(X, k_max) ─ train ─ samples ─ metrics
+      │                                      ├─ neighbours(X, k) ─ train ─ samples ─ metrics
       ├─ embeddings(X) ──────────────────────┘                     │
       ├─ first stage (+ latents of X) ─────────────────────────────┘
       └─ reference features ───────────────────────────────────────────────────────────┘
 
-Each stage is keyed on its own resolved config and its inputs' keys (rdmbench.cache), so the runs
-of a suite share what they share: the k_train study encodes D once, builds one index, searches the
-training set's neighbours once for k_max and trains one head per k.
+Each stage is keyed on its own resolved config, the code and library versions that compute it
+(rdmbench.provenance) and its inputs' keys (rdmbench.cache), so the runs of a suite share what they
+share: the k_train study encodes D once, builds one index, searches the training set's neighbours
+once (for max(k, retriever.train_neighbours), which is 16 for every k <= 16) and trains one head per
+k. No key depends on another run of the suite, so a run can be computed on its own.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -22,8 +25,10 @@ from typing import Any, Callable
 import numpy as np
 
 from rdmbench import proposal as prop
-from rdmbench.api import ImageSet, MetricInputs, SampleRequest, TrainingData
+from rdmbench import provenance
+from rdmbench.api import ImageSet, MetricInputs, SampleRequest, SplitView, TrainingData
 from rdmbench.cache import StageCache, load_array, make_key, read_json, save_array, write_json
+from rdmbench.chunks import row_chunks, write_rows
 from rdmbench.errors import ConfigError, RdmbenchError
 from rdmbench.imaging import save_grid
 from rdmbench.progress import Progress
@@ -38,9 +43,9 @@ STAGE_VERSION = {"data": 1, "database": 1, "first_stage": 1, "embeddings": 1, "i
 
 
 class Pipeline:
-    def __init__(self, cache: StageCache, registry: Registry, progress: Progress, k_max: int, device: str):
+    def __init__(self, cache: StageCache, registry: Registry, progress: Progress, device: str):
         self.cache, self.registry, self.progress = cache, registry, progress
-        self.k_max, self.device = k_max, device
+        self.device = device
         self._plugins: dict[str, Any] = {}
         self._loaded: dict[int, Path] = {}
         self.stage_log: list[dict[str, Any]] = []
@@ -62,21 +67,31 @@ class Pipeline:
         return plugin
 
     def fingerprint(self, kind: str, spec: dict[str, Any]) -> dict[str, Any]:
-        plugin = self.plugin(kind, spec)
-        fp = getattr(plugin, "fingerprint", None)
-        return {"spec": spec, "version": type(plugin).version, **(fp() if fp else {})}
+        """A plugin's cache-key material: resolved spec, version, data/weight fingerprints, code and libraries."""
+        return describe(self.plugin(kind, spec), spec)
 
     def stage(self, name: str, config: Any, inputs: dict[str, str], compute: Callable[[Path], dict | None]) -> Path:
-        key = make_key(name, {"v": STAGE_VERSION[name], "config": config}, inputs)
+        """The stage's entry, computed unless an intact one with the same key exists.
+
+        The key covers the config, the inputs' keys and the code of the calling method (the one that
+        computes this stage) with the libraries its module imports; plugins add theirs through
+        ``fingerprint``. The lock makes concurrent processes compute it once.
+        """
+        code = provenance.function_provenance(sys._getframe(1).f_code)
+        key = make_key(name, {"v": STAGE_VERSION[name], "config": config, "code": code}, inputs)
         path = self.cache.path(name, key)
         if self.cache.done(name, key):
             self.stage_log.append({"stage": name, "key": key, "cached": True, "seconds": 0.0})
             return path
-        log.info("stage %s [%s]: computing", name, key)
-        start = time.perf_counter()
-        with self.cache.write(name, key, {"config": config, "inputs": inputs}) as tmp:
-            info = compute(tmp) or {}
-            write_json(tmp / "info.json", {**info, "seconds": time.perf_counter() - start})
+        with self.cache.lock(name, key):
+            if self.cache.done(name, key):  # another process computed it while we waited
+                self.stage_log.append({"stage": name, "key": key, "cached": True, "seconds": 0.0})
+                return path
+            log.info("stage %s [%s]: computing", name, key)
+            start = time.perf_counter()
+            with self.cache.write(name, key, {"config": config, "code": code, "inputs": inputs}) as tmp:
+                info = compute(tmp) or {}
+                write_json(tmp / "info.json", {**info, "seconds": time.perf_counter() - start})
         seconds = time.perf_counter() - start
         self.stage_log.append({"stage": name, "key": key, "cached": False, "seconds": seconds})
         log.info("stage %s [%s]: done in %.1f s", name, key, seconds)
@@ -86,7 +101,7 @@ class Pipeline:
     def data(self, cfg: dict[str, Any]) -> Path:
         d = cfg["data"]
         spec = d["dataset"]
-        config = {**{k: v for k, v in d.items() if k not in ("dataset", "allow_overlap")},
+        config = {**{k: v for k, v in d.items() if k not in ("dataset", "allow_overlap", "allow_reference_overlap")},
                   "dataset": self.fingerprint("dataset", spec)}
 
         def compute(out: Path) -> dict:
@@ -95,33 +110,45 @@ class Pipeline:
                 if split not in ds.splits:
                     raise ConfigError(f"dataset {spec['name']!r} has no split {split!r} (allowed: {', '.join(ds.splits)})",
                                       key="data.train_split" if split == d["train_split"] else "data.reference_split")
+            # rows are picked by index and streamed to disk: a split is never in memory whole
             rng = np.random.default_rng(d["seed"])
-            train = _take(ds.load(d["train_split"]), d["train_size"], rng, "data.train_size")
-            ref = _take(ds.load(d["reference_split"]), d["reference_size"], rng, "data.reference_size")
-            _save_images(out, "train", train)
+            train = SplitView(ds, d["train_split"], _take(ds.count(d["train_split"]), d["train_size"], rng,
+                                                          "data.train_size"))
+            ref = SplitView(ds, d["reference_split"], _take(ds.count(d["reference_split"]), d["reference_size"], rng,
+                                                            "data.reference_size"))
+            class_names = _save_images(out, "train", train)
             _save_images(out, "reference", ref)
-            write_json(out / "meta.json", {"class_names": list(train.class_names or [])})
+            write_json(out / "meta.json", {"class_names": list(class_names or [])})
             return {"train": len(train), "reference": len(ref)}
 
         return self.stage("data", config, {}, compute)
 
     def database(self, cfg: dict[str, Any], data: Path) -> Path:
         spec = cfg["database"]
-        allow = cfg["data"]["allow_overlap"]
-        config = {"database": self.fingerprint("database", spec), "seed": cfg["data"]["seed"], "allow_overlap": allow}
+        allow, allow_ref = cfg["data"]["allow_overlap"], cfg["data"]["allow_reference_overlap"]
+        config = {"database": self.fingerprint("database", spec), "seed": cfg["data"]["seed"], "allow_overlap": allow,
+                  "allow_reference_overlap": allow_ref}
 
         def compute(out: Path) -> dict:
-            from rdmbench.overlap import overlap_count
+            from rdmbench.overlap import content_hashes, overlap_count
 
             db = self.plugin("database", spec)
             train = _load_images(data, "train")
-            images = db.build(train, cfg["data"]["seed"])
-            overlap = overlap_count(train.images, images.images)
+            _save_images(out, "database", db.build(train, cfg["data"]["seed"]))
+            stored = content_hashes(load_array(out / "database_images.npy", mmap=True))
+            overlap = overlap_count(train.images, stored)
             if overlap and not allow:
                 raise ConfigError(f"{overlap} database images are identical to training images; X and D must be "
                                   "disjoint (set data.allow_overlap: true to permit it)", key="database")
-            _save_images(out, "database", images)
-            return {"size": len(images), "overlap_with_train": overlap, "excluded": getattr(db, "excluded", None)}
+            ref_overlap = overlap_count(load_array(data / "reference_images.npy", mmap=True), stored)
+            if ref_overlap and not allow_ref:
+                raise ConfigError(
+                    f"{ref_overlap} reference images (data.reference_split {cfg['data']['reference_split']!r}) are "
+                    "identical to database images: samples would be scored against images the model retrieves; "
+                    "draw D from another split (e.g. database.split: train) or set data.allow_reference_overlap: "
+                    "true to permit it", key="database")
+            return {"size": len(stored), "overlap_with_train": overlap, "overlap_with_reference": ref_overlap,
+                    "allow_reference_overlap": allow_ref, "excluded": getattr(db, "excluded", None)}
 
         return self.stage("database", config, {"data": data.name}, compute)
 
@@ -165,16 +192,20 @@ class Pipeline:
                            lambda ret: ret.load(index, load_array(db_emb / "embeddings.npy")))
 
     def neighbours(self, cfg: dict[str, Any], index: Path, db_emb: Path, queries: Path) -> Path:
+        """Neighbours of every training image, for this run's own k: max(k_train, sample.k (+1 when the
+        pseudo-query is omitted), retriever.train_neighbours). The floor (16 by default) lets runs with
+        k <= 16 share one table without any run's key depending on the others'."""
         query = cfg["retriever"]["query"]
-        config = {"query": query, "k_max": self.k_max}
+        k = neighbour_k(cfg)
+        config = {"query": query, "k": k}
 
         def compute(out: Path) -> dict:
             ret = self.retriever(cfg, index, db_emb)
             q = load_array(queries / "embeddings.npy").astype(np.float32)
-            sims, ids = _search(ret, q, self.k_max, query, self.progress)
+            sims, ids = _search(ret, q, k, query, self.progress)
             save_array(out / "ids.npy", ids.astype(np.int64))
             save_array(out / "similarities.npy", sims.astype(np.float16))
-            return {"queries": len(q), "k_max": self.k_max, "mean_top1_similarity": float(sims[:, 0].mean())}
+            return {"queries": len(q), "k": k, "mean_top1_similarity": float(sims[:, 0].mean())}
 
         return self.stage("neighbours", config, {"index": index.name, "queries": queries.name}, compute)
 
@@ -184,10 +215,10 @@ class Pipeline:
 
         def compute(out: Path) -> dict:
             fs = self.plugin("first_stage", spec)
-            images = load_array(data / "train_images.npy")
+            images = load_array(data / "train_images.npy", mmap=True)
             info = fs.fit(images, cfg["data"]["seed"], self.progress) if fs.trainable else {}
             fs.save(out)
-            save_array(out / "latents.npy", _batched(fs.encode, images))
+            write_rows(out / "latents.npy", len(images), (fs.encode(chunk) for chunk in row_chunks(images)))
             return info
 
         return self.stage("first_stage", config, {"data": data.name}, compute)
@@ -195,15 +226,17 @@ class Pipeline:
     def load_first_stage(self, cfg: dict[str, Any], path: Path) -> Any:
         return self.loaded("first_stage", cfg["first_stage"], path, lambda fs: fs.load(path))
 
-    def train(self, cfg: dict[str, Any], fs: Path, nbrs: Path | None, db_emb: Path | None) -> Path:
+    def train(self, cfg: dict[str, Any], fs: Path, nbrs: Path | None, db_emb: Path) -> Path:
+        """``db_emb`` also at k = 0: the baseline is built at its RDM's context width, so both have
+        the same parameters; its key names only that width, not the embeddings it never reads."""
         spec, k = cfg["head"], cfg["k_train"]
-        config = {"head": self.fingerprint("head", spec), "k_train": k, "seed": cfg["seed"]}
+        emb = load_array(db_emb / "embeddings.npy", mmap=True)
+        config = {"head": self.fingerprint("head", spec), "k_train": k, "seed": cfg["seed"], "context_dim": emb.shape[1]}
         inputs = {"first_stage": fs.name, **({"neighbours": nbrs.name, "embeddings": db_emb.name} if k else {})}
 
         def compute(out: Path) -> dict:
             latents = load_array(fs / "latents.npy")
-            emb = load_array(db_emb / "embeddings.npy", mmap=True) if db_emb else None
-            head = self.make_head(cfg, latents.shape[1:], emb.shape[1] if emb is not None else 1)
+            head = self.make_head(cfg, latents.shape[1:], emb.shape[1])
             data = TrainingData(latents, load_array(nbrs / "ids.npy") if k else None, emb, k)
             info = head.fit(data, cfg["seed"], self.progress)
             head.save(out)
@@ -217,7 +250,12 @@ class Pipeline:
         return head
 
     def samples(self, cfg: dict[str, Any], paths: dict[str, Path]) -> Path:
-        s, k = cfg["sample"], cfg["sample"]["k"]
+        from rdmbench.schema import resolve_guidance_batching
+
+        s, k = dict(cfg["sample"]), cfg["sample"]["k"]
+        guided = s["guidance_scale"] != 1.0 and k > 0 and cfg["k_train"] > 0
+        # the two guidance paths differ in the last bits, so the one taken is keyed; unguided, none is
+        s["guidance_batching"] = resolve_guidance_batching(s["guidance_batching"], self.device) if guided else None
         config = {"sample": s, "seed": cfg["seed"], "k_train": cfg["k_train"]}
         inputs = {n: p.name for n, p in paths.items() if p is not None}
 
@@ -228,7 +266,7 @@ class Pipeline:
             fs = self.load_first_stage(cfg, paths["first_stage"])
             latents = load_array(paths["first_stage"] / "latents.npy", mmap=True)
             emb_dim = load_array(paths["db_embeddings"] / "embeddings.npy", mmap=True).shape[1]
-            head = self.make_head(cfg, latents.shape[1:], emb_dim if cfg["k_train"] else 1)
+            head = self.make_head(cfg, latents.shape[1:], emb_dim)
             head.load(paths["train"])
             request = SampleRequest(context, s["num"], s["guidance_scale"], s["steps"], s["eta"], cfg["seed"],
                                     s["batch_size"], {"guidance_batching": s["guidance_batching"]})
@@ -289,7 +327,9 @@ class Pipeline:
 
     def metrics(self, cfg: dict[str, Any], samples: Path, ref_feats: Path, data: Path) -> Path:
         m = cfg["metrics"]
-        config = {"use": m["use"], "feature_extractor": m["feature_extractor"], "seed": cfg["seed"]}
+        config = {"use": {name: self.fingerprint("metric", {"name": name, **kwargs}) for name, kwargs in m["use"].items()},
+                  "feature_extractor": self.fingerprint("encoder", m["feature_extractor"]), "seed": cfg["seed"],
+                  "bootstrap": m["bootstrap"], "ci_level": m["ci_level"]}
 
         def compute(out: Path) -> dict:
             fe = self.plugin("encoder", m["feature_extractor"])
@@ -304,9 +344,16 @@ class Pipeline:
 
             inputs = MetricInputs(features, fe.identity(), _maybe(data / "reference_labels.npy"),
                                   _maybe(samples / "query_labels.npy"), cfg["seed"])
+            from rdmbench.stats import bootstrap
+
             values: dict[str, Any] = {}
-            for name, kwargs in m["use"].items():
-                values.update(self.registry.create("metric", {"name": name, **kwargs}).compute(inputs))
+            metrics = [self.registry.create("metric", {"name": name, **kwargs}) for name, kwargs in m["use"].items()]
+            for metric in metrics:
+                values.update(metric.compute(inputs))
+            start = time.perf_counter()
+            values.update(bootstrap(metrics, inputs, values, resamples=m["bootstrap"], level=m["ci_level"],
+                                    seed=cfg["seed"]))
+            values["bootstrap_s"] = round(time.perf_counter() - start, 2)
             values["feature_extractor"] = fe.identity()
             values["num_samples"] = len(generated["embedding"])
             values["num_reference"] = len(inputs.features("reference", "embedding"))
@@ -339,14 +386,14 @@ class Pipeline:
         if cfg["sample"]["mode"] == "reference-queries":
             p["ref_embeddings"] = self.embeddings(cfg["encoder"], p["data"], "reference")
         k = cfg["k_train"]
-        p["train"] = self.train(cfg, p["first_stage"], p.get("neighbours") if k else None,
-                                p["db_embeddings"] if k else None)
+        p["train"] = self.train(cfg, p["first_stage"], p.get("neighbours") if k else None, p["db_embeddings"])
         p["samples"] = self.samples(cfg, p)
         p["reference_features"] = self.reference_features(cfg, p["data"])
         p["metrics"] = self.metrics(cfg, p["samples"], p["reference_features"], p["data"])
         row = {**read_json(p["metrics"] / "metrics.json"),
                "encoder": read_json(p["db_embeddings"] / "info.json").get("encoder"),
                "train_s": read_json(p["train"] / "info.json").get("seconds"),
+               "head_parameters": read_json(p["train"] / "info.json").get("head_parameters"),
                "sample_s": read_json(p["samples"] / "info.json").get("sample_s")}
         if k:
             from rdmbench.ann import neighbour_recall
@@ -355,24 +402,55 @@ class Pipeline:
         return row, {"samples.png": p["samples"] / "samples.png"}
 
 
-def _take(images: ImageSet, size: int | None, rng: np.random.Generator, key: str) -> ImageSet:
+def neighbour_k(cfg: dict[str, Any]) -> int:
+    s = cfg["sample"]
+    return max(cfg["k_train"], s["k"] + (1 if s["omit_query"] else 0), cfg["retriever"]["train_neighbours"])
+
+
+def describe(plugin: Any, spec: dict[str, Any]) -> dict[str, Any]:
+    """Cache-key material of a plugin instance (also for plugins nested in others, e.g. a database's dataset)."""
+    fp = getattr(plugin, "fingerprint", None)
+    return {"spec": spec, "version": type(plugin).version, **(fp() if fp else {}),
+            **provenance.plugin_provenance(type(plugin))}
+
+
+def _take(count: int, size: int | None, rng: np.random.Generator, key: str) -> np.ndarray:
+    """Indices of a seeded subset of ``count`` rows, ascending (all rows when ``size`` is None).
+
+    The same draws as when the split was loaded whole and subset, so earlier cached data stages
+    hold the same images.
+    """
     if size is None:
-        return images
-    if size > len(images):
-        raise ConfigError(f"{size} requested but the split has only {len(images)} images; allowed: 1..{len(images)}",
-                          key=key)
-    return images.subset(np.sort(rng.permutation(len(images))[:size]))
+        return np.arange(count)
+    if size > count:
+        raise ConfigError(f"{size} requested but the split has only {count} images; allowed: 1..{count}", key=key)
+    return np.sort(rng.permutation(count)[:size])
 
 
-def _save_images(out: Path, name: str, images: ImageSet) -> None:
-    save_array(out / f"{name}_images.npy", images.images)
-    if images.labels is not None:
-        save_array(out / f"{name}_labels.npy", images.labels.astype(np.int64))
+def _save_images(out: Path, name: str, images: ImageSet | SplitView) -> tuple[str, ...] | None:
+    """Store images (and labels) as ``<name>_images.npy`` a chunk at a time; return the class names."""
+    parts = [images] if isinstance(images, ImageSet) else images.chunks()
+    labels: list[np.ndarray | None] = []
+    class_names: list[tuple[str, ...] | None] = []
+
+    def pixels():
+        for part in parts:
+            labels.append(part.labels)
+            class_names.append(part.class_names)
+            yield part.images
+
+    write_rows(out / f"{name}_images.npy", len(images), pixels())
+    if all(part is not None for part in labels):
+        save_array(out / f"{name}_labels.npy", np.concatenate(labels).astype(np.int64))
+    elif any(part is not None for part in labels):
+        raise RdmbenchError(f"{name}: the dataset returned labels for some images and not for others")
+    return class_names[0]
 
 
 def _load_images(path: Path, name: str) -> ImageSet:
+    """Stored images, memory-mapped (read on demand, never loaded whole)."""
     meta = read_json(path / "meta.json") if (path / "meta.json").exists() else {}
-    return ImageSet(load_array(path / f"{name}_images.npy"), _maybe(path / f"{name}_labels.npy"),
+    return ImageSet(load_array(path / f"{name}_images.npy", mmap=True), _maybe(path / f"{name}_labels.npy"),
                     tuple(meta.get("class_names") or ()) or None)
 
 

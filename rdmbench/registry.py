@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import re
+import types
 import typing
 from dataclasses import dataclass
 from functools import lru_cache
@@ -69,8 +71,19 @@ class Registry:
     def info(self, kind: str, name: str, *, file: str | None = None, key: str | None = None) -> PluginInfo:
         try:
             return self._plugins[kind][name]
-        except KeyError:
-            raise ConfigError(unknown_choice(f"{kind}", name, self.names(kind)), file=file, key=key) from None
+        except (KeyError, TypeError):
+            raise ConfigError(self._unknown(kind, name), file=file, key=key) from None
+
+    def _unknown(self, kind: str, name: Any) -> str:
+        """Why ``name`` is not a ``kind`` plugin: a module that failed to import says so, with its reason."""
+        for entry, why in self.broken.items():
+            if entry.split(" = ")[0].lower() == str(name).lower():
+                return f"{kind} {name!r} is not available: plugin {entry!r} failed to import: {why}"
+        message = unknown_choice(kind, name, self.names(kind))
+        if self.broken:
+            message += f"; {len(self.broken)} plugin module(s) failed to import: {', '.join(self.broken)} " \
+                       "(`rdmbench plugins` shows why)"
+        return message
 
     def validate(self, kind: str, spec: Any, *, file: str | None = None, key: str | None = None) -> dict[str, Any]:
         """Check ``{name: ..., **kwargs}`` against the plugin's constructor; return the resolved spec.
@@ -98,23 +111,54 @@ class Registry:
 
 
 def unknown_choice(what: str, value: Any, allowed: list[str]) -> str:
-    close = difflib.get_close_matches(str(value), allowed, n=1)
+    close = closest(str(value), allowed)
     hint = f"did you mean {close[0]!r}? " if close else ""
     return f"unknown {what} {value!r} ({hint}allowed: {', '.join(allowed) or 'none installed'})"
+
+
+def closest(value: str, allowed: list[str]) -> list[str]:
+    """The allowed name closest to ``value``, ignoring case (``M`` for ``m``), or none."""
+    lowered = {a.lower(): a for a in allowed}
+    close = difflib.get_close_matches(value.lower(), list(lowered), n=1)
+    return [lowered[close[0]]] if close else []
+
+
+def strict_leaves(annotation: Any) -> Any:
+    """``annotation`` with its int, float, bool and str leaves strict, its containers lax.
+
+    Wrong types are errors, never coerced: ``"64"``, ``true`` and ``64.0`` are not integers (nor
+    can ``"64"`` and ``64`` become two runs of one config). YAML's natural types still fit: an int
+    where a float is expected, a list where a tuple is (resolved values are plain lists anyway).
+    """
+    import pydantic
+
+    if annotation in (int, float, bool, str):
+        return typing.Annotated[annotation, pydantic.Strict()]
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if not args or origin is typing.Literal:
+        return annotation
+    if origin is typing.Annotated:
+        return typing.Annotated[(strict_leaves(args[0]), *annotation.__metadata__)]
+    if origin in (typing.Union, types.UnionType):
+        return typing.Union[tuple(strict_leaves(a) for a in args)]
+    try:
+        return origin[tuple(a if a is Ellipsis else strict_leaves(a) for a in args)]
+    except TypeError:  # a generic that cannot be re-subscripted: validated as declared
+        return annotation
 
 
 @lru_cache(maxsize=None)
 def _signature_model(func: Any, *, skip: int) -> Any:
     import pydantic
 
-    hints = typing.get_type_hints(func)
+    hints = typing.get_type_hints(func, include_extras=True)
     fields: dict[str, Any] = {}
     params = list(inspect.signature(func).parameters.values())[skip:]
     for p in params:
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
         default = ... if p.default is p.empty else p.default
-        fields[p.name] = (hints.get(p.name, Any), default)
+        fields[p.name] = (strict_leaves(hints.get(p.name, Any)), default)
     config = pydantic.ConfigDict(extra="forbid", strict=False, arbitrary_types_allowed=True)
     return pydantic.create_model(f"{getattr(func, '__qualname__', 'args')}", __config__=config, **fields)
 
@@ -198,3 +242,56 @@ def register_in_process(module: Any) -> Registry:
     registry.pm.check_pending()
     _REGISTRY = Registry(registry.pm, registry.packages, registry.broken)
     return _REGISTRY
+
+
+@dataclass(frozen=True)
+class Argument:
+    """One configuration argument of a plugin, as ``rdmbench plugins NAME`` shows it."""
+
+    name: str
+    type: str
+    default: str
+    doc: str
+
+
+def arguments(func: Any, *, skip: int = 1, doc_from: Any = None) -> list[Argument]:
+    """Keyword arguments of ``func`` (after ``skip`` positional ones) with type, default and doc.
+
+    Types and defaults are read from the signature as written (no import of anything heavy); docs
+    come from the ``Args:`` section of ``doc_from``'s docstring (the class), else ``func``'s.
+    """
+    docs = {**args_section(func), **args_section(doc_from)} if doc_from is not None else args_section(func)
+    out = []
+    for p in list(inspect.signature(func).parameters.values())[skip:]:
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        kind = p.annotation if isinstance(p.annotation, str) else inspect.formatannotation(p.annotation)
+        default = "(required)" if p.default is p.empty else repr(p.default)
+        out.append(Argument(p.name, "" if p.annotation is p.empty else kind, default, docs.get(p.name, "")))
+    return out
+
+
+_ARG_LINE = re.compile(r"^(\s*)(\*{0,2}\w+)(?:\s*\([^)]*\))?:\s*(.*)$")
+
+
+def args_section(obj: Any) -> dict[str, str]:
+    """``{argument: text}`` from a Google-style ``Args:`` section of ``obj``'s docstring."""
+    doc = inspect.getdoc(obj) if obj is not None else None
+    out: dict[str, str] = {}
+    inside, indent, current = False, None, None
+    for line in (doc or "").splitlines():
+        if line.strip() in ("Args:", "Arguments:"):
+            inside, indent, current = True, None, None
+            continue
+        if not inside or not line.strip():
+            continue
+        depth = len(line) - len(line.lstrip())
+        if (indent is not None and depth < indent) or (depth == 0 and line.rstrip().endswith(":")):
+            break  # the next section
+        match = _ARG_LINE.match(line)
+        if match and (indent is None or depth == indent):
+            indent, current = depth, match.group(2).lstrip("*")
+            out[current] = match.group(3).strip()
+        elif current:
+            out[current] = f"{out[current]} {line.strip()}".strip()
+    return out

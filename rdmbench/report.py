@@ -1,11 +1,18 @@
 """Turn ``results/<suite>/`` (results.csv, suite.json, runs/*/samples.png) into a report folder:
 report.md, summary.csv (metrics aggregated over seeds) and seaborn figures.
 
+A table row (and a figure point) aggregates runs whose resolved configurations
+(``runs/<id>/config.yaml``) are equal but for the seed, never more: runs that share the swept
+values shown but differ elsewhere get rows of their own, labelled with the keys that differ.
+Each value carries its 95% bootstrap interval (``<metric>_lo``/``_hi``, rdmbench.stats); over
+several seeds the row shows mean ± sample std of the seeds and an interval for the mean.
+
 Heavy imports (pandas, seaborn, matplotlib) happen inside :func:`write_report` so the CLI starts fast.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import shutil
@@ -15,12 +22,69 @@ from rdmbench.errors import RdmbenchError
 
 METRICS = ("fid", "kid", "is", "precision", "recall", "f_score", "class_agreement", "classifier_acc", "retrieval_recall")
 AUX = ("kid_std", "is_std", "class_agreement_chance", "wall_s", "train_s", "sample_s")  # summary.csv only
-KNOWN = ("run_id", "status", "error", "feature_extractor", "encoder", "num_samples", "num_reference", "profile")
+KNOWN = ("run_id", "status", "error", "feature_extractor", "encoder", "num_samples", "num_reference", "profile",
+         "head_parameters", "pr_set_size", "bootstrap_s", "config_hash")
+CI = ("_lo", "_hi")
 FIGS = ("precision_recall.png", "class_agreement.png", "samples.png", "pareto_recall_qps.png",
         "pareto_recall_qps_single.png")
 LOWER_IS_BETTER = {"fid", "kid"}
 LABELS = {"fid": "FID", "kid": "KID", "is": "IS", "f_score": "F-score", "class_agreement": "class agreement",
           "classifier_acc": "classifier accuracy", "retrieval_recall": "retrieval recall@k_train"}
+#: metrics whose value depends on the feature extractor's space; named after it unless it is Inception-v3
+SPACE_DEPENDENT = ("fid", "kid", "is")
+
+
+def metric_labels(extractors: list[str]) -> dict[str, str]:
+    """Display names: "FID" only for Inception-v3 features, "FD (<extractor>)" otherwise (and KID, IS alike)."""
+    labels = dict(LABELS)
+    if extractors and all("inception" in v.lower() and "v3" in v.lower() for v in extractors):
+        return labels
+    short = ", ".join(dict.fromkeys(v.split(" (")[0] for v in extractors)) or "unrecorded features"
+    labels.update({"fid": f"FD ({short})", "kid": f"KID ({short})", "is": f"IS ({short})"})
+    return labels
+
+
+def _flat(obj, prefix: str = "") -> dict:
+    if isinstance(obj, dict):
+        return {k: v for key, val in obj.items() for k, v in _flat(val, f"{prefix}{key}.").items()}
+    return {prefix[:-1]: obj}
+
+
+def config_groups(df, results_dir: Path, shown: list[str], ignore: tuple[str, ...] = ("seed",)) -> tuple[list, list]:
+    """Per row: an id of its resolved config (``runs/<id>/config.yaml``) minus the ``ignore`` keys,
+    None where that file is missing, and a label naming the keys, other than the ``shown`` ones, in
+    which its config differs from other rows'."""
+    import yaml
+
+    flats: list[dict | None] = []
+    for run_id in df["run_id"]:
+        path = results_dir / "runs" / str(run_id) / "config.yaml"
+        if not path.is_file():
+            flats.append(None)
+            continue
+        flat = _flat(yaml.safe_load(path.read_text()) or {})
+        flats.append({k: v for k, v in flat.items() if not any(k == i or k.startswith(i + ".") for i in ignore)})
+    ids = [None if f is None else hashlib.sha256(json.dumps(f, sort_keys=True, default=str).encode()).hexdigest()[:12]
+           for f in flats]
+    known = [f for f in flats if f is not None]
+    values = {k: {json.dumps(f.get(k), sort_keys=True, default=str) for f in known} for k in {k for f in known for k in f}}
+    differ = sorted(k for k, v in values.items() if len(v) > 1 and k not in shown)
+    labels = ["" if f is None else ", ".join(f"{k}={_num(f[k]) if k in f else '—'}" for k in differ) for f in flats]
+    return ids, labels
+
+
+def _mean_interval(runs, col: str) -> tuple[float, float]:
+    """Interval of the mean over seeds from each seed's bootstrap interval: the half-widths below and
+    above each value add in quadrature and shrink by the number of seeds (independent draws)."""
+    import numpy as np
+
+    v = runs[[col, col + "_lo", col + "_hi"]].dropna()
+    if not len(v):
+        return np.nan, np.nan
+    mean, n = v[col].mean(), len(v)
+    below = np.sqrt(((v[col] - v[col + "_lo"]) ** 2).sum()) / n
+    above = np.sqrt(((v[col + "_hi"] - v[col]) ** 2).sum()) / n
+    return float(mean - below), float(mean + above)
 
 
 def _num(v) -> str:
@@ -77,7 +141,8 @@ def write_report(results_dir: Path, out_dir: Path | None = None) -> Path:
     swept = [k for k in (meta.get("swept_keys") or []) if k in df] if "swept_keys" in meta else [
         c for c in df if c not in METRICS + AUX + KNOWN and not c.startswith("_")]  # no suite.json: guess
     if "qps" in df:  # a retrieval suite: Pareto fronts instead of metric-vs-sweep plots
-        return _write_retrieval(df, meta, out, swept, wish.get("title") or meta.get("suite") or results_dir.name)
+        return _write_retrieval(df, meta, out, swept, wish.get("title") or meta.get("suite") or results_dir.name,
+                                results_dir)
     for k in swept + [wish.get("x"), wish.get("hue")]:  # numeric sweeps sort and plot as numbers
         if k in df and df[k].notna().any():
             conv = pd.to_numeric(df[k], errors="coerce")
@@ -89,54 +154,95 @@ def write_report(results_dir: Path, out_dir: Path | None = None) -> Path:
     extra = [k for k in non_seed if k not in (x, hue) and df[k].nunique() > 1]
     plot_hue = hue or (extra[0] if extra else None)
     keys = [x] + ([hue] if hue else []) + extra
+    # never average runs whose configs differ other than by seed: such runs get rows of their own
+    df["_config"], labels = config_groups(df, results_dir, shown=keys, ignore=("seed", *[k for k in swept if _is_seed(k)]))
+    if any(labels):
+        df["config"] = labels
+        keys.append("config")
+        plot_hue = plot_hue or "config"
 
     wanted = list(wish.get("metrics") or [m for m in METRICS if m in df])
     missing = [m for m in wanted if m not in df]
-    for m in set(wanted) - set(missing) | {a for a in AUX if a in df}:
+    for m in set(wanted) - set(missing) | {a for a in AUX if a in df} | {m + e for m in wanted for e in CI if m + e in df}:
         df[m] = pd.to_numeric(df[m], errors="coerce")
     ok = df[~df["_failed"]]
     metrics = [m for m in wanted if m in df and ok[m].notna().any()]
     empty = [m for m in wanted if m in df and m not in metrics]
     aggcols = metrics + [a for a in AUX if a in df and a not in metrics and ok[a].notna().any()]
 
+    params = "head_parameters" in df and ok["head_parameters"].notna().any()
     rows = []
-    for vals, g in df.groupby(keys, dropna=False, sort=False):
+    for vals, g in df.groupby(keys + ["_config"], dropna=False, sort=False):
         r = dict(zip(keys, vals))
         good = g[~g["_failed"]]
         r["n"], r["n_failed"] = len(good), int(g["_failed"].sum())
+        if params:
+            r["head_parameters"] = good["head_parameters"].dropna().iloc[0] if good["head_parameters"].notna().any() \
+                else np.nan
         for c in aggcols:
             v = good[c].dropna()
             r[f"{c}_mean"] = v.mean() if len(v) else np.nan
             r[f"{c}_std"] = v.std(ddof=1) if len(v) > 1 else np.nan
+            r[f"{c}_lo"], r[f"{c}_hi"] = _mean_interval(good, c) if c + "_lo" in good else (np.nan, np.nan)
         rows.append(r)
-    cols = keys + ["n", "n_failed"] + [f"{c}_{s}" for c in aggcols for s in ("mean", "std")]
+    cols = keys + ["n", "n_failed"] + (["head_parameters"] if params else []) + [
+        f"{c}_{s}" for c in aggcols for s in ("mean", "std", "lo", "hi")]
     summary = pd.DataFrame(rows, columns=cols).sort_values(keys, na_position="last", kind="stable")
     summary = summary.reset_index(drop=True)
     summary.to_csv(out / "summary.csv", index=False)
 
     # ---- figures --------------------------------------------------------------------------------
+    fx = [str(v) for v in ok["feature_extractor"].dropna().unique()] if "feature_extractor" in ok else []
+    labels = metric_labels(fx)
     sns.set_theme(style="whitegrid", context="notebook")
     xnum = pd.api.types.is_numeric_dtype(df[x]) and ok[x].notna().any()
     xv = sorted(ok[x].dropna().unique()) if xnum else []
     log2 = xnum and len(xv) >= 3 and all(v > 0 and float(v).is_integer() and (int(v) & (int(v) - 1)) == 0 for v in xv)
     order = [v for v in summary[x].dropna().unique()]
-    pdata = ok.sort_values(plot_hue, kind="stable").assign(**{plot_hue: ok[plot_hue].map(_num)}) if plot_hue else ok
+    line_keys = [k for k in keys if k != x]  # every other shown key separates lines: nothing is averaged away
+    lines = list(summary.groupby(line_keys, dropna=False, sort=False)) if line_keys else [((), summary)]
+    colours = sns.color_palette(n_colors=max(len(lines), 1))
 
-    def lineplot(ax, y, data=pdata):  # numeric x: line with ±sd bars over seeds; categorical x: points
+    def bars(g, m):
+        """Error bars: the bootstrap interval (of the mean, over seeds) where recorded, else ±sd over seeds."""
+        mu = g[f"{m}_mean"].to_numpy(float)
+        lo, hi, sd = (g[f"{m}_{e}"].to_numpy(float) for e in ("lo", "hi", "std"))
+        has = np.isfinite(lo) & np.isfinite(hi)
+        sd = np.nan_to_num(sd)
+        return np.clip(np.vstack([np.where(has, mu - lo, sd), np.where(has, hi - mu, sd)]), 0, None), has.any()
+
+    def lineplot(ax, m) -> bool:
+        """Means with error bars per line; returns whether any interval was drawn."""
+        drawn = False
+        for j, ((gv), g) in enumerate(lines):
+            g = g[g[f"{m}_mean"].notna()]
+            if not len(g):
+                continue
+            yerr, has = bars(g, m)
+            drawn |= has or bool(g[f"{m}_std"].notna().any())
+            gv = gv if isinstance(gv, tuple) else (gv,)
+            label = ", ".join(_num(v) for v in gv) if line_keys else None
+            if xnum:
+                pos = g[x].to_numpy(float)
+            else:  # categorical: dodge the lines apart around each category
+                shift = (j - (len(lines) - 1) / 2) * min(0.3 / max(len(lines) - 1, 1), 0.12)
+                pos = np.array([order.index(v) for v in g[x]], float) + shift
+            ax.errorbar(pos, g[f"{m}_mean"], yerr=yerr, fmt="o-" if xnum else "o", capsize=4, color=colours[j],
+                        label=label, ms=5)
         if xnum:
-            sns.lineplot(data=data, x=x, y=y, hue=plot_hue, marker="o", errorbar="sd",
-                         err_style="bars", err_kws={"capsize": 4}, ax=ax)
             if log2:
                 ax.set_xscale("log", base=2)
             ax.set_xticks(xv if len(xv) <= 12 else ax.get_xticks())
             ax.set_xticklabels([_num(float(v)) for v in ax.get_xticks()])
             ax.minorticks_off()
         else:
-            sns.pointplot(data=data.assign(**{x: data[x].astype(str)}), x=x, y=y, order=[str(o) for o in order],
-                          hue=plot_hue, errorbar="sd", capsize=0.1, linestyle="none", err_kws={"linewidth": 1.5},
-                          dodge=0.3 if plot_hue else False, ax=ax)
+            ax.set_xticks(range(len(order)), [str(_num(o)) for o in order])
             if max((len(str(o)) for o in order), default=0) > 8:
                 ax.tick_params(axis="x", labelrotation=30)
+        ax.set_xlabel(x)
+        if line_keys:
+            ax.legend(title=", ".join(line_keys), fontsize=9)
+        return drawn
 
     def save(fig, name, dpi=110):
         if not fig.get_constrained_layout():
@@ -148,15 +254,18 @@ def write_report(results_dir: Path, out_dir: Path | None = None) -> Path:
     figs: list[str] = []
     title = wish.get("title") or meta.get("suite") or results_dir.name
     for m in metrics:
-        fig, ax = plt.subplots(figsize=(8 if plot_hue else 6, 4))
-        lineplot(ax, m)
+        fig, ax = plt.subplots(figsize=(8 if line_keys else 6, 4))
+        with_bars = lineplot(ax, m)
         if m == "class_agreement" and "class_agreement_chance" in ok and ok["class_agreement_chance"].notna().any():
             ch = ok["class_agreement_chance"].dropna()
             ax.axhline(ch.mean(), color="gray", ls="--", label=f"chance ({ch.mean():.3g})")
-            ax.legend(title=plot_hue)
+            ax.legend(title=", ".join(line_keys) or None, fontsize=9)
         arrow = "↓ better" if m in LOWER_IS_BETTER else "↑ better"
-        ax.set(ylabel=LABELS.get(m, m), title=f"{LABELS.get(m, m)} ({arrow})")
-        if plot_hue and ax.get_legend():
+        has_ci = f"{m}_lo" in ok and ok[f"{m}_lo"].notna().any()
+        bar_note = "bars: 95% bootstrap interval" if has_ci else ("bars: ±sd over seeds" if with_bars
+                                                                   else "no interval recorded")
+        ax.set(ylabel=labels[m] if m in labels else m, title=f"{labels.get(m, m)} ({arrow}; {bar_note})")
+        if line_keys and ax.get_legend():
             sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1), frameon=False)
         save(fig, f"metric_{m}.png")
         if m == "class_agreement":
@@ -169,11 +278,10 @@ def write_report(results_dir: Path, out_dir: Path | None = None) -> Path:
             r = fs * f / (2 * f - fs)
             ax.plot(f[r > 0], np.where(r > 0, r, np.nan)[r > 0], color="lightgray", lw=0.8, zorder=0)
             ax.text(1.0, fs / (2 - fs), f"F1={fs}", fontsize=7, color="gray", ha="right", va="bottom")
-        groups = summary.groupby(plot_hue, dropna=False, sort=False) if plot_hue in summary else [(None, summary)]
-        for (hv, g), col in zip(groups, sns.color_palette(n_colors=max(len(groups), 1))):
-            ax.errorbar(g["recall_mean"], g["precision_mean"], xerr=g["recall_std"].fillna(0),
-                        yerr=g["precision_std"].fillna(0), fmt="o-", color=col, capsize=3,
-                        label=None if hv is None else _num(hv[0] if isinstance(hv, tuple) else hv))
+        for (hv, g), col in zip(lines, colours):
+            ax.errorbar(g["recall_mean"], g["precision_mean"], xerr=bars(g, "recall")[0],
+                        yerr=bars(g, "precision")[0], fmt="o-", color=col, capsize=3,
+                        label=", ".join(_num(v) for v in (hv if isinstance(hv, tuple) else (hv,))) if line_keys else None)
             for i, (_, r) in enumerate(g.iterrows()):  # alternate label sides so neighbours don't collide
                 if pd.notna(r["precision_mean"]) and pd.notna(r["recall_mean"]):
                     ax.annotate(_num(r[x]), (r["recall_mean"], r["precision_mean"]), textcoords="offset points",
@@ -181,8 +289,8 @@ def write_report(results_dir: Path, out_dir: Path | None = None) -> Path:
         ax.set(xlim=(0, 1.05), ylim=(0, 1.05), xlabel="recall", ylabel="precision",
                title=f"precision–recall (points labelled by {x})")
         ax.set_aspect("equal")
-        if plot_hue:
-            ax.legend(fontsize=9, title=plot_hue, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+        if line_keys:
+            ax.legend(fontsize=9, title=", ".join(line_keys), loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
         save(fig, "precision_recall.png")
 
     # ---- sample grids ---------------------------------------------------------------------------
@@ -218,8 +326,7 @@ def write_report(results_dir: Path, out_dir: Path | None = None) -> Path:
         L += [str(meta["description"]).strip(), ""]
     prof = meta.get("profile") or (", ".join(map(str, df["profile"].dropna().unique())) if "profile" in df else "")
     L += [f"- **Profile:** {prof or 'unknown'}", f"- **Runs:** {len(df)} ({int(failed.sum())} failed)"]
-    fx = [str(v) for v in ok["feature_extractor"].dropna().unique()] if "feature_extractor" in ok else []
-    L.append(f"- **Feature extractor (FID/KID/IS/precision/recall):** {'; '.join(fx) if fx else 'not recorded'}")
+    L.append(f"- **Feature extractor (FD/KID/IS/precision/recall):** {'; '.join(fx) if fx else 'not recorded'}")
     if not fx:
         L.append("  - The measuring network was not recorded: compare these numbers only within this report.")
     elif all("inception" in v.lower() and "v3" in v.lower() for v in fx):
@@ -230,24 +337,35 @@ def write_report(results_dir: Path, out_dir: Path | None = None) -> Path:
     if len(fx) > 1:
         L.append("  - **Warning:** runs were measured with different feature extractors and are not comparable.")
     for col, name in (("encoder", "Retrieval encoder"), ("num_samples", "Generated samples per run"),
-                      ("num_reference", "Reference images")):
+                      ("num_reference", "Reference images"),
+                      ("pr_set_size", "Precision/recall set size (generated = reference subset)")):
         if col in ok and ok[col].notna().any():
             L.append(f"- **{name}:** {', '.join(_num(v) for v in ok[col].dropna().unique())}")
     if "wall_s" in df and df["wall_s"].notna().any():
         L.append(f"- **Total wall time:** {df['wall_s'].sum() / 60:.1f} min")
     seeds = [s for s in swept if _is_seed(s)]
     L += ["", "## Results", "", f"Aggregated over {'seeds (' + ', '.join(seeds) + ')' if seeds else 'repeated runs'}: "
-          "mean ± sample std when n > 1; n counts successful runs "
-          "(summary.csv: `<metric>_mean`, `<metric>_std` over seeds).", ""]
-    hdr = keys + ["n"] + [f"{LABELS.get(m, m)} {'↓' if m in LOWER_IS_BETTER else '↑'}" for m in metrics]
+          "mean ± sample std when n > 1; n counts successful runs. [lo, hi]: 95% bootstrap interval over "
+          "resamples of the generated samples (one run), or of the mean over seeds (each seed's interval "
+          "half-widths added in quadrature, divided by n). Runs are averaged only when their resolved configs "
+          "differ by the seed alone (summary.csv: `<metric>_mean`, `_std`, `_lo`, `_hi`).", ""]
+    if "config" in keys:
+        L[-1:-1] = ["Runs with equal swept values but different configs are kept apart; `config` names the "
+                    "keys that differ.", ""]
+    hdr = keys + ["n"] + (["head parameters"] if params else []) + [
+        f"{labels.get(m, m)} {'↓' if m in LOWER_IS_BETTER else '↑'}" for m in metrics]
     L += ["| " + " | ".join(hdr) + " |", "|" + "---|" * len(hdr)]
     for _, r in summary.iterrows():
         cells = [_cell(_num(r[k]) if pd.notna(r[k]) else "—") for k in keys]
         cells.append(f"{int(r['n'])}" + (f" ({int(r['n_failed'])} failed)" if r["n_failed"] else ""))
+        if params:
+            cells.append(f"{r['head_parameters']:,.0f}" if pd.notna(r["head_parameters"]) else "—")
         for m in metrics:
             mu, sd = r[f"{m}_mean"], r[f"{m}_std"]
             sd = 0.0 if pd.notna(sd) and sd < 1e-9 * max(abs(mu), 1) else sd  # float noise of equal values
             c = "—" if pd.isna(mu) else f"{mu:.4g}" + (f" ± {sd:.2g}" if pd.notna(sd) else "")
+            if pd.notna(mu) and pd.notna(r[f"{m}_lo"]) and pd.notna(r[f"{m}_hi"]):
+                c += f" [{r[f'{m}_lo']:.4g}, {r[f'{m}_hi']:.4g}]"
             if m == "class_agreement" and pd.notna(r.get("class_agreement_chance_mean", np.nan)):
                 c += f" (chance {r['class_agreement_chance_mean']:.3g})"
             cells.append(c)
@@ -274,9 +392,12 @@ def write_report(results_dir: Path, out_dir: Path | None = None) -> Path:
     return out / "report.md"
 
 
-def _write_retrieval(df, meta: dict, out: Path, swept: list[str], title: str) -> Path:
+def _write_retrieval(df, meta: dict, out: Path, swept: list[str], title: str, results_dir: Path) -> Path:
     from rdmbench import report_retrieval
 
+    # a configuration is everything but the seed and the query-time settings (those are its points)
+    _, df["_config_label"] = config_groups(df, results_dir, shown=[*swept, "retriever.name"],
+                                           ignore=("seed", "retriever.query", *[k for k in swept if _is_seed(k)]))
     df[~df["_failed"]].drop(columns="_failed").to_csv(out / "summary.csv", index=False)
     L = [f"# {title}", ""] + ([str(meta["description"]).strip(), ""] if meta.get("description") else [])
     L += [f"- **Profile:** {meta.get('profile') or 'unknown'}",

@@ -1,6 +1,7 @@
 """Report of a retrieval suite (task ``retrieval``): recall–QPS Pareto fronts, as ann-benchmarks draws.
 
-One line per retriever configuration (its name and swept build arguments), points for each
+One line per retriever configuration (its name, swept build arguments and any other config key in
+which its runs differ, see rdmbench.report.config_groups), points for each
 query-time setting, the Pareto front (no other point of that configuration has both higher recall
 and higher QPS) drawn through them; one panel per vector set, batched and single-query QPS apart.
 """
@@ -37,8 +38,12 @@ def write(df: Any, meta: dict[str, Any], out: Path, title: str, swept: list[str]
         if c in ok:
             ok[c] = pd.to_numeric(ok[c], errors="coerce")
     build_keys = [k for k in swept if k.startswith("retriever.build.")]
+    # the label names config keys (other than the seed and query settings) that differ between rows and
+    # are not swept build keys: two configurations never share a line or a table row
     ok["configuration"] = [" ".join([str(r["retriever"])] + [f"{k.split('.')[-1]}={_num(r[k])}" for k in build_keys
-                                                              if pd.notna(r.get(k))]) for _, r in ok.iterrows()]
+                                                              if pd.notna(r.get(k))]
+                                    + ([f"[{r['_config_label']}]"] if r.get("_config_label") else []))
+                           for _, r in ok.iterrows()]
     sets = list(dict.fromkeys(ok["vectors"])) if len(ok) else []
     figs = []
     sns.set_theme(style="whitegrid", context="notebook")

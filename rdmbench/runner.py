@@ -1,10 +1,18 @@
 """Run a suite: every run through the pipeline, one row each in ``results.csv``.
 
 A finished run leaves ``runs/<run_id>/row.json`` beside its resolved config, log, sample grid,
-environment and stage record. Re-running the same command skips runs whose row is ``ok`` for the
-same resolved config, so an interrupted suite resumes (finished stages of the interrupted run come
-from the stage cache) and never writes a row twice. A run that fails is recorded as a ``failed``
-row with its error and the suite goes on; it is retried on the next invocation.
+environment and stage record. Re-running the same command walks every run's stages again: each
+stage whose key (config, code, library versions, input files, inputs' keys) is unchanged comes
+from the cache, so a finished run costs a few checksums, and its row is kept as it was when every
+stage came from the cache under the same keys it records. Anything that changed a key recomputes
+that stage and those downstream and rewrites the row. There is no separate run-level hash: the
+stage keys are the only record of what a number depends on.
+
+An interrupted suite (Ctrl-C, kill -9) resumes from its finished stages and never writes a row twice.
+A run that fails is recorded as a ``failed`` row with its error and the suite goes on; it is
+retried on the next invocation. A full disk stops the suite with a clear error.
+Rows and results.csv are written under a lock, so two processes running the same suite at once
+produce neither duplicated nor torn rows (the stage cache's locks make them compute each stage once).
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from rdmbench.cache import StageCache, make_key, read_json, write_json, write_text
+from rdmbench.cache import DiskFull, StageCache, read_json, write_json, write_text
 from rdmbench.device import resolve_device
 from rdmbench.envinfo import environment
 from rdmbench.errors import RdmbenchError
@@ -30,13 +38,18 @@ from rdmbench.suite import Run, Suite
 
 log = logging.getLogger("rdmbench")
 
-METRIC_ORDER = ("fid", "kid", "kid_std", "is", "is_std", "precision", "recall", "f_score", "class_agreement",
-                "class_agreement_chance", "classifier_acc", "retrieval_recall",
+METRIC_ORDER = ("fid", "fid_lo", "fid_hi", "kid", "kid_lo", "kid_hi", "kid_std", "is", "is_lo", "is_hi", "is_std",
+                "precision", "precision_lo", "precision_hi", "recall", "recall_lo", "recall_hi",
+                "f_score", "f_score_lo", "f_score_hi", "pr_set_size",
+                "class_agreement", "class_agreement_lo", "class_agreement_hi", "class_agreement_chance",
+                "class_agreement_chance_lo", "class_agreement_chance_hi", "classifier_acc", "retrieval_recall",
                 # the retrieval task
                 "retriever", "parameters", "qps", "qps_single", "latency_p50_ms", "latency_p99_ms", "build_s",
                 "index_bytes")
 TAIL = ("feature_extractor", "encoder", "num_samples", "num_reference", "wall_s", "train_s", "sample_s",
-        "profile", "error")
+        "bootstrap_s", "profile", "error")
+#: row.json fields that are bookkeeping, not results.csv columns
+HIDDEN = ("stage_keys", "all_cached")
 
 
 def results_dir_for(suite: Suite, root: Path) -> Path:
@@ -56,30 +69,40 @@ def run_suite(suite: Suite, out: Path, cache_root: Path, *, use_cache: bool = Tr
                                     "file": str(suite.path), "swept_keys": swept_keys(suite), "report": suite.report})
     runs = [r for r in suite.runs if not only or r.run_id in only]
     devices = {resolve_device(r.config["device"]) for r in runs}
-    pipelines = {d: Pipeline(StageCache(cache_root, use_cache), get_registry(), progress, suite.k_max, d) for d in devices}
+    pipelines = {d: Pipeline(StageCache(cache_root, use_cache), get_registry(), progress, d) for d in devices}
     problems = preflight(suite, next(iter(pipelines.values())))
     if problems:
         raise RdmbenchError("\n".join(problems))
     for i, run in enumerate(runs, 1):
         run_dir = out / "runs" / run.run_id
-        config_hash = make_key("run", run.config)
-        previous = _read_row(run_dir)
-        if use_cache and previous and previous.get("status") == "ok" and previous.get("config_hash") == config_hash:
-            log.info("[%d/%d] %s: already done", i, len(runs), run.run_id)
-            continue
         log.info("[%d/%d] %s", i, len(runs), run.run_id)
         device = resolve_device(run.config["device"])
         torch.manual_seed(run.config["seed"])
-        row = execute(pipelines[device], run, run_dir, suite.profile, device)
-        row["config_hash"] = config_hash
-        write_json(run_dir / "row.json", row)
-        write_results_csv(out, suite)
+        row, stage_log = execute(pipelines[device], run, run_dir, suite.profile, device)
+        with _results_lock(out):
+            previous = _read_row(run_dir)
+            if (use_cache and row["all_cached"] and previous and previous.get("status") == "ok"
+                    and row["status"] == "ok" and previous.get("stage_keys") == row["stage_keys"]):
+                log.info("[%d/%d] %s: already done (every stage cached under the keys its row records)",
+                         i, len(runs), run.run_id)
+                continue
+            write_json(run_dir / "stages.json", stage_log)
+            write_json(run_dir / "row.json", row)
+            write_results_csv(out, suite)
         status = row["status"] if row["status"] == "ok" else f"FAILED: {row['error']}"
         log.info("[%d/%d] %s: %s (%.0f s)", i, len(runs), run.run_id, status, row["wall_s"])
-    return write_results_csv(out, suite)
+    with _results_lock(out):
+        return write_results_csv(out, suite)
 
 
-def execute(pipeline: Any, run: Run, run_dir: Path, profile: str, device: str) -> dict[str, Any]:
+def _results_lock(out: Path):
+    from filelock import FileLock
+
+    return FileLock(str(out / ".results.lock"))
+
+
+def execute(pipeline: Any, run: Run, run_dir: Path, profile: str, device: str) -> tuple[dict[str, Any], list]:
+    """Walk one run's stages (computing what is not cached); return its row and stage record."""
     run_dir.mkdir(parents=True, exist_ok=True)
     write_text(run_dir / "config.yaml", yaml.safe_dump(run.config, sort_keys=False))
     write_json(run_dir / "env.json", environment(device))
@@ -97,6 +120,9 @@ def execute(pipeline: Any, run: Run, run_dir: Path, profile: str, device: str) -
     except KeyboardInterrupt:
         log.warning("interrupted: finished stages are cached; run the same command again to resume")
         raise
+    except DiskFull as exc:  # every later stage would fail alike: stop, keep what is finished
+        log.error("%s", exc)
+        raise RdmbenchError(str(exc)) from None
     except Exception as exc:  # one failed run must not stop the suite
         row["status"] = "failed"
         row["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
@@ -105,8 +131,10 @@ def execute(pipeline: Any, run: Run, run_dir: Path, profile: str, device: str) -
         logging.getLogger("rdmbench").removeHandler(handler)
         handler.close()
     row["wall_s"] = round(time.perf_counter() - start, 2)
-    write_json(run_dir / "stages.json", pipeline.stage_log)
-    return row
+    stage_log = list(pipeline.stage_log)
+    row["stage_keys"] = [f"{s['stage']}/{s['key']}" for s in stage_log]
+    row["all_cached"] = all(s["cached"] for s in stage_log)
+    return row, stage_log
 
 
 PLUGIN_KEYS = (("dataset", ("data", "dataset")), ("database", ("database",)), ("encoder", ("encoder",)),
@@ -114,25 +142,37 @@ PLUGIN_KEYS = (("dataset", ("data", "dataset")), ("database", ("database",)), ("
 
 
 def preflight(suite: Suite, pipeline: Any) -> list[str]:
-    """Cheap checks that need the disk (data files, weight files) for every run, before any work.
+    """Cheap checks that need the disk or the environment for every run, before any work.
 
-    A plugin's fingerprint locates and hashes what it will read, so computing it here turns a
-    missing dataset or weights file into a one-line error instead of a failed row per run.
+    Every plugin's ``requires`` (the libraries it imports) is imported here, so a missing library
+    is one line with its install hint, not a traceback after the shared stages. A plugin's
+    fingerprint locates and hashes what it will read, and its ``check()`` opens it (weights load as
+    tensors), so a missing, unofficial, corrupted or pickle-bearing file is a one-line error
+    instead of a failed row per run.
     """
-    from rdmbench.errors import DataNotFound, MissingDependency
-
     problems: dict[str, None] = {}
     for run in suite.runs:
+        c = run.config
+        specs = []
         for kind, path in PLUGIN_KEYS:
-            spec = run.config
+            spec = c
             for part in path:
                 spec = spec.get(part) if isinstance(spec, dict) else None
-            if spec is None:  # a section this run's task does not have
-                continue
+            if spec is not None:  # None: a section this run's task does not have
+                specs.append((kind, "base." + ".".join(path), spec, True))
+        specs.append(("retriever", "base.retriever", {"name": c["retriever"]["name"], **c["retriever"]["build"]}, False))
+        specs += [("metric", f"base.metrics.use.{m}", {"name": m, **a}, False)
+                  for m, a in ((c.get("metrics") or {}).get("use") or {}).items()]
+        for kind, key, spec, fingerprint in specs:
             try:
-                pipeline.fingerprint(kind, spec)
-            except (DataNotFound, MissingDependency) as exc:
-                problems[f"{suite.path}: base.{'.'.join(path)}: {exc}"] = None
+                check = getattr(pipeline.registry.info(kind, spec["name"]).cls, "check_requirements", None)
+                if check is not None:
+                    check()
+                if fingerprint:
+                    pipeline.fingerprint(kind, spec)
+                pipeline.plugin(kind, spec).check()
+            except RdmbenchError as exc:
+                problems[f"{suite.path}: {key}: {str(exc).splitlines()[0]}"] = None
     return list(problems)
 
 
@@ -159,7 +199,7 @@ def write_results_csv(out: Path, suite: Suite) -> list[dict[str, Any]]:
     swept = swept_keys(suite)
     present = {k for r in rows for k in r}
     columns = ["run_id", *swept, "status", *[m for m in METRIC_ORDER if m in present]]
-    extra = sorted(present - set(columns) - set(TAIL) - {"config_hash"})
+    extra = sorted(present - set(columns) - set(TAIL) - set(HIDDEN))
     columns += extra + [t for t in TAIL if t in present]
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
@@ -170,12 +210,10 @@ def write_results_csv(out: Path, suite: Suite) -> list[dict[str, Any]]:
 
 
 def dry_run(suite: Suite, out: Path) -> str:
-    from rdmbench.pipeline import Pipeline
+    from rdmbench.pipeline import Pipeline, neighbour_k
 
     lines = [f"suite {suite.name} ({suite.path}), profile {suite.profile}: {len(suite.runs)} runs -> {out}"]
-    if any(r.config["task"] == "generation" for r in suite.runs):
-        lines.append(f"neighbours searched once for k_max = {suite.k_max}")
-    pipeline = Pipeline(StageCache(out, False), get_registry(), Progress(), suite.k_max, "cpu")
+    pipeline = Pipeline(StageCache(out, False), get_registry(), Progress(), "cpu")
     for problem in preflight(suite, pipeline):
         lines.append(f"warning, a real run would stop here: {problem}")
     for r in suite.runs:
@@ -189,7 +227,7 @@ def dry_run(suite: Suite, out: Path) -> str:
         lines.append(f"  {r.run_id}: k_train={c['k_train']} seed={c['seed']} dataset={c['data']['dataset']['name']} "
                      f"encoder={c['encoder']['name']} retriever={c['retriever']['name']} "
                      f"first_stage={c['first_stage']['name']} head={c['head']['name']} "
-                     f"samples={c['sample']['num']}x{c['sample']['steps']} steps")
+                     f"samples={c['sample']['num']}x{c['sample']['steps']} steps neighbours k={neighbour_k(c)}")
     return "\n".join(lines)
 
 

@@ -14,7 +14,9 @@ PluginSpec = dict[str, Any]
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: "64", true and 64.0 are not integers (coercing them once made "64" and 64 two runs of one
+    # config); an int where a float is expected still fits, as YAML writes 1 for 1.0
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class DataSection(Section):
@@ -27,6 +29,9 @@ class DataSection(Section):
     reference_size: int | None = Field(default=None, gt=0)
     #: X and D must be disjoint (checked by content hash) unless this is true
     allow_overlap: bool = False
+    #: D and the reference set must be disjoint too (samples would be scored against images the
+    #: model retrieves) unless this is true; the overlap is recorded in the database stage's info
+    allow_reference_overlap: bool = False
     #: seed of the X / reference subsets; apart from the run seed so that seeds share the data stages
     seed: int = 0
 
@@ -56,8 +61,21 @@ class SampleSection(Section):
     batch_size: int = Field(default=250, gt=0)
     #: drop the pseudo-query itself from its own neighbour set (official code's omit-query option)
     omit_query: bool = False
-    #: classifier-free guidance as one batched forward or two; auto measures once per device
+    #: classifier-free guidance as one batched forward or two (they differ in the last bits);
+    #: auto: batched on CUDA, split elsewhere, by device type only. The resolved value is keyed.
     guidance_batching: Literal["auto", "batched", "split"] = "auto"
+
+
+def resolve_guidance_batching(choice: str, device: str) -> str:
+    """``auto`` by device type, never by timing: a timed choice could flip between two runs of
+    one config and change their numbers (k = 2 of the k_train table did not reproduce).
+
+    Batched was measured 0.66x as fast as split on a 2-core CPU (benchmarks/RESULTS.md); on GPUs
+    one batched forward fills the device better.
+    """
+    if choice != "auto":
+        return choice
+    return "batched" if str(device).startswith("cuda") else "split"
 
 
 class MetricsSection(Section):
@@ -65,6 +83,11 @@ class MetricsSection(Section):
     feature_extractor: PluginSpec
     #: metric plugin name -> its arguments
     use: dict[str, dict[str, Any]]
+    #: bootstrap resamples of the generated samples behind each metric's ``<col>_lo``/``<col>_hi``
+    #: confidence interval (rdmbench.stats); 0: no intervals
+    bootstrap: int = Field(default=200, ge=0)
+    #: coverage of those intervals
+    ci_level: float = Field(default=0.95, gt=0.0, lt=1.0)
 
 
 class RunConfig(Section):

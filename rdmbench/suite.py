@@ -38,12 +38,6 @@ class Suite:
     runs: list[Run]
     report: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def k_max(self) -> int:
-        """Neighbours to search once for the training set: the largest k any run needs."""
-        return max((max(r.config["k_train"], r.config["sample"]["k"], r.config["retriever"]["train_neighbours"])
-                    for r in self.runs if r.config["task"] == "generation"), default=1)
-
 
 def load_yaml(path: Path) -> dict[str, Any]:
     try:
@@ -91,29 +85,34 @@ def set_dotted(config: dict[str, Any], key: str, value: Any) -> None:
     node[parts[-1]] = copy.deepcopy(value)
 
 
-def expand_axes(sweep: dict[str, Any], seeds: list[int], file: str) -> list[dict[str, Any]]:
+def expand_axes(sweep: dict[str, Any], seeds: list[int], file: str, at: str = "sweep") -> list[dict[str, Any]]:
     """The swept values of each run, in a stable order: grid (cartesian) x zip x groups, then seeds.
 
     ``groups`` is a list of grids whose runs are concatenated (ann-benchmarks' run groups): each
-    retriever with its own query-parameter sweep, say.
+    retriever with its own query-parameter sweep, say. ``at`` is where the sweep was written
+    (``sweep`` or ``profiles.<name>.sweep``), for error keys.
     """
+    if not isinstance(sweep, dict):
+        raise ConfigError("a sweep must be a mapping of grid / zip / groups", file=file, key=at)
     unknown = [k for k in sweep if k not in schema.SWEEP_KEYS]
     if unknown:
-        raise ConfigError(unknown_choice("sweep kind", unknown[0], list(schema.SWEEP_KEYS)), file=file, key=f"sweep.{unknown[0]}")
+        raise ConfigError(unknown_choice("sweep kind", unknown[0], list(schema.SWEEP_KEYS)), file=file, key=f"{at}.{unknown[0]}")
     grid = sweep.get("grid") or {}
     zipped = sweep.get("zip") or {}
     groups = sweep.get("groups") or []
     if not isinstance(groups, list) or not all(isinstance(g, dict) and g for g in groups):
         raise ConfigError("groups must be a list of non-empty grids ({dotted.key: [values]})", file=file,
-                          key="sweep.groups")
+                          key=f"{at}.groups")
     axes = [("grid", grid), ("zip", zipped)] + [(f"groups[{i}]", g) for i, g in enumerate(groups)]
     for kind, ax in axes:
+        if not isinstance(ax, dict):
+            raise ConfigError("must be a mapping {dotted.key: [values]}", file=file, key=f"{at}.{kind}")
         for k, v in ax.items():
             if not isinstance(v, list) or not v:
-                raise ConfigError("an axis must be a non-empty list of values", file=file, key=f"sweep.{kind}.{k}")
+                raise ConfigError("an axis must be a non-empty list of values", file=file, key=f"{at}.{kind}.{k}")
     lengths = {len(v) for v in zipped.values()}
     if len(lengths) > 1:
-        raise ConfigError(f"zip axes must have equal lengths, got {sorted(lengths)}", file=file, key="sweep.zip")
+        raise ConfigError(f"zip axes must have equal lengths, got {sorted(lengths)}", file=file, key=f"{at}.zip")
     combos = _product(grid)
     zip_rows = [dict(zip(zipped, values)) for values in zip(*zipped.values())] or [{}]
     group_rows = [row for g in groups for row in _product(g)] or [{}]
@@ -124,6 +123,72 @@ def expand_axes(sweep: dict[str, Any], seeds: list[int], file: str) -> list[dict
                 for s in seeds:
                     runs.append({**g, **z, **gr, "seed": s})
     return runs
+
+
+def axis_origins(sweep: dict[str, Any], swept: dict[str, Any], at: str) -> dict[str, str]:
+    """``{dotted key: where the user wrote it}`` for one run's swept values (``sweep.grid.k_train``)."""
+    origins = {}
+    for kind in ("grid", "zip"):
+        origins.update({k: f"{at}.{kind}.{k}" for k in sweep.get(kind) or {}})
+    for i, group in enumerate(sweep.get("groups") or []):
+        if all(k in swept and swept[k] in v for k, v in group.items()):  # the group this run came from
+            origins.update({k: f"{at}.groups[{i}].{k}" for k in group})
+            break
+    return origins
+
+
+def as_written(error: ConfigError, origins: dict[str, str]) -> ConfigError:
+    """``error`` re-keyed from the merged run config (``base.…``) to where its value was written."""
+    key = error.key or ""
+    if not key.startswith("base."):
+        return error
+    rest = key[len("base."):]
+    owners = [k for k in origins if rest == k or rest.startswith(k + ".")]
+    if not owners:
+        return error
+    owner = max(owners, key=len)
+    return ConfigError(error.detail, file=error.file, key=origins[owner] + rest[len(owner):])
+
+
+def parse_sets(sets: list[str], sweep: dict[str, Any], seeds: list[int],
+               file: str) -> tuple[dict[str, Any], dict[str, Any], list[int]]:
+    """``--set dotted.key=VALUE`` items (VALUE read with yaml.safe_load) -> (run overrides, sweep, seeds).
+
+    A run key is applied to every run after the profile and the sweep. It may refine a swept section
+    (``data.reference_size`` where ``data`` is swept) but not replace a swept axis, which would make
+    the runs identical; the axis itself is ``sweep.grid.KEY`` / ``sweep.zip.KEY`` /
+    ``sweep.groups[N].KEY`` (a new list of values). ``seeds`` replaces the seeds.
+    """
+    sweep = copy.deepcopy(sweep)
+    groups = sweep.get("groups") or []
+    axes_at = {f"sweep.{kind}.{k}": k for kind in ("grid", "zip") for k in sweep.get(kind) or {}}
+    axes_at.update({f"sweep.groups[{i}].{k}": k for i, g in enumerate(groups) for k in g})
+    out: dict[str, Any] = {}
+    for item in sets:
+        key, eq, text = item.partition("=")
+        key = key.strip()
+        if not eq or not re.fullmatch(r"[A-Za-z_][\w-]*(\[\d+\])?(\.[A-Za-z_][\w-]*)*", key):
+            raise ConfigError(f"expected dotted.key=VALUE, got {item!r}", file=file, key="--set")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"VALUE is not valid YAML: {' '.join(str(exc).split())}", file=file,
+                              key=f"--set {key}") from None
+        if key == "seeds":
+            seeds = value
+        elif key.startswith("sweep."):
+            if key not in axes_at:
+                raise ConfigError(unknown_choice("swept axis", key, list(axes_at)), file=file, key=f"--set {key}")
+            m = re.fullmatch(r"sweep\.(grid|zip|groups\[(\d+)\])\..+", key)
+            (sweep[m[1]] if m[2] is None else groups[int(m[2])])[axes_at[key]] = value
+        else:
+            replaced = [(at, k) for at, k in [*axes_at.items(), ("seeds", "seed")] if k == key or k.startswith(key + ".")]
+            if replaced:
+                at, axis = replaced[0]
+                raise ConfigError(f"the suite sweeps {axis}; one value for every run would make the runs identical: "
+                                  f"set the axis instead (--set {at}=[...])", file=file, key=f"--set {key}")
+            out[key] = value
+    return out, sweep, seeds
 
 
 def _product(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
@@ -137,8 +202,12 @@ def run_id(swept: dict[str, Any]) -> str:
     return re.sub(r"[^A-Za-z0-9_.=+-]", "-", text)
 
 
-def load_suite(path: str | Path, profile: str | None = None, registry: Registry | None = None) -> Suite:
-    """Read, merge, expand and validate a suite. Raises ConfigError(s) before any work."""
+def load_suite(path: str | Path, profile: str | None = None, registry: Registry | None = None,
+               sets: list[str] | None = None) -> Suite:
+    """Read, merge, expand and validate a suite. Raises ConfigError(s) before any work.
+
+    ``sets`` are ``dotted.key=VALUE`` overrides (``rdmbench run --set``), applied last; see ``parse_sets``.
+    """
     path = Path(path)
     file = str(path)
     doc = resolve_includes(path)
@@ -150,8 +219,13 @@ def load_suite(path: str | Path, profile: str | None = None, registry: Registry 
         if profiles or profile != "cpu":
             raise ConfigError(unknown_choice("profile", profile, allowed), file=file, key="--profile")
     overrides = dict(profiles.get(profile) or {})
+    # where each value came from, so that an error names the key the user wrote
+    sweep_at = f"profiles.{profile}.sweep" if "sweep" in overrides else "sweep"
+    seeds_at = f"profiles.{profile}.seeds" if "seeds" in overrides else "seeds"
     sweep = overrides.pop("sweep", doc.get("sweep") or {})
     seeds = overrides.pop("seeds", doc.get("seeds") or [0])
+    override_at = {key: f"profiles.{profile}.{key}" for key in overrides}
+    run_sets, sweep, seeds = parse_sets(sets or [], sweep, seeds, file)
     base = copy.deepcopy(doc.get("base") or {})
     for key, value in overrides.items():
         set_dotted(base, key, value)
@@ -165,17 +239,20 @@ def load_suite(path: str | Path, profile: str | None = None, registry: Registry 
         raise ConfigError(unknown_choice("report key", bad[0], list(schema.REPORT_KEYS)), file=file, key=f"report.{bad[0]}")
 
     runs, errors = [], {}
-    for swept in expand_axes(sweep, seeds, file):
+    for swept in expand_axes(sweep, seeds, file, at=sweep_at):
         config = copy.deepcopy(base)
         for key, value in swept.items():
             set_dotted(config, key, value)
+        for key, value in run_sets.items():  # after the sweep: may refine a swept section, never an axis
+            set_dotted(config, key, value)
+        origins = {**override_at, "seed": seeds_at, **axis_origins(sweep, swept, sweep_at),
+                   **{key: f"--set {key}" for key in run_sets}}
         try:
             resolved = validate_run(config, registry, file=file, prefix="base")
-        except ConfigErrors as exc:
-            errors.update({str(e): e for e in exc.errors})
-            continue
-        except ConfigError as exc:
-            errors[str(exc)] = exc
+        except (ConfigError, ConfigErrors) as exc:
+            for e in exc.errors if isinstance(exc, ConfigErrors) else [exc]:
+                e = as_written(e, origins)
+                errors[str(e)] = e
             continue
         runs.append(Run(run_id(swept), swept, resolved))
     if errors:
@@ -229,6 +306,13 @@ def validate_run(config: dict[str, Any], registry: Registry, *, file: str, prefi
             out[key] = attempt(registry.validate, kind, getattr(run, key), file=file, key=f"{prefix}.{key}")
     out["data"]["dataset"] = attempt(registry.validate, "dataset", config["data"]["dataset"], file=file,
                                      key=f"{prefix}.data.dataset")
+    if out["data"]["dataset"] is not None:  # a missing split would otherwise fail only at the data stage
+        splits = registry.create("dataset", out["data"]["dataset"]).splits
+        for split_key in ("train_split", "reference_split"):
+            if out["data"][split_key] not in splits:
+                errors.append(ConfigError(f"dataset {out['data']['dataset']['name']!r} has no split "
+                                          f"{out['data'][split_key]!r}; allowed: {', '.join(splits)}",
+                                          file=file, key=f"{prefix}.data.{split_key}"))
     r = run.retriever
     build_args = dict(r.build)
     if run.task == "retrieval":  # the vector set's metric, as ann-benchmarks hands a dataset's metric to every algorithm
@@ -236,8 +320,9 @@ def validate_run(config: dict[str, Any], registry: Registry, *, file: str, prefi
         if given != run.benchmark.metric:
             errors.append(ConfigError(f"metric {given!r} differs from benchmark.metric {run.benchmark.metric!r}; "
                                       "drop it (the benchmark sets it)", file=file, key=f"{prefix}.retriever.build.metric"))
-    build = attempt(registry.validate, "retriever", {"name": r.name, **build_args}, file=file,
-                    key=f"{prefix}.retriever.build")
+    known = attempt(registry.info, "retriever", r.name, file=file, key=f"{prefix}.retriever.name")
+    build = known and attempt(registry.validate, "retriever", {"name": r.name, **build_args}, file=file,
+                              key=f"{prefix}.retriever.build")
     if build is not None:
         cls = registry.info("retriever", r.name).cls
         query = attempt(validate_kwargs, cls.search_index, r.query, file=file, key=f"{prefix}.retriever.query",
@@ -267,6 +352,13 @@ def _validate_generation(run: Any, out: dict[str, Any], registry: Registry, atte
                        key=f"{prefix}.metrics.use.{mname}")
         if spec is not None:
             use[mname] = {k: v for k, v in spec.items() if k != "name"}
+            # a subset as large as its set is the set itself every time (KID): refuse before any work
+            sizes = [("sample.num", run.sample.num), ("data.reference_size", run.data.reference_size)]
+            for what, size in sizes:
+                if isinstance(spec.get("subset_size"), int) and size is not None and spec["subset_size"] >= size:
+                    errors.append(ConfigError(
+                        f"subset_size {spec['subset_size']} must be smaller than {what} = {size}; "
+                        f"allowed: 2..{size - 1}", file=file, key=f"{prefix}.metrics.use.{mname}.subset_size"))
             needs = registry.info("metric", mname).cls.needs
             if fe is not None:
                 provides = registry.info("encoder", fe["name"]).cls.provides

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -63,3 +68,115 @@ def write_suite(tmp_path: Path, text: str, name: str = "s.yaml") -> Path:
     path = tmp_path / name
     path.write_text(text)
     return path
+
+
+# -- Fashion-MNIST: skipped on a laptop without it, a failure in CI ---------------------------------
+CI = os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
+FASHION_FILES = [FASHION.parent / f"{stem}-{kind}-idx{n}-ubyte.gz" for stem in ("train", "t10k")
+                 for kind, n in (("images", 3), ("labels", 1))]
+
+
+@pytest.fixture
+def fashion_mnist() -> Path:
+    """The Debian Fashion-MNIST folder. Missing, a test skips locally but fails when CI is set: a CI
+    that skipped them would go green without running any real-suite test."""
+    missing = [p for p in FASHION_FILES if not p.is_file()]
+    if missing:
+        hint = (f"Fashion-MNIST is not installed ({missing[0]} missing): run `bash scripts/install.sh` "
+                "or `sudo apt-get install dataset-fashion-mnist`")
+        if CI:
+            pytest.fail(f"{hint} (CI is set, so this test must not be skipped)")
+        pytest.skip(hint)
+    return FASHION.parent
+
+
+needs_fashion_mnist = pytest.mark.usefixtures("fashion_mnist")
+
+
+# -- the command line in a subprocess, on a suite small enough to run many times -------------------
+#: two runs (parametric baseline and k = 2, guided, top-m 0.5) on 8x8 synthetic shapes with raw-pixel
+#: embeddings and features: every stage of a generation run in ~3 s of work after the imports
+FAST_BASE = """
+suite: fast
+version: 1
+base:
+  seed: 0
+  k_train: 2
+  data:
+    dataset: {name: synthetic-shapes, image_size: 8, train_size: 100, test_size: 32}
+    train_size: 48
+    reference_size: 24
+  database: {name: from-dataset, dataset: {name: synthetic-shapes, image_size: 8, train_size: 100, test_size: 32},
+             size: 40}
+  first_stage: {name: identity}
+  encoder: {name: pixels}
+  retriever: {name: exact}
+  head: {name: rdm, block_out_channels: [8, 16], attention_levels: [false, true], norm_num_groups: 8,
+         cross_attention_dim: 16, train_steps: 20, batch_size: 8}
+  sample: {num: 12, steps: 10, batch_size: 12, guidance_scale: 2.0, top_m: 0.5}
+  metrics:
+    feature_extractor: {name: pixels}
+    use: {fid: {}, kid: {subset_size: 6, subsets: 3}}
+    bootstrap: 50
+sweep:
+  grid:
+    k_train: [0, 2]
+"""
+
+
+def cli_env() -> dict[str, str]:
+    # one thread: on a shared 2-core runner, torch's spinning worker threads made 2 toy training
+    # steps take 6-9 s instead of 0.2 s
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def cli_args(suite: Path, out: Path, cache: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "rdmbench", "run", str(suite), "--results", str(out), "--cache", str(cache),
+            "--no-report", *extra]
+
+
+def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run(list(args), cwd=REPO, env=cli_env(), capture_output=True, text=True)
+    if check:
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def result_table(out: Path) -> list[dict[str, str]]:
+    """results.csv without its timing columns (``*_s``), the part two runs must agree on to the digit."""
+    with open(out / "results.csv", newline="") as f:
+        return [{k: v for k, v in row.items() if not k.endswith("_s")} for row in csv.DictReader(f)]
+
+
+@dataclass
+class CliRun:
+    suite: Path
+    out: Path
+    cache: Path
+    seconds: float
+    #: when each stage entry and row appeared, in seconds from the start: ``stage/key`` or ``row:<run_id>``
+    events: dict[str, float] = field(default_factory=dict)
+    #: seconds from the start until run_suite wrote suite.json (interpreter and imports)
+    startup: float = 0.0
+
+
+def artefact_times(out: Path, cache: Path) -> dict[str, float]:
+    """Modification time of every finished stage entry (its stage.json) and every row.json."""
+    times = {f"{p.parent.parent.name}/{p.parent.name}": p.stat().st_mtime for p in cache.glob("*/*/stage.json")
+             if not p.parent.name.startswith(".")}
+    times.update({f"row:{p.parent.name}": p.stat().st_mtime for p in out.glob("runs/*/row.json")})
+    return times
+
+
+@pytest.fixture(scope="session")
+def fast_reference(tmp_path_factory) -> CliRun:
+    """FAST_BASE run once, uninterrupted, from an empty cache through the command line: the rows and
+    bytes every fault and reproducibility test compares against, and the timeline kills are drawn on."""
+    tmp = tmp_path_factory.mktemp("fast-reference")
+    suite = write_suite(tmp, FAST_BASE, "fast.yaml")
+    out, cache = tmp / "results" / "fast", tmp / "results" / ".cache"
+    start = time.time()
+    run_cli(*cli_args(suite, out, cache))
+    seconds = time.time() - start
+    events = {k: t - start for k, t in artefact_times(out, cache).items()}
+    return CliRun(suite, out, cache, seconds, events, (out / "suite.json").stat().st_mtime - start)

@@ -48,3 +48,13 @@ def test_pseudo_queries_follow_proposal_and_are_seeded():
     a = proposal.draw_pseudo_queries(p, 4000, 1)
     assert (a == proposal.draw_pseudo_queries(p, 4000, 1)).all()
     assert (a != 0).all() and abs((a == 1).mean() - 0.75) < 0.03
+
+
+def test_draws_never_leave_the_top_m_set():
+    rng = np.random.default_rng(0)
+    p = proposal.proposal(rng.integers(0, 1000, (2000, 4)) ** 2 // 1000, 4, 1000)  # skewed, with ties
+    kept = proposal.truncate_top_m(p, 0.01)
+    top = set(np.flatnonzero(kept))
+    assert len(top) == 10 and min(p[list(top)]) >= np.sort(p)[-10]
+    assert set(proposal.draw_pseudo_queries(kept, 5000, 0).tolist()) <= top
+    assert not set(proposal.draw_pseudo_queries(p, 5000, 0).tolist()) <= top

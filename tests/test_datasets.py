@@ -25,7 +25,7 @@ from PIL import Image
 
 import rdmbench.registry as registry_module
 from rdmbench.api import Dataset, ImageSet
-from rdmbench.errors import ConfigError, DataNotFound
+from rdmbench.errors import ConfigError, DataNotFound, RdmbenchError
 from rdmbench.fetch import fetch as fetch_dataset
 from rdmbench.hookspecs import hookimpl
 from rdmbench.overlap import content_hashes, overlap_count
@@ -105,6 +105,17 @@ class DatasetContract:
             second = again.load(split)
             assert np.array_equal(first.images, second.images) and np.array_equal(first.labels, second.labels)
 
+    def test_count_and_read_agree_with_load(self, root, loaded):
+        """What the pipeline streams through (count, read in chunks) is what load returns."""
+        dataset = self.make(root)
+        for split, whole in loaded.items():
+            assert dataset.count(split) == len(whole)
+            pick = np.array([len(whole) - 1, 0, len(whole) // 2])  # any order
+            part = dataset.read(split, pick)
+            assert np.array_equal(part.images, whole.images[pick]) and np.array_equal(part.labels, whole.labels[pick])
+            assert part.class_names == whole.class_names
+            assert dataset.read(split, pick[:0]).images.shape == (0, *whole.images.shape[1:])
+
     def test_constructor_is_cheap(self, root):
         get_registry()  # loading entry points reads package metadata; that is not the constructor's doing
         start = time.perf_counter()
@@ -151,6 +162,17 @@ class TestImageFolder(DatasetContract):
         assert loaded["test"].labels.tolist() == [0, 0, 0, 2, 2, 2]
         gray = ImageFolder(root=str(root), image_size=6, channels=1, max_per_class=1).load("train")
         assert gray.images.shape == (3, 6, 6, 1) and gray.labels.tolist() == [0, 1, 2]
+
+    def test_read_decodes_only_the_rows_asked_for(self, tmp_path):
+        (tmp_path / "train" / "cat").mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(np.full((6, 6, 3), 40 * i, np.uint8)).save(tmp_path / "train" / "cat" / f"{i}.png")
+        (tmp_path / "train" / "cat" / "1.png").write_bytes(b"not a png")
+        dataset = ImageFolder(root=str(tmp_path), image_size=4, splits=("train",))
+        assert dataset.count("train") == 3  # listing decodes nothing
+        assert dataset.read("train", np.array([2, 0])).images[:, 0, 0, 0].tolist() == [80, 0]
+        with pytest.raises(RdmbenchError, match="cannot read .*1.png"):
+            dataset.read("train", np.array([1]))
 
     def test_missing_or_empty(self, tmp_path):
         with pytest.raises(DataNotFound, match="expected layout: <root>/<split>/<class>"):
@@ -202,9 +224,9 @@ def test_not_found_lists_every_place_and_the_fixes(isolated):
     write_fake_fashion(isolated / "data" / "fashion-mnist")
     (isolated / "data" / "fashion-mnist" / "t10k-labels-idx1-ubyte.gz").unlink()  # 3 of 4 is not enough
     with pytest.raises(DataNotFound) as err:
-        fm.FashionMNIST(root=str(empty)).load("train")
+        fm.FashionMNIST().load("train")
     message = str(err.value)
-    for place in (empty, isolated / "data" / "fashion-mnist", isolated / "system",
+    for place in (isolated / "data" / "fashion-mnist", isolated / "system",
                   isolated / "xdg" / "rdmbench" / "fashion-mnist"):
         assert str(place) in message
     assert "apt-get install dataset-fashion-mnist" in message
@@ -214,23 +236,42 @@ def test_not_found_lists_every_place_and_the_fixes(isolated):
 
 def test_search_order(isolated):
     write_fake_fashion(isolated / "xdg" / "rdmbench" / "fashion-mnist", n_train=2)
-    assert len(fm.FashionMNIST().load("train")) == 2  # the user cache is the last resort
+    assert len(fm.FashionMNIST(allow_unofficial=True).load("train")) == 2  # the user cache is the last resort
     write_fake_fashion(isolated / "data" / "fashion-mnist", n_train=4)
-    assert len(fm.FashionMNIST().load("train")) == 4  # $RDMBENCH_DATA comes before it
+    assert len(fm.FashionMNIST(allow_unofficial=True).load("train")) == 4  # $RDMBENCH_DATA comes before it
     write_fake_fashion(isolated / "mine", n_train=6)
-    assert len(fm.FashionMNIST(root=str(isolated / "mine")).load("train")) == 6  # root comes first
+    assert len(fm.FashionMNIST(root=str(isolated / "mine"), allow_unofficial=True).load("train")) == 6  # root first
+
+
+def test_an_explicit_root_is_the_only_place_looked_in(isolated):
+    """Asking for one folder and silently reading another would be a fallback nobody sees."""
+    write_fake_fashion(isolated / "data" / "fashion-mnist")
+    empty = isolated / "empty"
+    empty.mkdir()
+    with pytest.raises(DataNotFound) as err:
+        fm.FashionMNIST(root=str(empty), allow_unofficial=True).load("train")
+    assert str(empty) in str(err.value) and str(isolated / "data") not in str(err.value)
+
+
+def test_unofficial_content_is_an_error_unless_allowed(isolated):
+    write_fake_fashion(isolated / "mine")
+    for step in ("load", "fingerprint"):
+        dataset = fm.FashionMNIST(root=str(isolated / "mine"))
+        with pytest.raises(DataNotFound, match=r"has content sha256 [0-9a-f]{64}, not the official release's .*"
+                                               r"allow_unofficial: true"):
+            dataset.load("train") if step == "load" else dataset.fingerprint()
+    assert len(fm.FashionMNIST(root=str(isolated / "mine"), allow_unofficial=True).load("train")) == 5
 
 
 def test_gz_and_raw_idx_both_parse(isolated, caplog):
     arrays = write_fake_fashion(isolated / "mine")
-    dataset = fm.FashionMNIST(root=str(isolated / "mine"))
+    dataset = fm.FashionMNIST(root=str(isolated / "mine"), allow_unofficial=True)
     with caplog.at_level(logging.WARNING):
         train, test = dataset.load("train"), dataset.load("test")
     assert np.array_equal(train.images[..., 0], arrays["train-images-idx3-ubyte"])  # raw
     assert np.array_equal(train.labels, arrays["train-labels-idx1-ubyte"])  # gzip
     assert np.array_equal(test.images[..., 0], arrays["t10k-images-idx3-ubyte"])  # raw
     assert np.array_equal(test.labels, arrays["t10k-labels-idx1-ubyte"])  # gzip
-    assert "not the official release's" in caplog.text  # unknown checksums warn, they do not fail
     assert set(dataset.fingerprint()["sha256"]) == set(fm.CONTENT_SHA256)
 
 
@@ -331,15 +372,15 @@ def test_from_dataset_is_disjoint_from_x_drawn_from_the_same_split():
     x = source.subset(np.arange(0, 300, 3))  # X: every third image of the same split
     database = FromDataset(dataset=SHAPES, split="train")
     assert database.size_hint() is None
-    d = database.build(x, seed=0)
+    d = database.build(x, seed=0).load()
     assert overlap_count(x.images, d.images) == 0
     assert database.excluded == 100 and len(d) == 200
     assert d.class_names == source.class_names
     again = FromDataset(dataset=SHAPES, split="train", size=50)
     assert again.size_hint() == 50
-    first = again.build(x, seed=0)
-    assert np.array_equal(first.images, again.build(x, seed=0).images)  # seeded
-    assert not np.array_equal(first.images, again.build(x, seed=1).images)
+    first = again.build(x, seed=0).load()
+    assert np.array_equal(first.images, again.build(x, seed=0).load().images)  # seeded
+    assert not np.array_equal(first.images, again.build(x, seed=1).load().images)
     keep_all = FromDataset(dataset=SHAPES, split="train", exclude_train=False).build(x, seed=0)
     assert len(keep_all) == 300
 
@@ -379,7 +420,7 @@ def test_from_dataset_drops_duplicates_of_x_inside_the_source(duplicates_dataset
     source = DuplicatesFixture().load("train")
     x = source.subset(np.array([3, 7]))
     database = FromDataset(dataset=duplicates_dataset, split="train")
-    d = database.build(x, seed=0)
+    d = database.build(x, seed=0).load()
     assert database.excluded == 4  # images 3 and 7, and the two copies of 3 at the end
     assert len(d) == 18 and overlap_count(x.images, d.images) == 0
 
@@ -411,10 +452,34 @@ def test_from_dataset_fingerprint_delegates():
     database = FromDataset(dataset={"name": "fashion-mnist"}, split="test")
     fingerprint = database.fingerprint()["dataset"]
     assert fingerprint["sha256"] == fm.FashionMNIST().fingerprint()["sha256"]
-    assert fingerprint["spec"] == {"name": "fashion-mnist", "root": None}  # defaults resolved
+    resolved = get_registry().validate("dataset", {"name": "fashion-mnist"})
+    assert fingerprint["spec"] == resolved and resolved["root"] is None  # defaults resolved
 
 
 def test_from_dataset_fingerprint_resolves_the_nested_spec():
     explicit = FromDataset(dataset={**SHAPES, "seed": 0, "image_size": 28}).fingerprint()
     assert explicit == FromDataset(dataset=SHAPES).fingerprint()
     assert explicit["dataset"]["version"] == SyntheticShapes.version
+
+
+# --- splits are checked before any work -----------------------------------------------------------
+
+
+def test_a_split_the_dataset_lacks_is_a_config_error_at_validation(tmp_path):
+    from conftest import TINY_BASE, write_suite
+    from rdmbench.suite import load_suite
+
+    imagenet = "{name: image-folder, root: /nowhere/imagenet, image_size: 16"  # validation reads no files
+    text = TINY_BASE + f"""profiles:
+  cpu: {{}}
+  val: {{data.reference_split: val}}
+  imagenet: {{data.dataset: {imagenet}}}, data.reference_split: val}}
+  imagenet-val: {{data.dataset: {imagenet}, splits: [train, val]}}, data.reference_split: val}}
+"""
+    path = write_suite(tmp_path, text)
+    for profile, dataset in (("val", "synthetic-shapes"), ("imagenet", "image-folder")):
+        with pytest.raises(ConfigError) as err:
+            load_suite(path, profile)
+        assert err.value.key.endswith("data.reference_split"), err.value.key
+        assert f"dataset {dataset!r} has no split 'val'; allowed: train, test" in str(err.value)
+    assert {r.config["data"]["reference_split"] for r in load_suite(path, "imagenet-val").runs} == {"val"}

@@ -1,4 +1,5 @@
-"""Head contract: fit, save/load, seeded sampling, guidance and the parametric baseline."""
+"""Head contract: fit, save/load, seeded sampling, guidance and the parametric baseline; for RDM also
+the guidance formula, head sizes, equal-parameter baselines and top-m pseudo-queries in a real run."""
 
 from __future__ import annotations
 
@@ -6,7 +7,13 @@ import numpy as np
 import pytest
 
 from rdmbench.api import SampleRequest, TrainingData
+from rdmbench.cache import StageCache, read_json, save_array
+from rdmbench.errors import ConfigError
+from rdmbench.pipeline import Pipeline
+from rdmbench.progress import Progress
 from rdmbench.registry import get_registry
+
+from conftest import REPO, TINY_BASE
 
 
 def data(k: int, n: int = 32, dim: int = 12, seed: int = 0) -> TrainingData:
@@ -63,6 +70,20 @@ class HeadContract:
         out = head.sample(SampleRequest(None, 3, steps=2, seed=0, batch_size=3))
         assert out.shape == (3, 1, 8, 8)
 
+    def test_k0_ignores_neighbours(self):
+        head = self.make(k=0)
+        rng = np.random.default_rng(1)
+        outs = [head.sample(SampleRequest(ctx, 6, guidance_scale=3.0, steps=2, seed=3, batch_size=4))
+                for ctx in (None, *(rng.standard_normal((6, 2, 12)).astype(np.float32) for _ in range(2)))]
+        assert outs[0].tobytes() == outs[1].tobytes() == outs[2].tobytes()
+
+    def test_guided_sampling_is_byte_identical(self):
+        """Same config, fresh heads: the same bytes; on a CPU "auto" is the split path, never a timed pick."""
+        a, b = self.make(), self.make()
+        first = a.sample(self.request(2, guidance_scale=2.0, extra={"guidance_batching": "auto"}))
+        assert first.tobytes() == b.sample(self.request(2, guidance_scale=2.0, extra={"guidance_batching": "auto"})).tobytes()
+        assert first.tobytes() == a.sample(self.request(2, guidance_scale=2.0, extra={"guidance_batching": "split"})).tobytes()
+
 
 class TestRDM(HeadContract):
     spec = {"name": "rdm", "block_out_channels": [8, 16], "attention_levels": [False, True], "norm_num_groups": 8,
@@ -70,8 +91,180 @@ class TestRDM(HeadContract):
 
 
 def test_rdm_rejects_inconsistent_levels():
-    from rdmbench.errors import ConfigError
-
     with pytest.raises(ConfigError, match="attention_levels"):
         get_registry().validate("head", {"name": "rdm", "block_out_channels": [8, 16], "attention_levels": [True],
                                          "norm_num_groups": 8}, key="head")
+
+
+# -- classifier-free guidance, pinned with a stub network ------------------------------------------------
+def _stub_unet():
+    """Stands in for the diffusers UNet: predicts the mean of its cross-attention context everywhere,
+    so the conditional prediction is +3 (the neighbours) and the unconditional one -1 (the null token)."""
+    from types import SimpleNamespace
+
+    import torch
+
+    class Stub(torch.nn.Module):
+        def forward(self, x, t, encoder_hidden_states):
+            value = encoder_hidden_states.mean(dim=(1, 2))[:, None, None, None]
+            return SimpleNamespace(sample=value.expand_as(x).clone())
+
+    return Stub()
+
+
+@pytest.mark.parametrize("mode", ["batched", "split"])
+def test_guidance_formula(mode):
+    """uncond + s (cond - uncond): s = 0 is unconditional, 1 conditional, linear between and beyond."""
+    import torch
+
+    head = get_registry().create("head", get_registry().validate("head", TestRDM.spec))
+    head.setup((1, 8, 8), 12, 2, "cpu")
+    head.model.unet = _stub_unet()
+    with torch.no_grad():
+        head.model.null.fill_(-1.0)
+    x, context = torch.zeros(5, 1, 8, 8), torch.full((5, 2, 12), 3.0)
+    for scale, expected in [(0.0, -1.0), (1.0, 3.0), (0.5, 1.0), (0.25, 0.0), (2.0, 7.0)]:
+        out = head._guided_forward(x, 10, context, scale, mode)
+        assert torch.allclose(out, torch.full_like(x, expected)), (scale, float(out.mean()))
+
+
+# -- head sizes as the paper gives them ------------------------------------------------------------------
+def test_head_channels_sets_heads_per_level():
+    spec = get_registry().validate("head", {"name": "rdm", "block_out_channels": [32, 64, 96],
+                                            "attention_levels": [False, True, True], "head_channels": 16,
+                                            "cross_attention_dim": 16, "norm_num_groups": 16})
+    head = get_registry().create("head", spec)
+    head.setup((1, 8, 8), 12, 2, "cpu")
+    attns = [m for m in head.model.unet.modules() if type(m).__name__ == "Attention"]
+    assert attns and all(a.inner_dim // a.heads == 16 for a in attns), [(a.heads, a.inner_dim) for a in attns]
+    assert {a.heads for a in attns} == {4, 6}  # 64 / 16 and 96 / 16 (middle block included)
+
+
+@pytest.mark.parametrize("channels, levels, head_channels", [([32, 48], [False, True], 32),  # 48 % 32
+                                                             ([32, 48], [True, False], 32),  # middle block: 48
+                                                             ([32, 64], [False, True], 0)])
+def test_head_channels_must_divide_attention_widths(channels, levels, head_channels):
+    with pytest.raises(ConfigError, match=r"head\.head_channels: head_channels=.*allowed: 1, 2"):
+        get_registry().validate("head", {"name": "rdm", "block_out_channels": channels, "attention_levels": levels,
+                                         "head_channels": head_channels, "norm_num_groups": 16}, key="head")
+
+
+def test_attention_head_dim_is_gone():
+    with pytest.raises(ConfigError, match="attention_head_dim"):
+        get_registry().validate("head", {"name": "rdm", "attention_head_dim": 8}, key="head")
+
+
+# -- equal-parameter baseline ----------------------------------------------------------------------------
+def _fake_inputs(tmp_path, latent_shape, dim, n=8, k=16):
+    """The three stage folders ``Pipeline.train`` reads, filled with random arrays."""
+    rng = np.random.default_rng(0)
+    folders = {name: tmp_path / name for name in ("first_stage", "neighbours", "embeddings")}
+    for folder in folders.values():
+        folder.mkdir()
+    save_array(folders["first_stage"] / "latents.npy", rng.standard_normal((n, *latent_shape)).astype(np.float32))
+    save_array(folders["neighbours"] / "ids.npy", rng.integers(0, 20, (n, k)))
+    save_array(folders["embeddings"] / "embeddings.npy", rng.standard_normal((20, dim)).astype(np.float16))
+    return folders
+
+
+def test_baseline_matches_rdm_parameters(tmp_path):
+    """baselines.yaml's k = 0 and k = 4 heads, built through Pipeline.train at the default's shapes."""
+    from rdmbench.suite import load_suite
+
+    suite = load_suite(REPO / "suites" / "baselines.yaml")
+    configs = {r.config["k_train"]: r.config for r in suite.runs if r.config["head"]["train_steps"]}
+    assert set(configs) == {0, 4}
+    # Fashion-MNIST through the identity first stage; EfficientNet-Lite0 embeddings are 1280-d
+    f = _fake_inputs(tmp_path, (1, 28, 28), 1280)
+    pipeline = Pipeline(StageCache(tmp_path / "cache"), get_registry(), Progress(), "cpu")
+    params = {}
+    for k, cfg in configs.items():
+        cfg = {**cfg, "head": {**cfg["head"], "train_steps": 0}}  # counting needs no training
+        out = pipeline.train(cfg, f["first_stage"], f["neighbours"] if k else None, f["embeddings"])
+        params[k] = read_json(out / "info.json")["head_parameters"]
+    assert params[4] > 1e6 and abs(params[0] - params[4]) / params[4] < 0.02, params
+
+
+# -- a whole tiny run: top-m pseudo-queries, guidance 2, head_parameters in the row, same bytes twice ----
+def test_tiny_run_draws_pseudo_queries_from_top_m(tmp_path, monkeypatch):
+    import yaml
+
+    from rdmbench import proposal
+    from rdmbench.suite import load_suite
+
+    doc = yaml.safe_load(TINY_BASE)
+    doc["base"]["sample"].update(top_m=0.1, guidance_scale=2.0)
+    # raw pixels instead of EfficientNets: what is checked here does not depend on the features
+    doc["base"]["encoder"] = {"name": "pixels"}
+    doc["base"]["metrics"] = {"feature_extractor": {"name": "pixels"}, "use": {"fid": {}}}
+    doc.pop("sweep")
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(doc))
+    cfg = load_suite(tmp_path / "s.yaml").runs[0].config
+    assert cfg["k_train"] == 2 and cfg["sample"]["k"] == 2
+    seen: dict = {}
+    original = Pipeline.samples
+
+    def spy(self, cfg, paths):
+        seen.update(paths, samples=original(self, cfg, paths))
+        return seen["samples"]
+
+    monkeypatch.setattr(Pipeline, "samples", spy)
+    pipeline = Pipeline(StageCache(tmp_path / "cache"), get_registry(), Progress(), "cpu")
+    row, _ = pipeline.run(cfg)
+
+    ids = np.load(seen["samples"] / "query_ids.npy")
+    nbrs = np.load(seen["neighbours"] / "ids.npy")[:, :2]
+    counts = np.bincount(nbrs.reshape(-1), minlength=100)  # p_D up to its normaliser, counted here
+    top = set(np.argsort(-counts, kind="stable")[:10].tolist())  # ceil(0.1 * |D| = 100)
+    assert len(ids) == 24 and set(ids.tolist()) <= top, sorted(set(ids.tolist()) - top)
+    # the set is a real restriction: the untruncated proposal would draw outside it
+    full = proposal.draw_pseudo_queries(counts / counts.sum(), 24, cfg["seed"])
+    assert not set(full.tolist()) <= top
+
+    assert row["head_parameters"] == read_json(seen["train"] / "info.json")["head_parameters"] > 0
+
+    # the samples stage again, from scratch, into two fresh folders: the same bytes
+    monkeypatch.setattr(Pipeline, "samples", original)
+    computed = []
+
+    def capture(name, config, inputs, compute):
+        computed.append(config)
+        for i in range(2):
+            (tmp_path / f"again{i}").mkdir()
+            compute(tmp_path / f"again{i}")
+        return tmp_path / "again0"
+
+    monkeypatch.setattr(pipeline, "stage", capture)
+    pipeline.samples(cfg, {k: v for k, v in seen.items() if k != "samples"})
+    assert computed[0]["sample"]["guidance_batching"] == "split"  # auto on a CPU, resolved into the key
+    again = [(tmp_path / f"again{i}" / "samples.npy").read_bytes() for i in range(2)]
+    assert again[0] == again[1] == (seen["samples"] / "samples.npy").read_bytes()
+
+
+def test_samples_key_names_the_guidance_path(tmp_path, monkeypatch):
+    """auto resolves by device type into the key; the two explicit paths are two keys; unguided, none."""
+    import copy
+
+    from rdmbench.suite import load_suite
+    import yaml
+
+    doc = yaml.safe_load(TINY_BASE)
+    doc["base"]["sample"]["guidance_scale"] = 2.0
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(doc))
+    runs = {r.config["k_train"]: r.config for r in load_suite(tmp_path / "s.yaml").runs}
+
+    def key_config(cfg, device, **sample):
+        cfg = copy.deepcopy(cfg)
+        cfg["sample"].update(sample)
+        pipeline = Pipeline(StageCache(tmp_path), get_registry(), Progress(), device)
+        seen = []
+        monkeypatch.setattr(pipeline, "stage", lambda name, config, inputs, compute: seen.append(config))
+        pipeline.samples(cfg, {})
+        return seen[0]["sample"]["guidance_batching"]
+
+    rdm = runs[2]
+    assert key_config(rdm, "cpu", guidance_batching="auto") == key_config(rdm, "cpu", guidance_batching="split") == "split"
+    assert key_config(rdm, "cuda:0", guidance_batching="auto") == "batched"
+    assert key_config(rdm, "cpu", guidance_batching="batched") == "batched"
+    assert key_config(rdm, "cpu", guidance_scale=1.0) is None
+    assert key_config(runs[0], "cpu", guidance_batching="batched") is None  # the baseline is never guided

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -98,3 +99,92 @@ def test_categorical_x_with_nans(tmp_path):
 def test_missing_results_csv(tmp_path):
     with pytest.raises(RdmbenchError, match=r"results\.csv.*rdmbench run"):
         write_report(tmp_path / "nothing")
+
+
+def write_configs(root, configs):
+    """runs/<id>/config.yaml for each run id -> resolved config."""
+    import yaml
+
+    for run_id, config in configs.items():
+        (root / "runs" / run_id).mkdir(parents=True, exist_ok=True)
+        (root / "runs" / run_id / "config.yaml").write_text(yaml.safe_dump(config))
+
+
+def test_runs_differing_beyond_the_seed_are_never_averaged(tmp_path):
+    """Same swept values (k_train, seed) but two retriever configs (a dict-valued sweep the table does
+    not show): two rows of two seeds each, labelled by the key that differs, not one row of four."""
+    rows, configs = [], {}
+    for nlist in (64, 128):
+        for seed in (0, 1):
+            run_id = f"nlist{nlist}_s{seed}"
+            rows.append(dict(run_id=run_id, status="ok", k_train=4, seed=seed, fid=float(nlist + seed),
+                             fid_lo=nlist + seed - 2.0, fid_hi=nlist + seed + 2.0, feature_extractor=FX))
+            configs[run_id] = {"seed": seed, "k_train": 4, "retriever": {"name": "faiss", "build": {"nlist": nlist}}}
+    res = make_results(tmp_path / "two", rows, ["k_train", "seed"], samples=False)
+    write_configs(res, configs)
+    md = write_report(res).read_text()
+    import pandas as pd
+
+    s = pd.read_csv(res / "report" / "summary.csv")
+    assert len(s) == 2 and list(s["n"]) == [2, 2]
+    assert sorted(s["fid_mean"]) == [64.5, 128.5]
+    assert sorted(s["config"]) == ["retriever.build.nlist=128", "retriever.build.nlist=64"]
+    table = [line for line in md.splitlines() if line.startswith("| 4 |")]
+    assert len(table) == 2 and any("retriever.build.nlist=64" in line for line in table)
+    # the same runs with equal configs but for the seed do merge
+    write_configs(res, {r: {**c, "retriever": {"name": "faiss", "build": {"nlist": 64}}} for r, c in configs.items()})
+    write_report(res)
+    assert list(pd.read_csv(res / "report" / "summary.csv")["n"]) == [4]
+
+
+def test_intervals_labels_and_head_parameters(tmp_path):
+    rows = [dict(run_id="k1_s0", status="ok", k_train=1, seed=0, fid=100.0, fid_lo=90.0, fid_hi=115.0, recall=0.5,
+                 recall_lo=0.4, recall_hi=0.6, precision=0.7, head_parameters=1234567, feature_extractor=FX)]
+    for seed, fid in ((0, 80.0), (1, 84.0)):
+        rows.append(dict(run_id=f"k4_s{seed}", status="ok", k_train=4, seed=seed, fid=fid, fid_lo=fid - 6,
+                         fid_hi=fid + 8, recall=0.5, recall_lo=0.4, recall_hi=0.6, precision=0.7,
+                         head_parameters=1234567, feature_extractor=FX))
+    res = make_results(tmp_path / "ci", rows, ["k_train", "seed"], {"x": "k_train"})
+    md = write_report(res).read_text()
+    import pandas as pd
+
+    s = pd.read_csv(res / "report" / "summary.csv").set_index("k_train")
+    assert (s.loc[1, "fid_lo"], s.loc[1, "fid_hi"]) == (90.0, 115.0)  # one seed: its own interval
+    # two seeds: mean 82, half-widths 6 and 8 in quadrature over 2 seeds
+    assert s.loc[4, "fid_lo"] == pytest.approx(82 - np.sqrt(2 * 36) / 2)
+    assert s.loc[4, "fid_hi"] == pytest.approx(82 + np.sqrt(2 * 64) / 2)
+    header = next(line for line in md.splitlines() if line.startswith("| k_train"))
+    assert "FD (efficientnet-lite2) ↓" in header and "FID" not in header and "head parameters" in header
+    assert "| 1 | 1 | 1,234,567 | 100 [90, 115] |" in md
+    assert "82 ± 2.8 [77.76, 87.66] |" in md
+    assert "precision" in header and "0.7 |" in md  # a metric without interval still shows its value
+
+
+def test_inception_features_keep_the_name_fid(tmp_path):
+    rows = [dict(run_id="a", status="ok", k_train=4, fid=10.0, fid_lo=9.0, fid_hi=11.0,
+                 feature_extractor="inception-v3 (pool3, 2048-d)")]
+    md = write_report(make_results(tmp_path / "inc", rows, ["k_train"])).read_text()
+    header = next(line for line in md.splitlines() if line.startswith("| k_train"))
+    assert "FID ↓" in header and "FD (" not in header
+
+
+def test_retrieval_report_keeps_configurations_apart(tmp_path):
+    """Two hnsw runs whose ef_construction differs but is not swept: two configurations, not one."""
+    rows, configs = [], {}
+    for efc in (40, 200):
+        for ef in (16, 64):
+            run_id = f"efc{efc}_ef{ef}"
+            rows.append(dict(run_id=run_id, status="ok", retriever="hnswlib", vectors="v", recall=0.9 + ef / 1000,
+                             qps=1000.0 / ef * (1 + efc / 1000), build_s=1.0, index_bytes=2**20, k=10,
+                             database_size=100, dim=8, encoder="e", metric="cosine", num_queries=10,
+                             **{"retriever.query.ef": ef, "seed": 0}))
+            configs[run_id] = {"seed": 0, "retriever": {"name": "hnswlib", "build": {"ef_construction": efc},
+                                                        "query": {"ef": ef}}}
+    res = make_results(tmp_path / "ret", rows, ["retriever.query.ef", "seed"], samples=False)
+    write_configs(res, configs)
+    md = write_report(res).read_text()
+    fastest = [line for line in md.splitlines() if line.startswith("| hnswlib") and "recall" not in line
+               and line.count("|") == 7]
+    assert len(fastest) == 2, md
+    assert any("ef_construction=40" in line for line in fastest)
+    assert any("ef_construction=200" in line for line in fastest)

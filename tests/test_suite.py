@@ -31,7 +31,9 @@ def test_grid_expands_with_seeds_and_resolves_defaults(tiny_suite):
     assert cfg["retriever"] == {"name": "exact", "build": {"metric": "cosine", "batch_size": 1024}, "query": {},
                                 "train_neighbours": 16}
     assert cfg["head"]["lr"] > 0  # defaults filled in, so cache keys see them
-    assert suite.k_max == 16
+    from rdmbench.pipeline import neighbour_k
+
+    assert {neighbour_k(r.config) for r in suite.runs} == {16}  # every run's own k, floored at 16
 
 
 def test_zip_and_seeds(tmp_path):
@@ -50,7 +52,44 @@ def test_unknown_key_is_named_with_allowed_values(tmp_path):
 
 def test_unknown_plugin_suggests_closest(tmp_path):
     msg = mutate(tmp_path, lambda d: d["base"]["retriever"].update(name="exakt"))
-    assert "base.retriever" in msg and "did you mean 'exact'" in msg and "allowed: exact, faiss" in msg
+    assert "base.retriever.name: unknown retriever 'exakt'" in msg and "did you mean 'exact'" in msg
+    assert "allowed: exact, faiss" in msg and "build.name" not in msg
+
+
+def test_suggestions_ignore_case(tmp_path):
+    msg = mutate(tmp_path, lambda d: d["base"]["retriever"].update(name="hnswlib", build={"M": 16}))
+    assert "base.retriever.build.M: unknown key 'M' (did you mean 'm'?" in msg
+
+
+@pytest.mark.parametrize("value", ["64", True, 64.0])
+def test_strings_booleans_and_floats_are_not_integers(tmp_path, value):
+    msg = mutate(tmp_path, lambda d: d["base"]["head"].update(train_steps=value))
+    assert "base.head.train_steps: Input should be a valid integer" in msg
+    msg = mutate(tmp_path, lambda d: d["base"]["sample"].update(num=value))
+    assert "base.sample.num: Input should be a valid integer" in msg
+
+
+def test_an_int_where_a_float_is_expected_and_a_list_for_a_tuple_are_fine(tmp_path):
+    doc = yaml.safe_load(TINY_BASE)
+    doc["base"]["sample"]["guidance_scale"] = 2  # YAML writes 2 for 2.0
+    doc["base"]["head"]["block_out_channels"] = [8, 16]
+    suite = load_suite(write_suite(tmp_path, yaml.safe_dump(doc)))
+    assert suite.runs[0].config["sample"]["guidance_scale"] == 2.0
+
+
+def test_errors_in_sweep_values_are_reported_where_they_were_written(tmp_path):
+    msg = mutate(tmp_path, lambda d: d["sweep"]["grid"].update({"head.train_steps": ["3"]}))
+    assert "s.yaml: sweep.grid.head.train_steps: Input should be a valid integer (got '3')" in msg
+    assert "base." not in msg
+    msg = mutate(tmp_path, lambda d: d["sweep"].update(groups=[{"retriever.name": ["exact"]},
+                                                               {"retriever.name": ["exakt"]}]))
+    assert "sweep.groups[1].retriever.name: unknown retriever 'exakt'" in msg
+    msg = mutate(tmp_path, lambda d: d.update(profiles={"cpu": {"sweep": {"zip": {"sample.steps": [0]}}}}))
+    assert "profiles.cpu.sweep.zip.sample.steps: Input should be greater than 0" in msg
+    msg = mutate(tmp_path, lambda d: d.update(profiles={"cpu": {"head.batch_size": "8"}}))
+    assert "profiles.cpu.head.batch_size: Input should be a valid integer" in msg
+    msg = mutate(tmp_path, lambda d: d.update(seeds=["1"]))
+    assert "seeds: Input should be a valid integer (got '1')" in msg
 
 
 def test_unknown_plugin_argument(tmp_path):
@@ -70,7 +109,7 @@ def test_wrong_choice_lists_allowed(tmp_path):
 
 def test_k_larger_than_database(tmp_path):
     msg = mutate(tmp_path, lambda d: d["sweep"]["grid"].update(k_train=[2, 500]))
-    assert "base.k_train: k = 500 is larger than the database (100 entries)" in msg
+    assert "sweep.grid.k_train: k = 500 is larger than the database (100 entries)" in msg
 
 
 def test_unknown_top_level_key_and_profile(tmp_path):

@@ -21,16 +21,26 @@ METRICS = {"cosine": "ip", "ip": "ip", "l2": "l2sq"}  # cosine arrives L2-normal
 
 
 class USearchRetriever(Retriever):
-    """USearch HNSW (Unum): connectivity, expansion_add at build time, expansion_search per query."""
+    """USearch HNSW (Unum): connectivity, expansion_add at build time, expansion_search per query.
+
+    Args:
+        metric: cosine (vectors arrive L2-normalised), ip or l2 (squared distance).
+        connectivity: graph degree (HNSW's M).
+        expansion_add: candidate list while building (HNSW's ef_construction).
+        dtype: storage precision: f32, f16 or i8.
+        build_threads: 1 builds the same graph every time; 0 uses all cores.
+        search_threads: 0 uses all cores.
+    """
 
     name = "usearch"
+    requires = {"usearch.index": INSTALL}  # checked before any work, so a missing library is one line
 
     def __init__(self, metric: Literal["cosine", "ip", "l2"] = "cosine", connectivity: int = 32,
                  expansion_add: int = 200, dtype: Literal["f32", "f16", "i8"] = "f32", build_threads: int = 1,
                  search_threads: int = 0):
         if connectivity < 2 or expansion_add < 1:
             raise ValueError("connectivity must be >= 2 and expansion_add >= 1")
-        self.metric, self.connectivity, self.expansion_add, self.dtype = metric, connectivity, expansion_add, dtype
+        self.connectivity, self.expansion_add, self.dtype = connectivity, expansion_add, dtype  # the base sets metric
         self.build_threads, self.search_threads = build_threads, search_threads  # one build thread: reproducible graph
         self.index = None
 
@@ -43,6 +53,9 @@ class USearchRetriever(Retriever):
         self.index.add(np.arange(len(x), dtype=np.uint64), x, threads=self.build_threads)
 
     def search_index(self, q: np.ndarray, k: int, *, expansion_search: int = 64) -> tuple[np.ndarray, np.ndarray]:
+        """Args:
+            expansion_search: candidate list per query (HNSW's ef), at least k.
+        """
         self.index.expansion_search = max(expansion_search, k)  # USearch keeps it on the index: set on every call
         found = self.index.search(q, k, threads=self.search_threads)
         if len(q) == 1:  # one query gives Matches, trimmed to what was found; the base pads the rest

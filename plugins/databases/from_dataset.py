@@ -5,6 +5,9 @@ hold out part of the data; for the small benchmarks here, D is another split or 
 split). Disjointness is enforced by image *content*: every image of the source split whose pixels
 equal an image of X is dropped, so D stays disjoint from X even when X was drawn from the same
 split or the source holds duplicates. D is then a seeded random subset of what remains.
+
+``build`` returns a ``SplitView``: the source split is decoded a chunk at a time to hash it, and
+the pipeline reads D's rows again in chunks to store them, so no split is ever held in RAM whole.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from rdmbench.api import Database, ImageSet
+from rdmbench.api import Database, ImageSet, SplitView
 from rdmbench.errors import ConfigError
 from rdmbench.hookspecs import hookimpl
 from rdmbench.overlap import content_hashes
@@ -44,11 +47,11 @@ class FromDataset(Database):
     def size_hint(self) -> int | None:
         return self.size
 
-    def build(self, train: ImageSet, seed: int) -> ImageSet:
-        source = self.dataset.load(self.split)
+    def build(self, train: ImageSet, seed: int) -> SplitView:
+        source = SplitView(self.dataset, self.split, np.arange(self.dataset.count(self.split)))
         keep = np.ones(len(source), dtype=bool)
         if self.exclude_train and len(train):
-            keep = ~np.isin(content_hashes(source.images), content_hashes(train.images))
+            keep = ~np.isin(content_hashes(source), content_hashes(train.images))
         self.excluded = int((~keep).sum())
         available = np.flatnonzero(keep)
         size = len(available) if self.size is None else self.size
@@ -58,17 +61,17 @@ class FromDataset(Database):
                 f"{self.dataset.name!r} split {self.split!r} has only {len(available)} images available{dropped}; "
                 f"asked for {size}", key="size")
         rng = np.random.default_rng(seed + self.seed_offset)
-        return source.subset(rng.permutation(available)[:size])
+        return SplitView(self.dataset, self.split, rng.permutation(available)[:size])
 
     def fingerprint(self) -> dict[str, Any]:
         """The source dataset's resolved spec, version and fingerprint (e.g. its file hashes).
 
         The nested spec as written in a suite lacks the dataset's defaults; the resolved one here
-        makes equal configurations key the cache equally, and the version notices a changed loader.
+        makes equal configurations key the cache equally; its code hash notices a changed loader.
         """
-        fingerprint = getattr(self.dataset, "fingerprint", None)
-        extra = fingerprint() if callable(fingerprint) else {}
-        return {"dataset": {"spec": self.dataset_spec, "version": type(self.dataset).version, **extra}}
+        from rdmbench.pipeline import describe
+
+        return {"dataset": describe(self.dataset, self.dataset_spec)}
 
 
 @hookimpl

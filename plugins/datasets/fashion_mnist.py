@@ -8,7 +8,8 @@ end on a CPU. The files are looked for locally (Debian ships them as ``dataset-f
 Checksums are of the *decompressed* IDX payload: Debian recompresses the ``.gz`` files (no file
 name in the gzip header, a 2020 timestamp), so their bytes differ from the mirror's (whose MD5s
 Zalando publishes), while the images and labels inside are identical. Hashing the payload accepts
-both, and accepts uncompressed copies too.
+both, and accepts uncompressed copies too. Any other content is an error before any work, unless
+``allow_unofficial: true`` opts in (the resolved config records it; its digests key the caches).
 """
 
 from __future__ import annotations
@@ -90,10 +91,11 @@ def _user_cache_dir() -> Path:
 
 
 def _candidates(root: str | None) -> list[Path]:
-    """The folders looked in, in order: ``root``, $RDMBENCH_DATA/fashion-mnist, system, user cache."""
-    places: list[Path] = []
+    """The folders looked in: an explicit ``root`` alone (asking for one folder and silently reading
+    another would be a fallback nobody sees); else $RDMBENCH_DATA/fashion-mnist, system, user cache."""
     if root:
-        places.append(Path(root).expanduser())
+        return [Path(root).expanduser()]
+    places: list[Path] = []
     if os.environ.get("RDMBENCH_DATA"):
         places.append(Path(os.environ["RDMBENCH_DATA"]).expanduser() / "fashion-mnist")
     places.extend(SYSTEM_DIRS)
@@ -115,8 +117,6 @@ def locate(root: str | None = None) -> dict[str, Path]:
     for folder in places:
         found = {s: _file_in(folder, s) for s in stems}
         if all(found.values()):
-            if root and folder != places[0]:
-                log.warning("fashion-mnist: root %s lacks the IDX files; using %s", places[0], folder)
             return found  # type: ignore[return-value]
     looked = "\n".join(f"  - {p}" for p in places)
     raise DataNotFound(
@@ -133,23 +133,27 @@ def locate(root: str | None = None) -> dict[str, Path]:
 _DIGESTS: dict[tuple[str, int, int], str] = {}
 
 
-def _payload(path: Path, stem: str) -> tuple[bytes, str]:
+def _payload(path: Path, stem: str, allow_unofficial: bool) -> tuple[bytes, str]:
     data = _read_bytes(path)
     digest = hashlib.sha256(data).hexdigest()
     st = path.stat()
-    key = (str(path), st.st_size, st.st_mtime_ns)
-    seen = key in _DIGESTS
-    _DIGESTS[key] = digest
-    if digest != CONTENT_SHA256.get(stem) and not seen:
-        # a re-export or a modified copy is still usable; the fingerprint keys caches on it
-        log.warning("fashion-mnist: %s has sha256 %s, not the official release's; using it anyway", path, digest)
-    return data, digest
+    _DIGESTS[(str(path), st.st_size, st.st_mtime_ns)] = digest
+    return data, _official(path, stem, digest, allow_unofficial)
 
 
-def _digest(path: Path, stem: str) -> str:
+def _digest(path: Path, stem: str, allow_unofficial: bool) -> str:
     st = path.stat()
     cached = _DIGESTS.get((str(path), st.st_size, st.st_mtime_ns))
-    return cached if cached is not None else _payload(path, stem)[1]
+    return _official(path, stem, cached, allow_unofficial) if cached else _payload(path, stem, allow_unofficial)[1]
+
+
+def _official(path: Path, stem: str, digest: str, allow_unofficial: bool) -> str:
+    if digest != CONTENT_SHA256.get(stem) and not allow_unofficial:
+        raise DataNotFound(
+            f"fashion-mnist: {path} has content sha256 {digest}, not the official release's "
+            f"{CONTENT_SHA256.get(stem)} (a modified or re-exported copy?); fix: `rdmbench data fetch fashion-mnist` "
+            "(or apt-get install dataset-fashion-mnist), or set `allow_unofficial: true` on the dataset to use it")
+    return digest
 
 
 class FashionMNIST(Dataset):
@@ -159,16 +163,18 @@ class FashionMNIST(Dataset):
     splits = ("train", "test")
     class_names = CLASS_NAMES
 
-    def __init__(self, root: str | None = None):
+    def __init__(self, root: str | None = None, allow_unofficial: bool = False):
         self.root = root  # looked up at load time: constructors do no file IO
+        #: files whose content differs from the official release are errors unless this is true
+        self.allow_unofficial = allow_unofficial
 
     def load(self, split: str) -> ImageSet:
         if split not in FILES:
             raise ConfigError(f"unknown split {split!r} (allowed: {', '.join(self.splits)})", key="split")
         paths = locate(self.root)
         image_stem, label_stem = FILES[split]
-        images = read_idx(_payload(paths[image_stem], image_stem)[0], str(paths[image_stem]))
-        labels = read_idx(_payload(paths[label_stem], label_stem)[0], str(paths[label_stem]))
+        images = read_idx(_payload(paths[image_stem], image_stem, self.allow_unofficial)[0], str(paths[image_stem]))
+        labels = read_idx(_payload(paths[label_stem], label_stem, self.allow_unofficial)[0], str(paths[label_stem]))
         if images.ndim != 3 or images.dtype != np.uint8 or labels.ndim != 1:
             raise ValueError(f"fashion-mnist {split}: unexpected IDX shapes {images.shape} / {labels.shape}")
         if len(images) != len(labels):
@@ -180,7 +186,7 @@ class FashionMNIST(Dataset):
     def fingerprint(self) -> dict:
         """sha256 of the decompressed files used, so caches key on the data's content."""
         paths = locate(self.root)
-        return {"sha256": {stem: _digest(path, stem) for stem, path in sorted(paths.items())}}
+        return {"sha256": {stem: _digest(path, stem, self.allow_unofficial) for stem, path in sorted(paths.items())}}
 
 
 def fetch(dest: Path | None = None) -> Path:

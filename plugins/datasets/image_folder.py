@@ -4,6 +4,10 @@
 ILSVRC train/val folders), read with PIL. Images are resized so the shorter side is
 ``image_size`` and centre-cropped to a square, the usual preprocessing of the paper's ImageNet
 experiments (Blattmann et al. 2022, arXiv 2204.11824). Lets the benchmark run on a user's own data.
+
+Streams: ``count`` lists files and ``read`` decodes only the rows asked for, so the pipeline stores
+a split of any size a chunk at a time (ImageNet's train split is ~250 GB decoded). The split names
+are the folder names, set by ``splits`` (ImageNet calls its held-out split ``val``).
 """
 
 from __future__ import annotations
@@ -66,14 +70,22 @@ class ImageFolder(Dataset):
         self.root, self.image_size, self.channels, self.max_per_class = root, image_size, channels, max_per_class
         # ImageNet calls its held-out split `val`; the split names are the folder names
         self.splits = tuple(splits)
+        # listed on first use (constructors do no IO), then kept: read() is called once per chunk
+        self._listing: dict[str, list[tuple[Path, int]]] = {}
+        self._classes: tuple[str, ...] | None = None
 
     def _class_names(self) -> tuple[str, ...]:
         """Class folders found in any split, sorted by name, so labels mean the same in every split."""
-        root = Path(self.root).expanduser()
-        names = {p.name for s in self.splits if (root / s).is_dir() for p in _class_dirs(root / s)}
-        return tuple(sorted(names))
+        if self._classes is None:
+            root = Path(self.root).expanduser()
+            names = {p.name for s in self.splits if (root / s).is_dir() for p in _class_dirs(root / s)}
+            self._classes = tuple(sorted(names))
+        return self._classes
 
-    def load(self, split: str) -> ImageSet:
+    def _files(self, split: str) -> list[tuple[Path, int]]:
+        """(path, label) of every image of ``split`` in a fixed order; listed once per instance."""
+        if split in self._listing:
+            return self._listing[split]
         if split not in self.splits:
             raise ConfigError(f"unknown split {split!r} (allowed: {', '.join(self.splits)})", key="split")
         root = Path(self.root).expanduser()
@@ -82,21 +94,34 @@ class ImageFolder(Dataset):
             present = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
             where = f"{root} holds {', '.join(present) or 'no folders'}" if root.is_dir() else f"{root} does not exist"
             raise DataNotFound(f"image-folder: no split folder {folder} ({where}); {LAYOUT}")
-        class_names = self._class_names()
+        index = {name: i for i, name in enumerate(self._class_names())}
         files: list[tuple[Path, int]] = []
         for class_dir in _class_dirs(folder):
             images = _image_files(class_dir)[: self.max_per_class]
-            files.extend((p, class_names.index(class_dir.name)) for p in images)
+            files.extend((p, index[class_dir.name]) for p in images)
         if not files:
             raise DataNotFound(f"image-folder: no images under {folder}; {LAYOUT}")
-        out = np.empty((len(files), self.image_size, self.image_size, self.channels), dtype=np.uint8)
-        for i, (path, _) in enumerate(files):
+        self._listing[split] = files
+        return files
+
+    def count(self, split: str) -> int:
+        return len(self._files(split))
+
+    def read(self, split: str, indices: np.ndarray) -> ImageSet:
+        files = self._files(split)
+        indices = np.asarray(indices, dtype=np.int64)
+        out = np.empty((len(indices), self.image_size, self.image_size, self.channels), dtype=np.uint8)
+        for i, index in enumerate(indices):
+            path = files[index][0]
             try:
                 out[i] = load_image(path, self.image_size, self.channels)
             except (OSError, ValueError) as exc:  # PIL's UnidentifiedImageError is an OSError
                 raise RdmbenchError(f"image-folder: cannot read {path}: {exc}") from None
-        labels = np.array([label for _, label in files], dtype=np.int64)
-        return ImageSet(out, labels, class_names)
+        labels = np.array([files[i][1] for i in indices], dtype=np.int64)
+        return ImageSet(out, labels, self._class_names())
+
+    def load(self, split: str) -> ImageSet:
+        return self.read(split, np.arange(self.count(split)))
 
     def fingerprint(self) -> dict:
         """Names, sizes and modification times of the files, so caches notice added or edited images."""

@@ -58,6 +58,17 @@ class InceptionV3Encoder(Encoder):
                 f"encoder `efficientnet-lite`.")
         return path
 
+    def check(self) -> None:
+        """The weights must load as plain tensors into the network: a corrupted or pickle-bearing file
+        stops the suite before any work instead of failing every run at its metrics stage."""
+        try:
+            self._load()
+        except RdmbenchError:
+            raise
+        except Exception as exc:  # torch raises several types for a file that is not a checkpoint
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise RdmbenchError(f"inception-v3: cannot load weights_path {str(self._weights_file())!r}: {reason}") from None
+
     def _load(self) -> Any:
         if self._model is None:
             import io
@@ -72,8 +83,10 @@ class InceptionV3Encoder(Encoder):
             try:
                 state = torch.load(path, weights_only=True, map_location="cpu")
             except pickle.UnpicklingError as exc:
-                raise RdmbenchError(f"inception-v3: {str(path)!r} holds more than tensors; "
-                                    f"torch.load(weights_only=True) refused it") from exc
+                # torch words a corrupted file and one carrying pickled objects alike
+                raise RdmbenchError(f"inception-v3: {str(path)!r} holds more than tensors or is corrupted; "
+                                    f"torch.load(weights_only=True) refused it (pickled objects are never "
+                                    f"loaded)") from exc
             buffer = io.BytesIO()
             torch.save(state, buffer)
             buffer.seek(0)

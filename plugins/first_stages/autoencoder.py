@@ -201,7 +201,7 @@ class AutoencoderFirstStage(FirstStage):
         self._model = model
         self.scaling_factor = 1.0
 
-        data = torch.from_numpy(np.ascontiguousarray(images))  # stays uint8 on the host
+        # each batch is gathered from `images`, which may be memory-mapped: the set is never copied whole
         batch_gen = torch.Generator().manual_seed(seed)
         noise_gen = torch.Generator(device=self._device).manual_seed(seed + 1)
         optimizer = torch.optim.Adam(model.parameters(), lr=self.lr)
@@ -215,7 +215,7 @@ class AutoencoderFirstStage(FirstStage):
         with progress.task("first stage", total=self.train_steps) as advance:
             for step in range(self.train_steps):
                 idx = torch.randint(0, n, (bs,), generator=batch_gen)
-                x = self._to_input(data[idx])
+                x = self._to_input(images[idx.numpy()])
                 if self.kind == "kl":
                     posterior = model.encode(x).latent_dist
                     recon = model.decode(posterior.sample(generator=noise_gen)).sample

@@ -7,23 +7,33 @@ null conditioning replaces the neighbours with probability ``cond_dropout`` duri
 gives classifier-free guidance at sampling time (Ho & Salimans 2022) and, with ``k = 0``, the fully
 parametric baseline: the same network that only ever sees the null token. Sampling uses DDIM
 (Song et al. 2021) with the EMA weights.
+
+Equal parameters (the paper compares RDM and baseline at equal parameter count): the pipeline
+builds the ``k = 0`` baseline with the same ``context_dim`` as the RDM it is compared with (the
+database embeddings' width), so both are the same network, projection and null token included,
+parameter for parameter; only the conditioning differs. In the baseline the null token and the
+projection together amount to one learned context vector, so the ~10% of parameters they hold
+(1280-d embeddings into a 128-wide attention) count without adding capacity: equal count, not
+more capacity. Every training stage reports ``head_parameters``.
+
+Attention heads are sized as in the paper and LDM (``num_head_channels``): ``head_channels``
+channels per head, so a level of C channels gets C / head_channels heads (the paper uses 32).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from contextlib import nullcontext
+from dataclasses import replace
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
 from rdmbench.api import Head, SampleRequest, TrainingData
+from rdmbench.errors import ConfigError
 from rdmbench.hookspecs import hookimpl
-
-#: (device type, batch size) -> "batched" | "split": measured once per process (see _guidance_mode)
-_GUIDANCE_CHOICE: dict[tuple[str, int], str] = {}
 
 
 class RDMHead(Head):
@@ -37,7 +47,7 @@ class RDMHead(Head):
         attention_levels: tuple[bool, ...] = (False, False, True),
         layers_per_block: int = 1,
         cross_attention_dim: int = 128,
-        attention_head_dim: int = 8,
+        head_channels: int = 8,  # channels per attention head (LDM's num_head_channels; the paper: 32)
         norm_num_groups: int = 16,
         train_steps: int = 2000,  # 0: untrained weights, the floor every metric should beat
         batch_size: int = 64,
@@ -62,6 +72,7 @@ class RDMHead(Head):
             raise ValueError(f"every block_out_channels entry must be divisible by norm_num_groups={norm_num_groups}")
         if not 0.0 <= cond_dropout < 1.0:
             raise ValueError("cond_dropout must be in [0, 1)")
+        _check_head_channels(head_channels, block_out_channels, attention_levels)
         self.cfg = dict(locals())
         self.cfg.pop("self")
         self.model = None
@@ -103,7 +114,8 @@ class RDMHead(Head):
             cross_attention_dim=c["cross_attention_dim"],
             encoder_hid_dim=context_dim,
             encoder_hid_dim_type="text_proj",
-            attention_head_dim=c["attention_head_dim"],
+            # diffusers reads attention_head_dim as the NUMBER of heads (its issue #2011)
+            attention_head_dim=_heads_per_level(c["head_channels"], c["block_out_channels"], levels),
             norm_num_groups=c["norm_num_groups"],
         )
         self.model = ConditionedUNet(unet, context_dim).to(device)
@@ -190,6 +202,8 @@ class RDMHead(Head):
         out = np.empty((request.num, *self.latent_shape), dtype=np.float32)
         batches = range(0, request.num, request.batch_size)
         self.model.eval()
+        if self.k == 0:  # the baseline was never shown neighbours; whatever context arrives, it sees the null token
+            request = replace(request, context=None)
         guided = request.guidance_scale != 1.0 and request.context is not None
         mode = self._guidance_mode(request) if guided else "none"
         ctx_progress = progress.task("sample", len(batches) * request.steps) if progress else nullcontext()
@@ -224,31 +238,14 @@ class RDMHead(Head):
         return uncond + scale * (cond - uncond)
 
     def _guidance_mode(self, request: SampleRequest) -> str:
-        """Classifier-free guidance as one batched forward or two: measured once per device and batch.
+        """Classifier-free guidance as one batched forward or two.
 
-        On a 2-core CPU the batched forward was measured slower than two separate ones; on GPUs
-        it is usually faster. Timing both once is cheaper than guessing wrong for every step.
+        The two differ in the last bits (other kernel shapes), so the choice is fixed by the
+        device type alone, never by timing, and the pipeline keys the samples stage on it.
         """
-        import torch
+        from rdmbench.schema import resolve_guidance_batching
 
-        choice = request.extra.get("guidance_batching", "auto")
-        if choice != "auto":
-            return choice
-        n = min(request.batch_size, request.num)
-        key = (torch.device(self.device).type, n)
-        if key not in _GUIDANCE_CHOICE:
-            x = torch.randn((n, *self.latent_shape), device=self.device)
-            ctx = self._context(request.context[:n])
-            timings = {}
-            with torch.inference_mode():
-                for mode in ("batched", "split", "batched", "split"):
-                    start = time.perf_counter()
-                    self._guided_forward(x, 500, ctx, 2.0, mode)
-                    if self.device.startswith("cuda"):
-                        torch.cuda.synchronize()
-                    timings[mode] = time.perf_counter() - start  # second round overwrites warm-up
-            _GUIDANCE_CHOICE[key] = min(timings, key=timings.get)
-        return _GUIDANCE_CHOICE[key]
+        return resolve_guidance_batching(request.extra.get("guidance_batching", "auto"), self.device)
 
     # -- persistence ----------------------------------------------------------------------------------
     def save(self, directory: Path) -> None:
@@ -265,6 +262,22 @@ class RDMHead(Head):
         self.model.eval()
 
 
+def _check_head_channels(head_channels: int, channels, levels) -> None:
+    """Every level with attention, and the middle block (always cross-attention, at the last
+    level's width), must split into whole heads of ``head_channels`` channels."""
+    attended = sorted({int(c) for c, a in zip(channels, levels) if a} | {int(channels[-1])})
+    bad = [c for c in attended if head_channels <= 0 or c % head_channels]
+    if bad:
+        allowed = [d for d in range(1, min(attended) + 1) if all(c % d == 0 for c in attended)]
+        raise ConfigError(f"head_channels={head_channels} does not divide {bad[0]} channels (levels with attention and "
+                          f"the middle block have {attended}); allowed: {', '.join(map(str, allowed))}",
+                          key="head_channels")
+
+
+def _heads_per_level(head_channels: int, channels, levels) -> tuple[int, ...]:
+    # levels without attention ignore the value; the last also sizes the middle block's heads
+    last = len(channels) - 1
+    return tuple(int(c) // head_channels if a or i == last else 1 for i, (c, a) in enumerate(zip(channels, levels)))
 
 
 @hookimpl

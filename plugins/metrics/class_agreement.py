@@ -8,6 +8,10 @@ of the held-out reference set's embeddings and labels, its accuracy on the other
 
 ``class_agreement_chance`` is the agreement expected were a sample's class independent of its
 query's: sum over classes c of p(query class c) * p(predicted class c), both over the samples.
+
+Bootstrap resamples (rdmbench.stats) reuse the classifier and its predictions (they depend on the
+reference only) and reweight the samples; ``classifier_acc`` gets no interval, as the generated
+samples do not change it.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ class ClassAgreementMetric(Metric):
 
     name = "class-agreement"
     columns = (CLASS_AGREEMENT, CLASS_AGREEMENT_CHANCE, CLASSIFIER_ACC)
+    interval_columns = (CLASS_AGREEMENT, CLASS_AGREEMENT_CHANCE)
 
     def __init__(self, test_fraction: float = 0.2, max_iter: int = 2000):
         if not 0.0 < test_fraction < 1.0:
@@ -35,8 +40,41 @@ class ClassAgreementMetric(Metric):
         if max_iter <= 0:
             raise ValueError("max_iter must be positive")
         self.test_fraction, self.max_iter = test_fraction, max_iter
+        self._fitted: tuple[MetricInputs, tuple] | None = None  # compute and resampler share one fit
 
     def compute(self, inputs: MetricInputs) -> dict[str, float]:
+        predicted, query_labels, accuracy = self._predict(inputs)
+        classes = np.union1d(query_labels, predicted)
+        p_query = np.array([np.mean(query_labels == c) for c in classes])
+        p_pred = np.array([np.mean(predicted == c) for c in classes])
+        return {
+            CLASS_AGREEMENT: float(np.mean(predicted == query_labels)),
+            CLASS_AGREEMENT_CHANCE: float(p_query @ p_pred),
+            CLASSIFIER_ACC: accuracy,
+        }
+
+    def resampler(self, inputs: MetricInputs):
+        from rdmbench.stats import counts
+
+        predicted, query_labels, _ = self._predict(inputs)
+        classes = np.union1d(query_labels, predicted)
+        agree = (predicted == query_labels).astype(np.float64)
+        onehot_query = (query_labels[:, None] == classes).astype(np.float64)
+        onehot_pred = (predicted[:, None] == classes).astype(np.float64)
+
+        def run(indices: np.ndarray) -> dict[str, np.ndarray]:
+            w = counts(indices, len(agree)) / indices.shape[1]
+            return {CLASS_AGREEMENT: w @ agree, CLASS_AGREEMENT_CHANCE: ((w @ onehot_query) * (w @ onehot_pred)).sum(1)}
+
+        return run
+
+    def _predict(self, inputs: MetricInputs) -> tuple[np.ndarray, np.ndarray, float]:
+        """The classifier's labels for the generated samples, their queries' labels, its held-out accuracy."""
+        if self._fitted is None or self._fitted[0] is not inputs:
+            self._fitted = (inputs, self._fit_predict(inputs))
+        return self._fitted[1]
+
+    def _fit_predict(self, inputs: MetricInputs) -> tuple[np.ndarray, np.ndarray, float]:
         from sklearn.linear_model import LogisticRegression
         from sklearn.model_selection import train_test_split
         from sklearn.pipeline import make_pipeline
@@ -66,16 +104,7 @@ class ClassAgreementMetric(Metric):
         classifier = make_pipeline(StandardScaler(),
                                    LogisticRegression(max_iter=self.max_iter, random_state=inputs.seed))
         classifier.fit(x_fit, y_fit)
-        predicted = classifier.predict(generated)
-
-        classes = np.union1d(query_labels, predicted)
-        p_query = np.array([np.mean(query_labels == c) for c in classes])
-        p_pred = np.array([np.mean(predicted == c) for c in classes])
-        return {
-            CLASS_AGREEMENT: float(np.mean(predicted == query_labels)),
-            CLASS_AGREEMENT_CHANCE: float(p_query @ p_pred),
-            CLASSIFIER_ACC: float(classifier.score(x_test, y_test)),
-        }
+        return classifier.predict(generated), query_labels, float(classifier.score(x_test, y_test))
 
 
 @hookimpl

@@ -6,6 +6,9 @@ It uses only the generated images. With the ``efficientnet-lite`` encoder the cl
 ImageNet's 1000, as with Inception-v3, but the numbers are not comparable with published IS.
 
 ``splits`` is clamped to the number of samples so that tiny runs produce a number rather than NaN.
+
+Bootstrap resamples (rdmbench.stats) repeat torch-fidelity's computation in numpy on the resampled
+softmax outputs, in the same shuffled order, without re-running the softmax.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ class InceptionScoreMetric(Metric):
 
     name = "inception-score"
     columns = (IS, IS_STD)
+    interval_columns = (IS,)  # is_std is torch-fidelity's spread over splits, not a score
     needs = ("logits",)
 
     def __init__(self, splits: int = 10):
@@ -42,6 +46,29 @@ class InceptionScoreMetric(Metric):
         out = isc_features_to_metric(torch.from_numpy(logits), splits=min(self.splits, len(logits)),
                                      shuffle=True, rng_seed=inputs.seed)
         return {IS: float(out[KEY_METRIC_ISC_MEAN]), IS_STD: float(out[KEY_METRIC_ISC_STD])}
+
+    def resampler(self, inputs: MetricInputs):
+        logits = np.asarray(inputs.features("generated", "logits"), dtype=np.float64)
+        n = len(logits)
+        log_p = logits - logits.max(1, keepdims=True)
+        log_p -= np.log(np.exp(log_p).sum(1, keepdims=True))
+        order = np.random.RandomState(inputs.seed).permutation(n)  # torch-fidelity's shuffle
+        splits = min(self.splits, n)
+        bounds = [(i * n // splits, (i + 1) * n // splits) for i in range(splits)]
+
+        def run(indices: np.ndarray) -> dict[str, np.ndarray]:
+            out = np.empty(len(indices))
+            for b, idx in enumerate(indices):
+                lp = log_p[idx[order]]
+                scores = []
+                for lo, hi in bounds:
+                    chunk = lp[lo:hi]
+                    q = np.exp(chunk).mean(0)
+                    scores.append(np.exp((np.exp(chunk) * (chunk - np.log(q))).sum(1).mean()))
+                out[b] = np.mean(scores)
+            return {IS: out}
+
+        return run
 
 
 @hookimpl

@@ -17,7 +17,12 @@ from rdmbench.hookspecs import hookimpl
 
 
 class ExactRetriever(Retriever):
-    """Exact search by batched matrix product (cosine, inner product or L2); the reference."""
+    """Exact search by batched matrix product (cosine, inner product or L2); the reference.
+
+    Args:
+        metric: cosine (vectors L2-normalised), ip or l2 (ranked by squared distance).
+        batch_size: queries per matrix product.
+    """
 
     name = "exact"
 

@@ -4,12 +4,13 @@ Flat (exact), IVF-Flat, IVF-PQ and HNSW indices, on a GPU when faiss-gpu and a C
 present (the ``gpu`` extra; HNSW has no GPU version and stays on the CPU), else on the CPU.
 Build-time parameters are constructor arguments; ``nprobe`` (IVF) and ``ef_search`` (HNSW) are
 query-time arguments passed with every search through faiss' SearchParameters, never set on the
-index beforehand.
+index beforehand. What cannot be built as asked is an error naming the setting, never a quiet
+substitute: a database too small to train IVF-PQ's codebooks is searched exactly only when
+``small_database: flat`` says so (and the manifest records ``built: flat``).
 """
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Literal
 
@@ -19,16 +20,31 @@ from rdmbench.api import Retriever
 from rdmbench.errors import MissingDependency, RdmbenchError, require
 from rdmbench.hookspecs import hookimpl
 
-log = logging.getLogger("rdmbench")
 INSTALL = ("the faiss retriever needs FAISS: pip install faiss-cpu (on a CUDA machine: pip install "
            "'rdmbench[gpu]'); the built-in `exact` retriever needs nothing, `hnswlib` is another HNSW")
 
 
 
 class FaissRetriever(Retriever):
-    """FAISS Flat / IVF-Flat / IVF-PQ / HNSW index, on a GPU when faiss-gpu sees one."""
+    """FAISS Flat / IVF-Flat / IVF-PQ / HNSW index, on a GPU when faiss-gpu sees one.
+
+    Args:
+        index_type: flat (exact), ivf-flat, ivf-pq (compressed codes) or hnsw (graph, CPU only).
+        metric: cosine (vectors L2-normalised, inner product), ip or l2 (squared distance).
+        nlist: IVF lists; null: 4·sqrt(n), at most n/39 (k-means wants ~39 points per list).
+            A given value larger than the database is an error.
+        pq_m: IVF-PQ sub-quantizers; must divide the dimension (bytes per code at pq_bits 8).
+        pq_bits: bits per sub-quantizer code; training needs at least 2**pq_bits vectors.
+        hnsw_m: HNSW graph degree M.
+        ef_construction: HNSW candidate list while building.
+        use_gpu: true: require a GPU; null: use one if faiss-gpu sees it; false: CPU.
+        seed: seed of the IVF k-means.
+        small_database: error: refuse a database too small to train ivf-pq's codebooks; flat:
+            search such a database exactly instead (recorded as `built: flat` in the manifest).
+    """
 
     name = "faiss"
+    requires = {"faiss": INSTALL}
 
     def __init__(
         self,
@@ -41,14 +57,19 @@ class FaissRetriever(Retriever):
         ef_construction: int = 200,
         use_gpu: bool | None = None,
         seed: int = 0,
+        small_database: Literal["error", "flat"] = "error",
     ):
         if nlist is not None and nlist < 1:
             raise ValueError("nlist must be >= 1")
         self.index_type, self.metric, self.nlist = index_type, metric, nlist
         self.pq_m, self.pq_bits, self.hnsw_m, self.ef_construction = pq_m, pq_bits, hnsw_m, ef_construction
-        self.use_gpu, self.seed = use_gpu, seed
+        self.use_gpu, self.seed, self.small_database = use_gpu, seed, small_database
         self.index = None
+        self.built = index_type  # what was built: index_type, or flat where small_database allowed it
         self._params: dict = {}
+
+    def build_info(self) -> dict:
+        return {"built": self.built}
 
     def build_index(self, x: np.ndarray) -> None:
         faiss = require("faiss", INSTALL)
@@ -56,8 +77,16 @@ class FaissRetriever(Retriever):
         metric = faiss.METRIC_L2 if self.metric == "l2" else faiss.METRIC_INNER_PRODUCT
         kind = self.index_type
         if kind == "ivf-pq" and n < 2 ** self.pq_bits:
-            log.warning("faiss: %d points cannot train %d PQ centroids; using ivf-flat", n, 2 ** self.pq_bits)
-            kind = "ivf-flat"
+            if self.small_database != "flat":
+                raise RdmbenchError(
+                    f"faiss ivf-pq: {n} vectors cannot train 2**pq_bits = {2 ** self.pq_bits} codebook centroids; "
+                    f"lower pq_bits (at most {max(n.bit_length() - 1, 1)}), use index_type: ivf-flat or flat, "
+                    "or set small_database: flat to search such a database exactly")
+            kind = "flat"
+        if self.nlist is not None and kind.startswith("ivf") and self.nlist > n:
+            raise RdmbenchError(f"faiss {kind}: nlist = {self.nlist} lists for {n} vectors; set nlist <= {n} "
+                                "or null (4·sqrt(n))")
+        self.built = kind
         if kind == "flat":
             index = faiss.IndexFlat(d, metric)
         elif kind == "hnsw":
@@ -65,7 +94,7 @@ class FaissRetriever(Retriever):
             index.hnsw.efConstruction = self.ef_construction
         else:
             # 4·sqrt(n) lists by default (the FAISS wiki's guideline), at most n/39: k-means wants ~39 points per list
-            nlist = max(1, min(self.nlist or int(4 * np.sqrt(n)), n // 39))
+            nlist = self.nlist or max(1, min(int(4 * np.sqrt(n)), n // 39))
             quantizer = faiss.IndexFlat(d, metric)
             if kind == "ivf-flat":
                 index = faiss.IndexIVFFlat(quantizer, d, nlist, metric)
@@ -84,19 +113,23 @@ class FaissRetriever(Retriever):
         if self.use_gpu and not gpus:
             raise MissingDependency("use_gpu: true but faiss sees no GPU; install faiss-gpu (pip install "
                                     "'rdmbench[gpu]') on a CUDA machine, or set use_gpu: null")
-        if (self.use_gpu or self.use_gpu is None) and gpus and self.index_type != "hnsw":
+        if (self.use_gpu or self.use_gpu is None) and gpus and self.built != "hnsw":
             return faiss.index_cpu_to_all_gpus(index)
         return index
 
     def search_index(self, q: np.ndarray, k: int, *, nprobe: int = 16,
                      ef_search: int = 64) -> tuple[np.ndarray, np.ndarray]:
+        """Args:
+            nprobe: IVF lists visited per query.
+            ef_search: HNSW candidate list per query (at least k).
+        """
         key = (max(ef_search, k), nprobe)
         params = self._params.get(key)
         if params is None:  # built once per value: a SWIG object per call costs microseconds per query
             faiss = require("faiss", INSTALL)
-            if self.index_type == "hnsw":
+            if self.built == "hnsw":
                 params = faiss.SearchParametersHNSW(efSearch=key[0])
-            elif self.index_type.startswith("ivf"):
+            elif self.built.startswith("ivf"):
                 params = faiss.SearchParametersIVF(nprobe=nprobe)
             self._params[key] = params
         dist, ids = self.index.search(q, k, params=params)
@@ -110,7 +143,9 @@ class FaissRetriever(Retriever):
         faiss.write_index(index, str(Path(directory) / "faiss.index"))
 
     def load_index(self, directory: Path) -> None:
-        self.index = self._to_device(require("faiss", INSTALL).read_index(str(Path(directory) / "faiss.index")))
+        index = require("faiss", INSTALL).read_index(str(Path(directory) / "faiss.index"))
+        self.built = "flat" if type(index).__name__.startswith("IndexFlat") else self.index_type
+        self.index = self._to_device(index)
 
 
 @hookimpl

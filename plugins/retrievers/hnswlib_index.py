@@ -23,9 +23,19 @@ INSTALL = ("the hnswlib retriever needs hnswlib: pip install hnswlib (builds fro
 
 
 class HnswlibRetriever(Retriever):
-    """hnswlib HNSW graph: M, ef_construction at build time, ef per query."""
+    """hnswlib HNSW graph: M, ef_construction at build time, ef per query.
+
+    Args:
+        metric: cosine (vectors L2-normalised, inner product), ip or l2 (squared distance).
+        m: graph degree M.
+        ef_construction: candidate list while building.
+        build_threads: insertion threads; 1 builds the same graph every time, -1 all cores.
+        search_threads: query threads; -1 all cores.
+        seed: seed of the level assignment.
+    """
 
     name = "hnswlib"
+    requires = {"hnswlib": INSTALL}
 
     def __init__(self, metric: Literal["cosine", "ip", "l2"] = "cosine", m: int = 32, ef_construction: int = 200,
                  build_threads: int = 1, search_threads: int = -1, seed: int = 100):
@@ -45,6 +55,9 @@ class HnswlibRetriever(Retriever):
         self.index = index
 
     def search_index(self, q: np.ndarray, k: int, *, ef: int = 64) -> tuple[np.ndarray, np.ndarray]:
+        """Args:
+            ef: candidate list per query (at least k).
+        """
         self.index.set_ef(max(ef, k))  # hnswlib keeps ef on the index; it is set from this call's argument every time
         ids, dist = self.index.knn_query(q, k, num_threads=self.search_threads)
         # hnswlib returns 1 - q·d for "ip" and the squared distance for "l2"; rdmbench wants higher = better

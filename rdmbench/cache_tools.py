@@ -1,0 +1,136 @@
+"""``rdmbench cache list | verify | prune``: what the stage cache holds, whether it is intact, what to drop.
+
+Which runs use an entry is read from the ``runs/*/stages.json`` files under the results root (by
+default the folder that holds the cache: ``results/``), the record each run keeps of the stage keys
+it used. An entry no result references is what ``prune`` removes, with leftovers of interrupted
+writes (temporary folders of a killed process) and entries moved aside as corrupt.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rdmbench.cache import DONE, LOCKS, verify_entry
+from rdmbench.errors import RdmbenchError
+
+
+@dataclass
+class Entry:
+    stage: str
+    key: str
+    path: Path
+    bytes: int
+    written: float
+    runs: list[str] = field(default_factory=list)
+
+
+def _size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def entries(cache: Path) -> list[Entry]:
+    if not cache.is_dir():
+        raise RdmbenchError(f"no stage cache at {cache} (`rdmbench run` creates it; --cache names another)")
+    out = []
+    for stage_dir in sorted(p for p in cache.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for entry in sorted(p for p in stage_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            if (entry / DONE).exists():
+                out.append(Entry(stage_dir.name, entry.name, entry, _size(entry), (entry / DONE).stat().st_mtime))
+    return out
+
+
+def references(results: Path) -> dict[str, list[str]]:
+    """``stage/key`` -> the runs (``suite/run_id``) whose stages.json names it."""
+    refs: dict[str, list[str]] = {}
+    for record in sorted(results.glob("*/runs/*/stages.json")):
+        try:
+            stages = json.loads(record.read_text())
+        except (OSError, ValueError):
+            continue
+        run = f"{record.parents[2].name}/{record.parent.name}"
+        for s in stages:
+            refs.setdefault(f"{s['stage']}/{s['key']}", []).append(run)
+    return refs
+
+
+def leftovers(cache: Path) -> list[Path]:
+    """Temporary folders of interrupted writes and entries moved aside as corrupt (not held by a live writer)."""
+    from filelock import FileLock, Timeout
+
+    found = []
+    for stage_dir in (p for p in cache.iterdir() if p.is_dir() and p.name != LOCKS):
+        for p in stage_dir.iterdir():
+            if not (p.is_dir() and p.name.startswith(".")):
+                continue
+            if p.name.startswith(".corrupt-"):
+                found.append(p)
+                continue
+            key = p.name[1:].split(".")[0]
+            try:  # a writer holds its entry's lock for as long as its temporary folder exists
+                with FileLock(str(cache / LOCKS / f"{stage_dir.name}-{key}.lock"), timeout=0):
+                    found.append(p)
+            except Timeout:
+                pass
+    return found
+
+
+def human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def age(t: float) -> str:
+    s = max(0.0, time.time() - t)
+    return f"{s / 86400:.1f} d" if s >= 86400 else f"{s / 3600:.1f} h" if s >= 3600 else f"{s / 60:.0f} min"
+
+
+def list_entries(cache: Path, results: Path, stage: str | None = None) -> str:
+    refs = references(results)
+    rows = [e for e in entries(cache) if stage is None or e.stage == stage]
+    lines = [f"{'stage':<20} {'key':<22} {'size':>9} {'age':>8}  used by"]
+    for e in rows:
+        used = refs.get(f"{e.stage}/{e.key}", [])
+        shown = ", ".join(used[:3]) + (f" (+{len(used) - 3} more)" if len(used) > 3 else "") if used else "-"
+        lines.append(f"{e.stage:<20} {e.key:<22} {human(e.bytes):>9} {age(e.written):>8}  {shown}")
+    unused = [e for e in rows if f"{e.stage}/{e.key}" not in refs]
+    lines.append(f"{len(rows)} entries, {human(sum(e.bytes for e in rows))}; "
+                 f"{len(unused)} referenced by no result under {results} ({human(sum(e.bytes for e in unused))})")
+    return "\n".join(lines)
+
+
+def verify(cache: Path, remove: bool = False) -> tuple[str, int]:
+    """Recompute every entry's checksums; returns the report and the number of bad entries."""
+    bad = []
+    all_entries = entries(cache)
+    for e in all_entries:
+        problems = verify_entry(e.path)
+        if problems:
+            bad.append(f"{e.stage}/{e.key}: " + "; ".join(problems))
+            if remove:
+                shutil.rmtree(e.path)
+    lines = bad + [f"{len(all_entries)} entries checked, {len(bad)} corrupt"
+                   + (" (removed: the next run recomputes them)" if remove and bad else "")]
+    return "\n".join(lines), len(bad)
+
+
+def prune(cache: Path, results: Path, dry_run: bool = False, min_age_s: float = 3600) -> str:
+    """Remove entries no result references, if older than ``min_age_s`` (a run still going has not yet
+    written the stages.json that will reference its fresh entries)."""
+    refs = references(results)
+    now = time.time()
+    drop = [e.path for e in entries(cache) if f"{e.stage}/{e.key}" not in refs and now - e.written >= min_age_s]
+    drop += leftovers(cache)
+    freed = sum(_size(p) for p in drop)
+    if not dry_run:
+        for p in drop:
+            shutil.rmtree(p, ignore_errors=True)
+    verb = "would remove" if dry_run else "removed"
+    lines = [f"  {p.relative_to(cache)}" for p in drop]
+    return "\n".join(lines + [f"{verb} {len(drop)} entries ({human(freed)}) not referenced by any result under {results}"])

@@ -1,0 +1,174 @@
+"""A catalogue of bad inputs, each answered before any work with a one-line error naming where it is.
+
+Every case runs the command a user would (`rdmbench run SUITE --cache C --results R`, or another verb)
+in-process, and checks: exit code 2, exactly one `error:` line on stderr holding the expected words
+(the file and key, the allowed values or the fix), and no cache folder created (nothing computed).
+"""
+
+from __future__ import annotations
+
+import copy
+import pickle
+from pathlib import Path
+from typing import Callable
+
+import pytest
+import yaml
+
+from conftest import TINY_BASE
+from rdmbench.cli import main
+
+BASE = yaml.safe_load(TINY_BASE)
+
+
+def suite(tmp: Path, change: Callable[[dict], None] | None = None, name: str = "s.yaml") -> Path:
+    doc = copy.deepcopy(BASE)
+    if change:
+        change(doc)
+    path = tmp / name
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def setter(dotted: str, value) -> Callable[[dict], None]:
+    def change(doc: dict) -> None:
+        node = doc
+        *parents, last = dotted.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[last] = value
+    return change
+
+
+def run(*extra: str, change=None, setup: Callable[[Path], None] | None = None):
+    """A case: the suite (with `change` applied) run with `extra` arguments."""
+    def make(tmp: Path) -> list[str]:
+        if setup:
+            setup(tmp)
+        return ["run", str(suite(tmp, change)), *extra]
+    return make
+
+
+def verb(*argv: str, setup: Callable[[Path], None] | None = None):
+    def make(tmp: Path) -> list[str]:
+        if setup:
+            setup(tmp)
+        return [a.replace("{tmp}", str(tmp)) for a in argv]
+    return make
+
+
+def write(name: str, text: str | bytes):
+    def setup(tmp: Path) -> None:
+        path = tmp / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return setup
+
+
+def pickled_checkpoint(tmp: Path) -> None:
+    """A checkpoint whose unpickling would run code: must be refused, never loaded."""
+    class Payload:
+        def __reduce__(self):
+            return (print, ("code ran",))
+    with open(tmp / "evil.pth", "wb") as f:
+        pickle.dump({"state": Payload()}, f)
+
+
+def yaml_case(text: str):
+    def make(tmp: Path) -> list[str]:
+        (tmp / "s.yaml").write_text(text)
+        return ["run", str(tmp / "s.yaml")]
+    return make
+
+
+def drop(key: str):
+    def change(doc: dict) -> None:
+        doc["base"].pop(key)
+    return change
+
+
+CASES = {
+    # --- suite files ------------------------------------------------------------------------------
+    "suite file missing": (verb("run", "{tmp}/nope.yaml"), "nope.yaml: suite file not found"),
+    "not YAML": (yaml_case("base: [unclosed"), "not valid YAML"),
+    "not a mapping": (yaml_case("- a\n- b\n"), "a suite must be a mapping"),
+    "unknown top-level key": (run(change=setter("sweeps", {})), "unknown top-level key 'sweeps' (did you mean 'sweep'?"),
+    "unknown run key": (run(change=setter("base.sample.nmu", 3)), "base.sample.nmu: unknown key 'nmu' (did you mean 'num'?"),
+    "missing required section": (run(change=drop("encoder")), "base.encoder: required key is missing"),
+    "unknown plugin": (run(change=setter("base.retriever", {"name": "fais"})),
+                       "base.retriever.name: unknown retriever 'fais' (did you mean 'faiss'?"),
+    "unknown plugin argument": (run(change=setter("base.head.lrr", 0.1)), "base.head.lrr: unknown key 'lrr' (did you mean 'lr'?"),
+    "string for int": (run(change=setter("base.head.batch_size", "64")), "base.head.batch_size"),
+    "bool for int": (run(change=setter("base.sample.num", True)), "base.sample.num"),
+    "float for int": (run(change=setter("base.head.train_steps", 3.0)), "base.head.train_steps"),
+    "choice not allowed": (run(change=setter("base.sample.mode", "text")), "base.sample.mode"),
+    "k larger than the database": (run(change=setter("sweep.grid.k_train", [200])),
+                                   "k = 200 is larger than the database (100 entries); allowed: 0..100"),
+    "unknown profile": (run("--profile", "huge"), "--profile: unknown profile 'huge'"),
+    "zip of unequal lengths": (run(change=setter("sweep", {"zip": {"k_train": [1, 2], "seed": [0]}})),
+                               "zip axes must have equal lengths"),
+    "axis not a list": (run(change=setter("sweep.grid.k_train", 2)), "sweep.grid.k_train: an axis must be a non-empty list"),
+    "unknown sweep kind": (run(change=setter("sweep", {"grdi": {"k_train": [1]}})), "unknown sweep kind 'grdi'"),
+    "include missing": (run(change=setter("include", "base/none.yaml")), "none.yaml: suite file not found"),
+    "include cycle": (verb("run", "{tmp}/a.yaml", setup=lambda t: (write("a.yaml", "include: b.yaml\n")(t),
+                                                                    write("b.yaml", "include: a.yaml\n")(t))),
+                      "include cycle"),
+    "unknown report key": (run(change=setter("report", {"y": "fid"})), "unknown report key 'y'"),
+    "unknown task": (run(change=setter("task", "rarm")), "unknown task 'rarm'"),
+    "metric needs logits": (run(change=lambda d: (setter("base.metrics.use", {"inception-score": {}})(d),
+                                                  setter("base.metrics.feature_extractor", {"name": "pixels"})(d))),
+                            "metric 'inception-score' needs ['logits'] from the feature extractor"),
+    "head levels mismatch": (run(change=setter("base.head.attention_levels", [True])), "attention_levels"),
+    "head groups mismatch": (run(change=setter("base.head.norm_num_groups", 5)), "norm_num_groups"),
+    "top_m out of range": (run(change=setter("base.sample.top_m", 1.5)), "base.sample.top_m"),
+    "negative guidance": (run(change=setter("base.sample.guidance_scale", -1.0)), "base.sample.guidance_scale"),
+    "retriever query argument unknown": (run(change=setter("base.retriever", {"name": "faiss", "query": {"nprob": 4}})),
+                                         "base.retriever.query.nprob: unknown key 'nprob' (did you mean 'nprobe'?"),
+    "train split missing": (run(change=setter("base.data.train_split", "training")), "base.data.train_split"),
+    "reference split missing": (run(change=setter("base.data.reference_split", "val")), "base.data.reference_split"),
+    # --- CLI flags ------------------------------------------------------------------------------------
+    "unknown --only run": (run("--only", "k_train=9_seed=0"), "--only: unknown run 'k_train=9_seed=0'"),
+    "report without results": (verb("report", "{tmp}/nothing"), "results.csv not found"),
+    "plugins of an unknown kind": (verb("plugins", "--kind", "heads"), "unknown kind 'heads'"),
+    "cache verb on a missing cache": (verb("cache", "list", "--cache", "{tmp}/none"), "no stage cache at"),
+    # --- data and weight files ----------------------------------------------------------------------
+    "fashion-mnist root without files": (run(change=setter("base.data.dataset", {"name": "fashion-mnist", "root": "/nonexistent"})),
+                                         "Fashion-MNIST files not found"),
+    "image folder root missing": (run(change=setter("base.data.dataset", {"name": "image-folder", "root": "/nonexistent"})),
+                                  "image-folder"),
+    "inception weights missing": (run(change=setter("base.metrics.feature_extractor",
+                                                    {"name": "inception-v3", "weights_path": "/nonexistent.pth"})),
+                                  "/nonexistent.pth"),
+    "clip checkpoint missing": (run(change=setter("base.encoder", {"name": "clip", "pretrained": "/nonexistent.bin"})),
+                                "/nonexistent.bin"),
+    "efficientnet weights not a file": (run(change=setter("base.encoder", {"name": "efficientnet-lite",
+                                                                            "weights_path": "/nonexistent.pth"})),
+                                        "weights_path '/nonexistent.pth' is not a file"),
+    "inception checkpoint is not a checkpoint": (run(setup=write("junk.pth", b"not a checkpoint"),
+                                                     change=setter("base.metrics.feature_extractor",
+                                                                   {"name": "inception-v3", "weights_path": "junk.pth"})),
+                                                 "holds more than tensors or is corrupted"),
+    "inception checkpoint carries pickled code": (run(setup=pickled_checkpoint,
+                                                      change=setter("base.metrics.feature_extractor",
+                                                                    {"name": "inception-v3", "weights_path": "evil.pth"})),
+                                                  "holds more than tensors"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_is_one_line_before_any_work(case, tmp_path, monkeypatch, capsys):
+    make, expected = CASES[case]
+    monkeypatch.chdir(tmp_path)
+    argv = make(tmp_path)
+    if argv[0] == "run":
+        argv += ["--cache", str(tmp_path / "cache"), "--results", str(tmp_path / "out")]
+    code = main(argv)
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert code == 2, f"exit code {code}; stderr:\n{err}"
+    assert len(errors) == 1 and expected in errors[0], err
+    assert not (tmp_path / "cache").exists(), "no stage may start before the input is checked"
+
+
+def test_catalogue_is_large_enough():
+    assert len(CASES) >= 30
