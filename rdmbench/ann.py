@@ -134,6 +134,9 @@ def run_retrieval(pipe: Any, cfg: dict[str, Any]) -> tuple[dict[str, Any], dict[
            "retriever": r["name"], "parameters": " ".join(f"{k}={v}" for k, v in params.items()),
            "vectors": b["label"], "metric": b["metric"], "k": b["k"], "database_size": gt["database"],
            "dim": gt["dim"], "encoder": read_json(p["db_embeddings"] / "info.json").get("encoder")}
+    from rdmbench.pipeline import opt_ins
+
+    row.update(opt_ins(p))
     return row, {}
 
 

@@ -182,7 +182,8 @@ class Pipeline:
             ret.save(out)
             saved = sum(f.stat().st_size for f in out.iterdir() if f.is_file() and f.name != ret.MANIFEST)
             held = ret.index_bytes()
-            return {"build_s": build_s, "index_bytes": saved if held is None else held, "n": len(emb)}
+            return {"build_s": build_s, "index_bytes": saved if held is None else held, "n": len(emb),
+                    **ret.build_info()}
 
         return self.stage("index", config, {"embeddings": db_emb.name}, compute)
 
@@ -318,7 +319,7 @@ class Pipeline:
 
         def compute(out: Path) -> dict:
             fe = self.plugin("encoder", spec)
-            feats = fe.features(load_array(data / "reference_images.npy"), self.progress)
+            feats = fe.features(load_array(data / "reference_images.npy", mmap=True), self.progress)
             for name, arr in feats.items():
                 save_array(out / f"{name}.npy", arr.astype(np.float32))
             return {"feature_extractor": fe.identity(), "count": len(next(iter(feats.values())))}
@@ -399,7 +400,20 @@ class Pipeline:
             from rdmbench.ann import neighbour_recall
 
             row["retrieval_recall"] = neighbour_recall(self, cfg, p)
+        row.update(opt_ins(p))
         return row, {"samples.png": p["samples"] / "samples.png"}
+
+
+def opt_ins(p: dict[str, Path]) -> dict[str, Any]:
+    """Row columns for explicit opt-ins that made a stage differ from what was asked, so a number never
+    hides them: an index built otherwise (``small_database:``), a database overlapping the reference set."""
+    out: dict[str, Any] = {}
+    if "index" in p and read_json(p["index"] / "info.json").get("built"):
+        out["retriever_built"] = read_json(p["index"] / "info.json")["built"]
+    overlap = read_json(p["database"] / "info.json").get("overlap_with_reference") if "database" in p else None
+    if overlap:
+        out["database_reference_overlap"] = overlap
+    return out
 
 
 def neighbour_k(cfg: dict[str, Any]) -> int:

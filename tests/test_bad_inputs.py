@@ -74,6 +74,26 @@ def pickled_checkpoint(tmp: Path) -> None:
         pickle.dump({"state": Payload()}, f)
 
 
+def autoencoder_files(weights: Callable[[Path], None]):
+    """A single-file LDM autoencoder beside its config.yaml, with the weights file written by ``weights``."""
+    def setup(tmp: Path) -> None:
+        from test_pretrained_autoencoder import ldm_config
+
+        (tmp / "ae").mkdir()
+        (tmp / "ae" / "config.yaml").write_text(yaml.safe_dump(ldm_config("vq")))
+        weights(tmp / "ae" / "model.ckpt")
+    return setup
+
+
+def torch_save_object(path: Path) -> None:
+    import torch
+
+    torch.save({"state_dict": {}, "payload": Path("/etc")}, path)  # a pickled object, not a tensor
+
+
+PRETRAINED = {"name": "pretrained-autoencoder", "path": "ae/model.ckpt"}
+
+
 def yaml_case(text: str):
     def make(tmp: Path) -> list[str]:
         (tmp / "s.yaml").write_text(text)
@@ -148,6 +168,16 @@ CASES = {
                                                      change=setter("base.metrics.feature_extractor",
                                                                    {"name": "inception-v3", "weights_path": "junk.pth"})),
                                                  "holds more than tensors or is corrupted"),
+    "autoencoder checkpoint missing": (run(change=setter("base.first_stage", PRETRAINED)),
+                                       "base.first_stage: pretrained-autoencoder: path 'ae/model.ckpt' is not a file"),
+    "autoencoder config missing": (run(setup=write("ae/model.ckpt", b"x"), change=setter("base.first_stage", PRETRAINED)),
+                                   "config.yaml' not found"),
+    "autoencoder checkpoint corrupted": (run(setup=autoencoder_files(lambda p: p.write_bytes(b"\x00" * 64)),
+                                             change=setter("base.first_stage", PRETRAINED)),
+                                         "base.first_stage: pretrained-autoencoder"),
+    "autoencoder checkpoint carries pickled objects": (run(setup=autoencoder_files(torch_save_object),
+                                                           change=setter("base.first_stage", PRETRAINED)),
+                                                       "weights_only"),
     "inception checkpoint carries pickled code": (run(setup=pickled_checkpoint,
                                                       change=setter("base.metrics.feature_extractor",
                                                                     {"name": "inception-v3", "weights_path": "evil.pth"})),

@@ -31,7 +31,9 @@ CLIP_CONFIG = {"embed_dim": 64,
                "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 8},
                "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 16, "heads": 1, "layers": 1}}
 #: 256+ database images: IVF-PQ trains 2^8 centroids per sub-quantizer
-DATABASE_IMAGES, TRAIN_PER_CLASS, VAL_PER_CLASS, CLASSES, SIZE = 288, 6, 2, 4, 16
+DATABASE_IMAGES, TRAIN_PER_CLASS, VAL_PER_CLASS, CLASSES, SIZE = 288, 12, 2, 2, 16
+#: what each run generates and scores: the Inception forwards (299 px) and FID dominate the test's time
+SAMPLES = CLASSES * VAL_PER_CLASS
 
 
 def _write_images(folder: Path, count: int, rng: np.random.Generator) -> None:
@@ -54,7 +56,8 @@ def paper_files(tmp_path_factory, inception_weights):  # noqa: F811
     for c in range(CLASSES):
         _write_images(root / "imagenet" / "train" / f"n0{c}", TRAIN_PER_CLASS, rng)
         _write_images(root / "imagenet" / "val" / f"n0{c}", VAL_PER_CLASS, rng)
-        _write_images(root / "openimages" / "train" / f"part{c}", DATABASE_IMAGES // CLASSES, rng)
+    for part in range(4):
+        _write_images(root / "openimages" / "train" / f"part{part}", DATABASE_IMAGES // 4, rng)
     (root / f"{TINY_CLIP}.json").write_text(json.dumps(CLIP_CONFIG))
     open_clip.add_model_config(root / f"{TINY_CLIP}.json")
     with torch.random.fork_rng(devices=[]):
@@ -68,7 +71,7 @@ def scale_down(suite: str, f: dict) -> list[str]:
     """The --set items that shrink a paper profile to the fixture: locations, sizes, steps."""
     root = f["root"]
     sets = [f"data.dataset.root={root / 'imagenet'}", f"data.dataset.image_size={SIZE}",
-            "data.reference_size=8",
+            f"data.reference_size={SAMPLES}",
             f"database.dataset.root={root / 'openimages'}", f"database.dataset.image_size={SIZE}",
             f"encoder.model={TINY_CLIP}", f"encoder.pretrained={f['clip']}"]
     if suite == "retrievers":
@@ -76,9 +79,9 @@ def scale_down(suite: str, f: dict) -> list[str]:
     sets += [f"first_stage.path={f['vq']}",
              "head.block_out_channels=[32, 32]", "head.attention_levels=[false, true]", "head.layers_per_block=1",
              "head.cross_attention_dim=16", "head.batch_size=8",
-             "sample.num=8", "sample.steps=2", "sample.batch_size=8",
+             f"sample.num={SAMPLES}", "sample.steps=2", f"sample.batch_size={SAMPLES}",
              f"metrics.feature_extractor.weights_path={f['inception']}",
-             "metrics.use.kid.subset_size=4", "metrics.use.inception-score.splits=2",
+             f"metrics.use.kid.subset_size={SAMPLES - 1}", "metrics.use.inception-score.splits=2",
              "metrics.use.class-agreement.test_fraction=0.5", "metrics.bootstrap=0"]
     # a swept axis is scaled through the sweep; k = 4 heads are shared by k_train, baselines and
     # retriever_effect's exact group (same config, same cache), the ends of the k range are kept
@@ -105,7 +108,7 @@ def test_paper_profile_runs_end_to_end(suite, paper_files, tmp_path_factory):
     # the paper's structure, as resolved and recorded for the run
     assert config["data"]["dataset"]["name"] == "image-folder" and config["data"]["reference_split"] == "val"
     assert config["encoder"]["name"] == "clip" and config["encoder"]["pretrained"] == str(paper_files["clip"])
-    assert config["data"]["reference_size"] == 8  # a --set value, recorded in the resolved config
+    assert config["data"]["reference_size"] == SAMPLES  # a --set value, recorded in the resolved config
     if suite == "retrievers":
         assert {r["retriever"] for r in rows} >= {"exact", "scann", "faiss", "hnswlib"}
         assert all(float(r["recall"]) > 0 for r in rows)

@@ -168,3 +168,30 @@ def test_image_size_must_fit_the_downsampling(saved):
     _, _, root = saved
     with pytest.raises(RdmbenchError, match="multiple of 4"):
         PretrainedAutoencoder(path=str(root / "diffusers")).encode(_images(size=18))
+
+
+# --- the first-stage contract (test_first_stages.py), for a pretrained RGB model -------------------
+
+from test_first_stages import FirstStageContract  # noqa: E402
+
+
+class TestPretrainedContract(FirstStageContract):
+    """``fit`` is a no-op (nothing is trained), so determinism and round trips hold trivially; a
+    pretrained model takes the channels it was trained on: RGB here, grey is refused."""
+
+    @pytest.fixture(scope="class", autouse=True)
+    def _weights(self, request, tmp_path_factory):
+        request.cls.path = write_single_file(tiny_autoencoder("vq"), "vq", tmp_path_factory.mktemp("contract"))
+
+    def make(self):
+        return PretrainedAutoencoder(path=str(self.path))
+
+    def test_latent_shape_matches_encode(self):
+        super().test_latent_shape_matches_encode(3)
+
+    def test_decode_encode_gives_uint8_nhwc(self):
+        super().test_decode_encode_gives_uint8_nhwc(3)
+
+    def test_grey_images_are_refused(self):
+        with pytest.raises(RdmbenchError, match="3-channel"):
+            self.make().encode(_images()[..., :1])

@@ -104,6 +104,16 @@ class PretrainedAutoencoder(FirstStage):
 
     # -- loading -----------------------------------------------------------------------------------
 
+    def check(self) -> None:
+        """Load the weights before any work: a corrupted, pickle-bearing or mismatched checkpoint stops the
+        suite in its preflight instead of failing every run after the data stages."""
+        try:
+            self._load()
+        except RdmbenchError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever the loader raised, said in one line
+            raise RdmbenchError(f"pretrained-autoencoder: could not load {self.path!r}: {_one_line(exc)}") from None
+
     def _load(self):
         if self._model is not None:
             return self._model
