@@ -64,13 +64,18 @@ def test_rerun_skips_finished_runs_without_duplicates(finished):
     assert (out / "results.csv").read_text() == before
 
 
-def test_interrupted_run_resumes_from_cached_stages(fast_reference, tmp_path, monkeypatch):
+def test_interrupted_run_resumes_from_cached_stages(fast_reference, tmp_path, monkeypatch, request):
     """Interrupted in a fresh cache at the second run's metrics stage, the same command resumes: the
     stages finished before the interrupt come from the cache, the rest are computed, and the rows are
     those of an uninterrupted run."""
+    import torch
+
     suite = load_suite(fast_reference.suite)
     out, cache = tmp_path / "results", tmp_path / "cache"
     original = Pipeline.metrics
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the reference ran (conftest.cli_env); toy models gain nothing from more
+    request.addfinalizer(lambda: torch.set_num_threads(threads))
 
     def interrupt_second_run(self, cfg, *a, **kw):
         if cfg["k_train"] == 2:
