@@ -67,9 +67,12 @@ def config_groups(df, results_dir: Path, shown: list[str], ignore: tuple[str, ..
     ids = [None if f is None else hashlib.sha256(json.dumps(f, sort_keys=True, default=str).encode()).hexdigest()[:12]
            for f in flats]
     known = [f for f in flats if f is not None]
-    values = {k: {json.dumps(f.get(k), sort_keys=True, default=str) for f in known} for k in {k for f in known for k in f}}
+    # a key only some rows have is another plugin's argument (exact has no nlist): it tells configurations
+    # apart only where two rows that both have it disagree
+    values = {k: {json.dumps(f[k], sort_keys=True, default=str) for f in known if k in f}
+              for k in {k for f in known for k in f}}
     differ = sorted(k for k, v in values.items() if len(v) > 1 and k not in shown)
-    labels = ["" if f is None else ", ".join(f"{k}={_num(f[k]) if k in f else '—'}" for k in differ) for f in flats]
+    labels = ["" if f is None else ", ".join(f"{k}={_num(f[k])}" for k in differ if k in f) for f in flats]
     return ids, labels
 
 
