@@ -159,7 +159,9 @@ def write_report(results_dir: Path, out_dir: Path | None = None) -> Path:
     keys = [x] + ([hue] if hue else []) + extra
     # never average runs whose configs differ other than by seed: such runs get rows of their own
     df["_config"], labels = config_groups(df, results_dir, shown=keys, ignore=("seed", *[k for k in swept if _is_seed(k)]))
-    if any(labels):
+    # the label is needed only where equal shown values hide different configs (k_train also sets sample.k)
+    hidden = df.groupby(keys, dropna=False)["_config"].nunique(dropna=False).gt(1).any() if keys else False
+    if hidden and any(labels):
         df["config"] = labels
         keys.append("config")
         plot_hue = plot_hue or "config"

@@ -172,7 +172,7 @@ def preflight(suite: Suite, pipeline: Any) -> list[str]:
                     pipeline.fingerprint(kind, spec)
                 pipeline.plugin(kind, spec).check()
             except RdmbenchError as exc:
-                problems[f"{suite.path}: {key}: {str(exc).splitlines()[0]}"] = None
+                problems[f"{suite.path}: {key}: {exc}"] = None
     return list(problems)
 
 
