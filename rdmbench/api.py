@@ -327,7 +327,9 @@ class Retriever(Plugin):
             scores = scores.astype(np.float32)
         if ids.dtype != np.int64:
             ids = ids.astype(np.int64)
-        if ids.min() < 0:  # libraries put sentinels (e.g. +-FLT_MAX) beside ids they could not fill
+        # libraries put sentinels (e.g. +-FLT_MAX) beside ids they could not fill; a ScaNN tree whose
+        # searched leaves hold nothing returns no column at all
+        if ids.size and ids.min() < 0:
             scores = np.where(ids < 0, np.float32(-np.inf), scores)
         if ids.shape[1] < k:
             scores = np.pad(scores, ((0, 0), (0, k - ids.shape[1])), constant_values=-np.inf)

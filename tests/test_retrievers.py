@@ -189,3 +189,26 @@ def test_scann_explicit_mode_on_a_small_database_is_an_error_or_an_explicit_opt_
                                                            "small_database": "brute-force"}))
     r.build(clustered(50))
     assert r.build_info() == {"built": "brute-force"}
+
+
+def test_fewer_results_than_k_are_padded_even_when_none_came_back():
+    """A ScaNN tree searching one small leaf can return no column for a query: padded, never a crash."""
+    from rdmbench.api import Retriever
+
+    class Sparse(Retriever):
+        name = "sparse-test"
+
+        def __init__(self, metric: str = "l2", found: int = 0):
+            self.found = found
+
+        def build_index(self, x):
+            pass
+
+        def search_index(self, q, k):
+            return np.zeros((len(q), self.found), np.float32), np.zeros((len(q), self.found), np.int64)
+
+    for found in (0, 2):
+        r = Sparse(found=found)
+        r.build(np.ones((10, 4), np.float32))
+        scores, ids = r.search(np.ones((3, 4), np.float32), 5)
+        assert ids.shape == (3, 5) and (ids[:, found:] == -1).all() and np.isneginf(scores[:, found:]).all()
