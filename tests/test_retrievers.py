@@ -52,8 +52,9 @@ class TestScannAH(RetrieverContract):
 class TestScannTreeAH(RetrieverContract):
     name = "scann"
     build = {"mode": "tree-ah", "num_leaves": 20, "small_database": "brute-force"}
-    query = {"leaves_to_search": 15, "reorder": 200}
-    min_recall = 0.9  # 0.95-1.0 over builds: the tree's k-means differs from build to build
+    # every leaf searched: the tree's k-means is unseeded (0.86-1.0 at 15 of 20 leaves over builds), so a
+    # partial search would test ScaNN's luck; this checks the plugin's tree wiring, scores and ids
+    query = {"leaves_to_search": 20, "reorder": 200}
     deterministic_build = False  # ScaNN seeds its tree training internally; its Python API takes no seed
 
 
