@@ -80,12 +80,13 @@ class Pipeline:
         code = provenance.function_provenance(sys._getframe(1).f_code)
         key = make_key(name, {"v": STAGE_VERSION[name], "config": config, "code": code}, inputs)
         path = self.cache.path(name, key)
+        cached = {"stage": name, "key": key, "cached": True, "seconds": 0.0}
         if self.cache.done(name, key):
-            self.stage_log.append({"stage": name, "key": key, "cached": True, "seconds": 0.0})
+            self.stage_log.append(cached)
             return path
         with self.cache.lock(name, key):
             if self.cache.done(name, key):  # another process computed it while we waited
-                self.stage_log.append({"stage": name, "key": key, "cached": True, "seconds": 0.0})
+                self.stage_log.append(cached)
                 return path
             log.info("stage %s [%s]: computing", name, key)
             start = time.perf_counter()
@@ -408,8 +409,9 @@ def opt_ins(p: dict[str, Path]) -> dict[str, Any]:
     """Row columns for explicit opt-ins that made a stage differ from what was asked, so a number never
     hides them: an index built otherwise (``small_database:``), a database overlapping the reference set."""
     out: dict[str, Any] = {}
-    if "index" in p and read_json(p["index"] / "info.json").get("built"):
-        out["retriever_built"] = read_json(p["index"] / "info.json")["built"]
+    built = read_json(p["index"] / "info.json").get("built") if "index" in p else None
+    if built:
+        out["retriever_built"] = built
     overlap = read_json(p["database"] / "info.json").get("overlap_with_reference") if "database" in p else None
     if overlap:
         out["database_reference_overlap"] = overlap

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from rdmbench.api import Encoder
+from rdmbench.checkpoints import load_tensors
 from rdmbench.errors import MissingDependency, RdmbenchError
 from rdmbench.device import resolve_device
 from rdmbench.hookspecs import hookimpl
@@ -72,7 +73,6 @@ class InceptionV3Encoder(Encoder):
     def _load(self) -> Any:
         if self._model is None:
             import io
-            import pickle
 
             import torch
             from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
@@ -80,13 +80,7 @@ class InceptionV3Encoder(Encoder):
             # torch-fidelity downloads when given no path and unpickles with weights_only=False: check
             # the file is plain tensors here, and hand it our own re-serialisation of what was checked.
             path = self._weights_file()
-            try:
-                state = torch.load(path, weights_only=True, map_location="cpu")
-            except pickle.UnpicklingError as exc:
-                # torch words a corrupted file and one carrying pickled objects alike
-                raise RdmbenchError(f"inception-v3: {str(path)!r} holds more than tensors or is corrupted; "
-                                    f"torch.load(weights_only=True) refused it (pickled objects are never "
-                                    f"loaded)") from exc
+            state = load_tensors(path, "inception-v3")
             buffer = io.BytesIO()
             torch.save(state, buffer)
             buffer.seek(0)

@@ -265,8 +265,6 @@ class PretrainedAutoencoder(FirstStage):
 
 def _read_state_dict(path: Path) -> dict[str, Any]:
     """Tensors only: safetensors, or torch.load(weights_only=True), which refuses pickled code."""
-    import pickle
-
     import torch
 
     if path.suffix == ".safetensors":
@@ -277,14 +275,9 @@ def _read_state_dict(path: Path) -> dict[str, Any]:
         except Exception as exc:  # noqa: BLE001 - a corrupt file, said in one line
             raise RdmbenchError(f"pretrained-autoencoder: cannot read {str(path)!r}: {_one_line(exc)}") from None
     else:
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as exc:
-            raise RdmbenchError(f"pretrained-autoencoder: {str(path)!r} holds more than tensors (pickled objects); "
-                                "torch.load(weights_only=True) refused it; re-save its state dict as .safetensors where you "
-                                "trust the file") from None
-        except Exception as exc:  # noqa: BLE001
-            raise RdmbenchError(f"pretrained-autoencoder: cannot read {str(path)!r}: {_one_line(exc)}") from None
+        from rdmbench.checkpoints import load_tensors
+
+        state = load_tensors(path, "pretrained-autoencoder")
     while isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
