@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator
 
@@ -445,7 +445,9 @@ class SampleRequest:
     eta: float = 0.0
     seed: int = 0
     batch_size: int = 250
-    extra: dict[str, Any] = field(default_factory=dict)
+    #: classifier-free guidance as one batched forward ("batched") or two ("split"); they differ in the
+    #: last bits, so the pipeline resolves it per device and keys it (rdmbench.schema.resolve_guidance_batching)
+    guidance_batching: str = "split"
 
 
 class Head(Plugin):
@@ -459,6 +461,12 @@ class Head(Plugin):
 
     def fit(self, data: TrainingData, seed: int, progress: Progress | None = None) -> dict[str, float]:
         raise NotImplementedError
+
+    def supports_guidance(self) -> bool:
+        """Whether classifier-free guidance means anything for this head as configured: it must have
+        learned an unconditional (null) prediction. Checked before any work when a run asks for a
+        guidance scale other than 1; a head opts in."""
+        return False
 
     def sample(self, request: SampleRequest, progress: Progress | None = None) -> np.ndarray:
         raise NotImplementedError
@@ -492,6 +500,10 @@ class Metric(Plugin):
     columns: ClassVar[tuple[str, ...]] = ()
     #: feature extractor outputs it needs; a metric needing "logits" fails early on an encoder without them.
     needs: ClassVar[tuple[str, ...]] = ("embedding",)
+    #: True for metrics of the queries' classes (class agreement): skipped, and said so in the row's
+    #: ``skipped_metrics``, when the queries' labels are not the reference set's classes (queries from a
+    #: database of other classes swapped in at sampling time)
+    needs_query_labels: ClassVar[bool] = False
     #: columns that get a bootstrap confidence interval (``<col>_lo``, ``<col>_hi``); None: all of them.
     #: Leave out spreads (``kid_std``) and values the generated samples do not change.
     interval_columns: ClassVar[tuple[str, ...] | None] = None
@@ -511,6 +523,68 @@ class Metric(Plugin):
         return recompute_on_resamples(self, inputs)
 
 
+@dataclass
+class Queries:
+    """What a sampling mode chose: one query per sample, each with the vector searched for its neighbours.
+
+    ``embeddings`` (num, dim) float32 live in the retrieval encoder's space (None: the mode builds the
+    context itself). ``images`` are shown beside the samples; ``labels`` (with ``class_names``) let class
+    agreement be measured when they name the reference set's classes. ``omit`` (num,) holds, per query, a
+    sampling-database id that must not condition its own sample (the pseudo-query itself), or -1.
+    """
+
+    ids: np.ndarray
+    embeddings: np.ndarray | None
+    images: np.ndarray | None
+    labels: np.ndarray | None = None
+    class_names: tuple[str, ...] | None = None
+    omit: np.ndarray | None = None
+    #: where the queries come from, for the row ("sampling database", "reference set")
+    source: str = ""
+
+
+class SamplingSource:
+    """What a sampling mode may draw from (built by the generation task; arrays memory-mapped).
+
+    ``database_*``: the sampling database D' (the training one unless the run swaps it); ``proposal_ids()``:
+    the first neighbours of every training image in D', searched once and cached (for p_D); ``reference_*``:
+    the held-out set. Accessors load lazily, so a mode pays only for what it reads; ``needs`` on the mode
+    tells the task which of the cached stages to compute.
+    """
+
+    def __init__(self, load: Callable[[str], Any]):
+        self._load = load
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self._load(name)
+
+
+class SamplingMode(Plugin):
+    """How samples are conditioned at sampling time: which queries, which neighbours, from which database.
+
+    Modes are plugins like any other (constructor keyword arguments are their configuration, validated
+    before any work). ``needs`` names what ``queries`` reads from the ``SamplingSource``: "proposal" (the
+    training set's neighbours in the sampling database) or "reference" (embeddings of the held-out set).
+    The task searches each query's ``k`` neighbours in the sampling database, dropping ``omit``.
+    """
+
+    kind = "sampling_mode"
+    needs: ClassVar[tuple[str, ...]] = ()
+
+    def check_k(self, k: int, k_train: int) -> str | None:
+        """A problem with these k values as one line (None: fine); the suite loader reports it at ``sample.k``."""
+        return None
+
+    def extra_neighbours(self) -> int:
+        """Neighbours searched beyond k so that ``omit`` can drop one and still leave k."""
+        return 0
+
+    def queries(self, source: SamplingSource, num: int, k: int, seed: int) -> Queries:
+        raise NotImplementedError
+
+
 CONTRACTS: dict[str, type[Plugin]] = {
-    c.kind: c for c in (Dataset, Database, Encoder, Retriever, FirstStage, Head, Metric)
+    c.kind: c for c in (Dataset, Database, Encoder, Retriever, FirstStage, Head, Metric, SamplingMode)
 }

@@ -115,7 +115,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.report and rows:
         from rdmbench.report import write_report
 
-        print(f"report: {write_report(out)}")
+        md = write_report(out)
+        print(f"report: {md.with_name('index.html')} (open it in a browser; {md.name} for terminals)")
     return 1 if failed else 0
 
 
@@ -124,7 +125,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     from rdmbench.runner import require_results
 
     require_results(args.results)
-    print(write_report(args.results, args.out))
+    md = write_report(args.results, args.out)
+    print(md.with_name("index.html"))
+    print(md)
     return 0
 
 

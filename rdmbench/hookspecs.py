@@ -58,6 +58,11 @@ def rdmbench_metrics() -> list[type[api.Metric]]:
     """Return metric classes: scores of generated images against a held-out reference."""
 
 
+@hookspec
+def rdmbench_sampling_modes() -> list[type[api.SamplingMode]]:
+    """Return sampling-mode classes: how queries and their neighbours are chosen when sampling."""
+
+
 #: kind -> hook name; the single place that lists the kinds.
 KIND_HOOKS = {
     "dataset": "rdmbench_datasets",
@@ -67,4 +72,5 @@ KIND_HOOKS = {
     "first_stage": "rdmbench_first_stages",
     "head": "rdmbench_heads",
     "metric": "rdmbench_metrics",
+    "sampling_mode": "rdmbench_sampling_modes",
 }

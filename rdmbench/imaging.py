@@ -40,3 +40,62 @@ def save_grid(path: Path, samples: np.ndarray, queries: np.ndarray | None = None
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     write_bytes(Path(path), buf.getvalue())
+
+
+def save_panel(path: Path, samples: np.ndarray, queries: np.ndarray | None,
+               neighbours: tuple[np.ndarray, np.ndarray] | None, train: np.ndarray, nearest: np.ndarray,
+               rows: int = 8, max_neighbours: int = 8, scale: int = 3) -> None:
+    """Write a PNG that shows whether a model copies: one row per sample with its query, its retrieved
+    neighbours (``(database images, ids (num, k))``), the sample, and its nearest training image, under
+    a header naming the columns."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    n = min(rows, len(samples))
+    h, w, c = samples.shape[1:]
+    k = 0 if neighbours is None else min(max_neighbours, neighbours[1].shape[1])
+
+    def fit(img: np.ndarray) -> np.ndarray:  # a database or query image of another size or channel count
+        img = np.asarray(img)
+        if img.shape[2] != c:
+            img = img.mean(2, keepdims=True).astype(np.uint8) if c == 1 else np.repeat(img[..., :1], c, 2)
+        if img.shape[:2] != (h, w):
+            mode = "L" if c == 1 else "RGB"
+            img = np.asarray(Image.fromarray(img[..., 0] if c == 1 else img, mode).resize((w, h), Image.BILINEAR))
+            img = img[..., None] if c == 1 else img
+        return img
+
+    columns = ([("query", 1)] if queries is not None else []) + ([(f"{k} neighbours", k)] if k else []) + \
+        [("sample", 1), ("nearest train", 1)]
+    cells = []
+    for i in range(n):
+        row = ([fit(queries[i])] if queries is not None else [])
+        row += [fit(neighbours[0][j]) for j in neighbours[1][i, :k]] if k else []
+        row += [samples[i], fit(train[nearest[i]])]
+        cells.append(row)
+    gap, pad = 10, 2
+    groups = [size for _, size in columns]
+    width = pad + sum(size * (w + pad) for size in groups) + gap * (len(groups) - 1)
+    body = np.full((pad + n * (h + pad), width, c), 255, dtype=np.uint8)
+    for r, row in enumerate(cells):
+        x, j = pad, 0
+        for g, size in enumerate(groups):
+            for _ in range(size):
+                body[pad + r * (h + pad): pad + r * (h + pad) + h, x:x + w] = row[j]
+                x, j = x + w + pad, j + 1
+            x += gap
+    img = Image.fromarray(body[..., 0] if c == 1 else body).convert("RGB")
+    img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    header = 18
+    starts = np.cumsum([0] + [(size * (w + pad) + gap) * scale for _, size in columns])[:-1] + pad * scale
+    measure = ImageDraw.Draw(img)
+    width = max(img.width, *(int(x + measure.textlength(name)) + 4 for x, (name, _) in zip(starts, columns)))
+    canvas = Image.new("RGB", (width, img.height + header), "white")
+    canvas.paste(img, (0, header))
+    draw = ImageDraw.Draw(canvas)
+    for x, (name, _) in zip(starts, columns):
+        draw.text((int(x), 3), name, fill=(40, 40, 40))
+    buf = io.BytesIO()
+    canvas.save(buf, format="PNG")
+    write_bytes(Path(path), buf.getvalue())

@@ -177,3 +177,10 @@ def _function_provenance(filename: str, name: str, firstline: int, _path: str, _
     for node in sorted(seen.values(), key=lambda n: n.lineno):
         h.update("\n".join(lines[node.lineno - 1:node.end_lineno]).encode() + b"\n")
     return {"code": h.hexdigest()[:20], "libraries": library_versions(file_facts(filename)[1])}
+
+
+def describe(plugin: Any, spec: dict[str, Any]) -> dict[str, Any]:
+    """Cache-key material of a plugin instance (also for plugins nested in others, e.g. a database's
+    dataset): resolved spec, version, data/weight fingerprints, code and libraries."""
+    fp = getattr(plugin, "fingerprint", None)
+    return {"spec": spec, "version": type(plugin).version, **(fp() if fp else {}), **plugin_provenance(type(plugin))}

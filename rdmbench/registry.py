@@ -178,7 +178,8 @@ def validate_kwargs(func: Any, kwargs: dict[str, Any], *, file: str | None, key:
             loc = ".".join(str(p) for p in err["loc"])
             where = f"{key}.{loc}" if key else loc
             if err["type"] == "extra_forbidden":
-                msg = unknown_choice("key", err["loc"][0], allowed) + f" for {what}"
+                msg = (unknown_choice("key", err["loc"][0], allowed) + f" for {what}" if allowed
+                       else f"unknown key {err['loc'][0]!r}: {what} takes no arguments")
             elif err["type"] == "missing":
                 msg = f"required by {what}"
             else:

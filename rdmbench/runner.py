@@ -35,17 +35,12 @@ from rdmbench.errors import RdmbenchError
 from rdmbench.progress import Progress, default_progress
 from rdmbench.registry import get_registry
 from rdmbench.suite import Run, Suite
+from rdmbench.tasks import get_task
+from rdmbench.columns import WALL_S, declarations
 
 log = logging.getLogger("rdmbench")
 
-METRIC_ORDER = ("fid", "fid_lo", "fid_hi", "kid", "kid_lo", "kid_hi", "kid_std", "is", "is_lo", "is_hi", "is_std",
-                "precision", "precision_lo", "precision_hi", "recall", "recall_lo", "recall_hi",
-                "f_score", "f_score_lo", "f_score_hi", "pr_set_size",
-                "class_agreement", "class_agreement_lo", "class_agreement_hi", "class_agreement_chance",
-                "class_agreement_chance_lo", "class_agreement_chance_hi", "classifier_acc", "retrieval_recall",
-                # the retrieval task
-                "retriever", "parameters", "qps", "qps_single", "latency_p50_ms", "latency_p99_ms", "build_s",
-                "index_bytes")
+#: columns after the results, in this order (provenance and timings)
 TAIL = ("feature_extractor", "encoder", "num_samples", "num_reference", "wall_s", "train_s", "sample_s",
         "bootstrap_s", "profile", "error")
 #: row.json fields that are bookkeeping, not results.csv columns
@@ -65,8 +60,10 @@ def run_suite(suite: Suite, out: Path, cache_root: Path, *, use_cache: bool = Tr
 
     progress = progress or default_progress()
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "suite.json", {"suite": suite.name, "profile": suite.profile, "description": suite.description,
-                                    "file": str(suite.path), "swept_keys": swept_keys(suite), "report": suite.report})
+    write_json(out / "suite.json", {"suite": suite.name, "task": suite.task, "profile": suite.profile,
+                                    "description": suite.description, "file": str(suite.path),
+                                    "swept_keys": swept_keys(suite), "report": suite.report,
+                                    "columns": suite_columns(suite)})
     runs = [r for r in suite.runs if not only or r.run_id in only]
     devices = {resolve_device(r.config["device"]) for r in runs}
     pipelines = {d: Pipeline(StageCache(cache_root, use_cache), get_registry(), progress, d) for d in devices}
@@ -110,7 +107,7 @@ def execute(pipeline: Any, run: Run, run_dir: Path, profile: str, device: str) -
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     logging.getLogger("rdmbench").addHandler(handler)
     start = time.perf_counter()
-    row: dict[str, Any] = {"run_id": run.run_id, **scalars(run.swept), "profile": profile}
+    row: dict[str, Any] = {"run_id": run.run_id, **run.shown, "profile": profile}
     try:
         values, keep = pipeline.run(run.config)
         row.update(values)
@@ -137,10 +134,6 @@ def execute(pipeline: Any, run: Run, run_dir: Path, profile: str, device: str) -
     return row, stage_log
 
 
-PLUGIN_KEYS = (("dataset", ("data", "dataset")), ("database", ("database",)), ("encoder", ("encoder",)),
-               ("first_stage", ("first_stage",)), ("encoder", ("metrics", "feature_extractor")))
-
-
 def preflight(suite: Suite, pipeline: Any) -> list[str]:
     """Cheap checks that need the disk or the environment for every run, before any work.
 
@@ -151,19 +144,10 @@ def preflight(suite: Suite, pipeline: Any) -> list[str]:
     instead of a failed row per run.
     """
     problems: dict[str, None] = {}
+    task = get_task(suite.task)
     for run in suite.runs:
-        c = run.config
-        specs = []
-        for kind, path in PLUGIN_KEYS:
-            spec = c
-            for part in path:
-                spec = spec.get(part) if isinstance(spec, dict) else None
-            if spec is not None:  # None: a section this run's task does not have
-                specs.append((kind, "base." + ".".join(path), spec, True))
-        specs.append(("retriever", "base.retriever", {"name": c["retriever"]["name"], **c["retriever"]["build"]}, False))
-        specs += [("metric", f"base.metrics.use.{m}", {"name": m, **a}, False)
-                  for m, a in ((c.get("metrics") or {}).get("use") or {}).items()]
-        for kind, key, spec, fingerprint in specs:
+        for kind, key, spec, fingerprint in task.plugin_specs(run.config):
+            key = f"base.{key}"
             try:
                 check = getattr(pipeline.registry.info(kind, spec["name"]).cls, "check_requirements", None)
                 if check is not None:
@@ -176,15 +160,20 @@ def preflight(suite: Suite, pipeline: Any) -> list[str]:
     return list(problems)
 
 
-def scalars(swept: dict[str, Any]) -> dict[str, Any]:
-    """Swept values that fit a table cell; whole swept sections are named by a companion label axis."""
-    return {k: v for k, v in swept.items() if not isinstance(v, dict)}
+def suite_columns(suite: Suite) -> dict[str, dict[str, Any]]:
+    """Declarations (label, better direction) of every column the suite's runs can write, in results.csv
+    order: the task's and its plugins' columns, from the code that produces them (rdmbench.columns)."""
+    task, registry = get_task(suite.task), get_registry()
+    columns: list[Any] = []
+    for run in suite.runs:
+        columns += task.result_columns(run.config, registry)
+    return declarations([WALL_S, *columns])
 
 
 def swept_keys(suite: Suite) -> list[str]:
     keys: list[str] = []
     for r in suite.runs:
-        keys += [k for k in scalars(r.swept) if k not in keys]
+        keys += [k for k in r.shown if k not in keys]
     return keys
 
 
@@ -198,7 +187,9 @@ def write_results_csv(out: Path, suite: Suite) -> list[dict[str, Any]]:
     rows = [r for r in (_read_row(out / "runs" / run.run_id) for run in suite.runs) if r]
     swept = swept_keys(suite)
     present = {k for r in rows for k in r}
-    columns = ["run_id", *swept, "status", *[m for m in METRIC_ORDER if m in present]]
+    declared = [c for c in suite_columns(suite) if c not in TAIL]
+    ordered = [c for d in declared for c in (d, f"{d}_lo", f"{d}_hi")]
+    columns = ["run_id", *swept, "status", *[c for c in ordered if c in present and c not in swept]]
     extra = sorted(present - set(columns) - set(TAIL) - set(HIDDEN))
     columns += extra + [t for t in TAIL if t in present]
     buf = io.StringIO()
@@ -210,24 +201,15 @@ def write_results_csv(out: Path, suite: Suite) -> list[dict[str, Any]]:
 
 
 def dry_run(suite: Suite, out: Path) -> str:
-    from rdmbench.pipeline import Pipeline, neighbour_k
+    from rdmbench.pipeline import Pipeline
 
     lines = [f"suite {suite.name} ({suite.path}), profile {suite.profile}: {len(suite.runs)} runs -> {out}"]
     pipeline = Pipeline(StageCache(out, False), get_registry(), Progress(), "cpu")
     for problem in preflight(suite, pipeline):
         lines.append(f"warning, a real run would stop here: {problem}")
+    task = get_task(suite.task)
     for r in suite.runs:
-        c = r.config
-        if c["task"] == "retrieval":
-            b, ret = c["benchmark"], c["retriever"]
-            lines.append(f"  {r.run_id}: {b['label']} ({c['data']['dataset']['name']}, encoder={c['encoder']['name']}, "
-                         f"{b['metric']}, k={b['k']}, queries={b['queries']}) retriever={ret['name']} "
-                         f"build={ret['build']} query={ret['query']}")
-            continue
-        lines.append(f"  {r.run_id}: k_train={c['k_train']} seed={c['seed']} dataset={c['data']['dataset']['name']} "
-                     f"encoder={c['encoder']['name']} retriever={c['retriever']['name']} "
-                     f"first_stage={c['first_stage']['name']} head={c['head']['name']} "
-                     f"samples={c['sample']['num']}x{c['sample']['steps']} steps neighbours k={neighbour_k(c)}")
+        lines.append(f"  {r.run_id}: {task.describe(r.config)}")
     return "\n".join(lines)
 
 

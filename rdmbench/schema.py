@@ -1,12 +1,13 @@
-"""The schema of one run's configuration (the ``base:`` of a suite after profile and sweep).
+"""Config sections every task shares, and the keys a suite file may hold.
 
+A task's run schema (``rdmbench.tasks.<task>.schema``) is built from these sections plus its own.
 Plugin sections are ``{name: ..., **constructor kwargs}`` and are checked against the plugin's
-signature by the registry; everything else is checked here. Unknown keys are errors everywhere.
+signature by the registry; everything else is checked by pydantic. Unknown keys are errors everywhere.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -46,100 +47,6 @@ class RetrieverSection(Section):
     #: A fixed floor lets suites with different k ranges share one neighbour table.
     train_neighbours: int = Field(default=16, ge=1)
 
-
-class SampleSection(Section):
-    #: unconditional: pseudo-queries drawn from the proposal p_D with top-m truncation (paper 3.3);
-    #: reference-queries: neighbours of held-out reference images (image-conditioned)
-    mode: Literal["unconditional", "reference-queries"] = "unconditional"
-    num: int = Field(default=500, gt=0)
-    #: neighbours at sampling time; None: the run's k_train
-    k: int | None = Field(default=None, ge=0)
-    top_m: float = Field(default=1.0, gt=0.0, le=1.0)
-    guidance_scale: float = Field(default=1.0, ge=0.0)
-    steps: int = Field(default=50, gt=0)
-    eta: float = Field(default=0.0, ge=0.0, le=1.0)
-    batch_size: int = Field(default=250, gt=0)
-    #: drop the pseudo-query itself from its own neighbour set (official code's omit-query option)
-    omit_query: bool = False
-    #: classifier-free guidance as one batched forward or two (they differ in the last bits);
-    #: auto: batched on CUDA, split elsewhere, by device type only. The resolved value is keyed.
-    guidance_batching: Literal["auto", "batched", "split"] = "auto"
-
-
-def resolve_guidance_batching(choice: str, device: str) -> str:
-    """``auto`` by device type, never by timing: a timed choice could flip between two runs of
-    one config and change their numbers (k = 2 of the k_train table did not reproduce).
-
-    Batched was measured 0.66x as fast as split on a 2-core CPU (benchmarks/RESULTS.md); on GPUs
-    one batched forward fills the device better.
-    """
-    if choice != "auto":
-        return choice
-    return "batched" if str(device).startswith("cuda") else "split"
-
-
-class MetricsSection(Section):
-    #: an encoder plugin that extracts the metric features (ideally not the retrieval encoder)
-    feature_extractor: PluginSpec
-    #: metric plugin name -> its arguments
-    use: dict[str, dict[str, Any]]
-    #: bootstrap resamples of the generated samples behind each metric's ``<col>_lo``/``<col>_hi``
-    #: confidence interval (rdmbench.stats); 0: no intervals
-    bootstrap: int = Field(default=200, ge=0)
-    #: coverage of those intervals
-    ci_level: float = Field(default=0.95, gt=0.0, lt=1.0)
-
-
-class RunConfig(Section):
-    """A generation run: train a head on retrieved neighbours, sample, measure (task ``generation``)."""
-
-    task: Literal["generation"] = "generation"
-    seed: int = 0
-    #: neighbours per training example; 0 is the fully parametric baseline (same head, no retrieval)
-    k_train: int = Field(default=4, ge=0)
-    #: auto: cuda if available, else cpu. Not part of cache keys.
-    device: str = "auto"
-    data: DataSection
-    database: PluginSpec
-    first_stage: PluginSpec = Field(default_factory=lambda: {"name": "identity"})
-    encoder: PluginSpec
-    retriever: RetrieverSection
-    head: PluginSpec
-    sample: SampleSection = Field(default_factory=SampleSection)
-    metrics: MetricsSection
-
-
-class BenchmarkSection(Section):
-    #: names this vector set in run ids and the report (e.g. fashion-mnist-784-euclidean)
-    label: str = "embeddings"
-    #: whose embeddings query D: X ("train", the RDM workload) or the held-out reference split
-    queries: Literal["train", "reference"] = "train"
-    #: a seeded subset of the queries; None: all of them
-    num_queries: int | None = Field(default=10_000, gt=0)
-    k: int = Field(default=20, gt=0)
-    #: the space searched; given to the retriever as its ``metric`` and used by the exact ground truth
-    metric: Literal["cosine", "ip", "l2"] = "cosine"
-    #: the first this many queries are also timed one at a time (latency, single-query QPS)
-    single_queries: int = Field(default=1000, ge=0)
-    #: batched timing is the best of this many passes over all queries (ann-benchmarks takes the best too)
-    repeats: int = Field(default=3, gt=0)
-
-
-class RetrievalRunConfig(Section):
-    """A retrieval benchmark run, in the manner of ann-benchmarks (task ``retrieval``): recall@k
-    against exact search, queries per second batched and one at a time, build time, index size."""
-
-    task: Literal["retrieval"] = "retrieval"
-    seed: int = 0
-    device: str = "auto"
-    data: DataSection
-    database: PluginSpec
-    encoder: PluginSpec
-    retriever: RetrieverSection
-    benchmark: BenchmarkSection = Field(default_factory=BenchmarkSection)
-
-
-TASKS = {"generation": RunConfig, "retrieval": RetrievalRunConfig}
 
 SUITE_KEYS = ("suite", "version", "description", "task", "include", "base", "sweep", "seeds", "profiles",
               "default_profile", "report")

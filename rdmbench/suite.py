@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import itertools
 import re
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,13 +21,18 @@ import yaml
 
 from rdmbench import schema
 from rdmbench.errors import ConfigError, ConfigErrors
-from rdmbench.registry import Registry, get_registry, unknown_choice, validate_kwargs
+from rdmbench.registry import Registry, get_registry, unknown_choice
+from rdmbench.tasks import DEFAULT_TASK, get_task
+from rdmbench.validation import Checks
 
 @dataclass
 class Run:
     run_id: str
     swept: dict[str, Any]
     config: dict[str, Any]
+    #: the swept values that fit a table cell: an axis of whole sections (a database spec, or null
+    #: for "none") is named by its scalar companion (e.g. ``label``) instead
+    shown: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -37,6 +43,7 @@ class Suite:
     description: str
     runs: list[Run]
     report: dict[str, Any] = field(default_factory=dict)
+    task: str = DEFAULT_TASK
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
@@ -54,9 +61,13 @@ def load_yaml(path: Path) -> dict[str, Any]:
 
 
 def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` merged into ``base``, mappings key by key; a plugin spec that names another plugin
+    replaces the included one whole (one plugin's arguments mean nothing to another)."""
     out = copy.deepcopy(base)
     for k, v in over.items():
-        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
+        both = isinstance(v, dict) and isinstance(out.get(k), dict)
+        other_plugin = both and "name" in v and "name" in out[k] and v["name"] != out[k]["name"]
+        out[k] = deep_merge(out[k], v) if both and not other_plugin else copy.deepcopy(v)
     return out
 
 
@@ -195,10 +206,10 @@ def _product(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(grid, values)) for values in itertools.product(*grid.values())] or [{}]
 
 
-def run_id(swept: dict[str, Any]) -> str:
-    """``key=value`` of the swept scalars. Whole sections (mappings) are left out: give such an axis a
+def run_id(shown: dict[str, Any]) -> str:
+    """``key=value`` of the swept values shown. Whole sections are left out: give such an axis a
     scalar companion in the same zip (e.g. ``benchmark.label``) so that run ids stay distinct."""
-    text = "_".join(f"{k.split('.')[-1]}={v}" for k, v in swept.items() if not isinstance(v, dict))
+    text = "_".join(f"{k.split('.')[-1]}={v}" for k, v in shown.items())
     return re.sub(r"[^A-Za-z0-9_.=+-]", "-", text)
 
 
@@ -229,9 +240,8 @@ def load_suite(path: str | Path, profile: str | None = None, registry: Registry 
     base = copy.deepcopy(doc.get("base") or {})
     for key, value in overrides.items():
         set_dotted(base, key, value)
-    task = doc.get("task", "generation")
-    if task not in schema.TASKS:
-        raise ConfigError(unknown_choice("task", task, list(schema.TASKS)), file=file, key="task")
+    task = doc.get("task", DEFAULT_TASK)
+    get_task(task, file=file)  # an unknown task is an error before anything else
     base["task"] = task
     report = doc.get("report") or {}
     bad = [k for k in report if k not in schema.REPORT_KEYS]
@@ -239,7 +249,9 @@ def load_suite(path: str | Path, profile: str | None = None, registry: Registry 
         raise ConfigError(unknown_choice("report key", bad[0], list(schema.REPORT_KEYS)), file=file, key=f"report.{bad[0]}")
 
     runs, errors = [], {}
-    for swept in expand_axes(sweep, seeds, file, at=sweep_at):
+    expanded = expand_axes(sweep, seeds, file, at=sweep_at)
+    section_axes = {k for swept in expanded for k, v in swept.items() if isinstance(v, dict)}
+    for swept in expanded:
         config = copy.deepcopy(base)
         for key, value in swept.items():
             set_dotted(config, key, value)
@@ -254,7 +266,8 @@ def load_suite(path: str | Path, profile: str | None = None, registry: Registry 
                 e = as_written(e, origins)
                 errors[str(e)] = e
             continue
-        runs.append(Run(run_id(swept), swept, resolved))
+        shown = {k: v for k, v in swept.items() if k not in section_axes}
+        runs.append(Run(run_id(shown), swept, resolved, shown))
     if errors:
         errs = list(errors.values())
         raise errs[0] if len(errs) == 1 else ConfigErrors(errs)
@@ -264,14 +277,16 @@ def load_suite(path: str | Path, profile: str | None = None, registry: Registry 
         raise ConfigError(f"two runs resolve to the same run id {dup!r}; a swept mapping needs a scalar companion "
                           "axis (e.g. a label) in the same zip", file=file, key="sweep")
     name = doc.get("suite") or path.stem
-    return Suite(name, path, profile, str(doc.get("description") or "").strip(), runs, report)
+    return Suite(name, path, profile, str(doc.get("description") or "").strip(), runs, report, task)
 
 
 def validate_run(config: dict[str, Any], registry: Registry, *, file: str, prefix: str) -> dict[str, Any]:
-    """Validate one run's config; return it resolved (every plugin default filled in)."""
+    """Validate one run's config against its task's schema and checks; return it resolved (every
+    plugin default filled in), which is all that describes the run."""
     import pydantic
 
-    model = schema.TASKS[config.get("task", "generation")]
+    task = get_task(config.get("task", DEFAULT_TASK), file=file, key=f"{prefix}.task")
+    model = task.schema
     try:
         run = model(**config)
     except pydantic.ValidationError as exc:
@@ -289,103 +304,10 @@ def validate_run(config: dict[str, Any], registry: Registry, *, file: str, prefi
             errs.append(ConfigError(msg, file=file, key=f"{prefix}.{loc}"))
         raise ConfigErrors(errs) if len(errs) > 1 else errs[0]
     out = run.model_dump()
-    errors: list[ConfigError] = []
-
-    def attempt(fn, *args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except ConfigErrors as exc:
-            errors.extend(exc.errors)
-        except ConfigError as exc:
-            errors.append(exc)
-        return None
-
-    for kind, key in (("database", "database"), ("first_stage", "first_stage"), ("encoder", "encoder"),
-                      ("head", "head")):
-        if key in model.model_fields:
-            out[key] = attempt(registry.validate, kind, getattr(run, key), file=file, key=f"{prefix}.{key}")
-    out["data"]["dataset"] = attempt(registry.validate, "dataset", config["data"]["dataset"], file=file,
-                                     key=f"{prefix}.data.dataset")
-    if out["data"]["dataset"] is not None:  # a missing split would otherwise fail only at the data stage
-        splits = registry.create("dataset", out["data"]["dataset"]).splits
-        for split_key in ("train_split", "reference_split"):
-            if out["data"][split_key] not in splits:
-                errors.append(ConfigError(f"dataset {out['data']['dataset']['name']!r} has no split "
-                                          f"{out['data'][split_key]!r}; allowed: {', '.join(splits)}",
-                                          file=file, key=f"{prefix}.data.{split_key}"))
-    r = run.retriever
-    build_args = dict(r.build)
-    if run.task == "retrieval":  # the vector set's metric, as ann-benchmarks hands a dataset's metric to every algorithm
-        given = build_args.setdefault("metric", run.benchmark.metric)
-        if given != run.benchmark.metric:
-            errors.append(ConfigError(f"metric {given!r} differs from benchmark.metric {run.benchmark.metric!r}; "
-                                      "drop it (the benchmark sets it)", file=file, key=f"{prefix}.retriever.build.metric"))
-    known = attempt(registry.info, "retriever", r.name, file=file, key=f"{prefix}.retriever.name")
-    build = known and attempt(registry.validate, "retriever", {"name": r.name, **build_args}, file=file,
-                              key=f"{prefix}.retriever.build")
-    if build is not None:
-        cls = registry.info("retriever", r.name).cls
-        query = attempt(validate_kwargs, cls.search_index, r.query, file=file, key=f"{prefix}.retriever.query",
-                        what=f"retriever {r.name!r} query", skip=3)
-        out["retriever"] = {"name": r.name, "build": {k: v for k, v in build.items() if k != "name"}, "query": query,
-                            "train_neighbours": r.train_neighbours}
-    if run.task == "generation":
-        _validate_generation(run, out, registry, attempt, errors, file=file, prefix=prefix)
-    else:
-        _check_k_fits(run.benchmark.k, 1, "benchmark.k", out, registry, errors, file=file, prefix=prefix)
-    if errors:
-        raise ConfigErrors(errors) if len(errors) > 1 else errors[0]
+    checks = Checks(registry, file, prefix)
+    task.validate(run, out, checks)
+    checks.raise_errors()
     return out
-
-
-def _validate_generation(run: Any, out: dict[str, Any], registry: Registry, attempt: Any, errors: list[ConfigError],
-                         *, file: str, prefix: str) -> None:
-    """The checks only a generation run needs: metrics and their features, k against the database."""
-    fe = attempt(registry.validate, "encoder", run.metrics.feature_extractor, file=file,
-                 key=f"{prefix}.metrics.feature_extractor")
-    out["metrics"]["feature_extractor"] = fe
-    use = {}
-    for mname, margs in run.metrics.use.items():
-        if attempt(registry.info, "metric", mname, file=file, key=f"{prefix}.metrics.use.{mname}") is None:
-            continue
-        spec = attempt(registry.validate, "metric", {"name": mname, **(margs or {})}, file=file,
-                       key=f"{prefix}.metrics.use.{mname}")
-        if spec is not None:
-            use[mname] = {k: v for k, v in spec.items() if k != "name"}
-            # a subset as large as its set is the set itself every time (KID): refuse before any work
-            sizes = [("sample.num", run.sample.num), ("data.reference_size", run.data.reference_size)]
-            for what, size in sizes:
-                if isinstance(spec.get("subset_size"), int) and size is not None and spec["subset_size"] >= size:
-                    errors.append(ConfigError(
-                        f"subset_size {spec['subset_size']} must be smaller than {what} = {size}; "
-                        f"allowed: 2..{size - 1}", file=file, key=f"{prefix}.metrics.use.{mname}.subset_size"))
-            needs = registry.info("metric", mname).cls.needs
-            if fe is not None:
-                provides = registry.info("encoder", fe["name"]).cls.provides
-                missing = [n for n in needs if n not in provides]
-                if missing:
-                    errors.append(ConfigError(
-                        f"metric {mname!r} needs {missing} from the feature extractor, but {fe['name']!r} provides "
-                        f"only {list(provides)}; drop the metric or choose another feature extractor",
-                        file=file, key=f"{prefix}.metrics.use.{mname}"))
-    out["metrics"]["use"] = use
-    out["sample"]["k"] = run.k_train if run.sample.k is None else run.sample.k
-    need = max(out["k_train"], out["sample"]["k"] + (1 if run.sample.omit_query else 0))
-    key = "k_train" if out["k_train"] >= out["sample"]["k"] else "sample.k"
-    _check_k_fits(need, 0, key, out, registry, errors, file=file, prefix=prefix)
-    if run.sample.mode == "unconditional" and run.k_train > 0 and out["sample"]["k"] == 0:
-        errors.append(ConfigError("unconditional sampling through p_D needs k >= 1", file=file, key=f"{prefix}.sample.k"))
-
-
-def _check_k_fits(k: int, low: int, key: str, out: dict[str, Any], registry: Registry, errors: list[ConfigError],
-                  *, file: str, prefix: str) -> None:
-    """k neighbours must exist in the database, when its size is known from the config alone."""
-    if out["database"] is None:
-        return
-    size = registry.create("database", out["database"]).size_hint()
-    if size is not None and k > size:
-        errors.append(ConfigError(f"k = {k} is larger than the database ({size} entries); allowed: {low}..{size}",
-                                  file=file, key=f"{prefix}.{key}"))
 
 
 def _model_at(model: Any, loc: tuple[Any, ...]) -> Any:
@@ -394,4 +316,6 @@ def _model_at(model: Any, loc: tuple[Any, ...]) -> Any:
         if field_info is None:
             return None
         model = field_info.annotation
+        # an optional section (``RetrieverSection | None``): the model inside it
+        model = next((a for a in typing.get_args(model) if hasattr(a, "model_fields")), model)
     return model if hasattr(model, "model_fields") else None

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Install what is missing, and nothing else: Debian's Fashion-MNIST (apt-get, as root or through
-# passwordless sudo), then this package with its dev extras. Safe to run again; quick when all is in
+# Install what is missing, and nothing else: Debian's Fashion-MNIST and Chromium (apt-get, as root or
+# through passwordless sudo), then this package with its dev extras. Safe to run again; quick when all is in
 # place. Exits non-zero when Fashion-MNIST cannot be installed: the real-suite tests need it, and in
 # CI (CI=true) they fail without it rather than skip.
 set -euo pipefail
@@ -14,18 +14,27 @@ have_fashion() {
   done
 }
 
-if ! have_fashion && command -v apt-get >/dev/null; then
+# Debian packages missing here: the dataset, and Chromium, which the HTML report's test renders the page in
+packages=()
+have_fashion || packages+=(dataset-fashion-mnist)
+command -v chromium >/dev/null || packages+=(chromium)
+if [ ${#packages[@]} -gt 0 ] && command -v apt-get >/dev/null; then
   sudo=""
   if [ "$(id -u)" != 0 ]; then
     sudo="sudo -n"
     $sudo true 2>/dev/null || sudo=none
   fi
   if [ "$sudo" != none ]; then
-    $sudo apt-get update -qq \
-      && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null \
-      || echo "apt-get install dataset-fashion-mnist failed (output above)" >&2
+    # one package at a time: a distribution without one (Ubuntu ships Chromium as a snap) keeps the other
+    $sudo apt-get update -qq || echo "apt-get update failed (output above)" >&2
+    for p in "${packages[@]}"; do
+      $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$p" >/dev/null \
+        || echo "apt-get install $p failed (output above)" >&2
+    done
   fi
 fi
+command -v chromium >/dev/null || echo "note: chromium is not installed: the HTML report test skips here (and fails" \
+  "in CI): sudo apt-get install chromium" >&2
 
 # pip resolves an already-satisfied editable install in seconds; the stamp skips even that.
 # The example outside plugin (examples/rdmbench-usearch) is installed too: the tests exercise it.

@@ -93,6 +93,23 @@ def fashion_mnist() -> Path:
 needs_fashion_mnist = pytest.mark.usefixtures("fashion_mnist")
 
 
+@pytest.fixture
+def chromium() -> str:
+    """Debian's headless Chromium, for the HTML report test: skipped without it locally, a failure in CI."""
+    import shutil
+
+    found = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
+    if found is None:
+        hint = "Chromium is not installed: run `bash scripts/install.sh` or `sudo apt-get install chromium`"
+        if CI:
+            pytest.fail(f"{hint} (CI is set, so this test must not be skipped)")
+        pytest.skip(hint)
+    return found
+
+
+needs_chromium = pytest.mark.usefixtures("chromium")
+
+
 # -- the command line in a subprocess, on a suite small enough to run many times -------------------
 #: two runs (parametric baseline and k = 2, guided, top-m 0.5) on 8x8 synthetic shapes with raw-pixel
 #: embeddings and features: every stage of a generation run in ~3 s of work after the imports
@@ -113,7 +130,7 @@ base:
   retriever: {name: exact}
   head: {name: rdm, block_out_channels: [8, 16], attention_levels: [false, true], norm_num_groups: 8,
          cross_attention_dim: 16, train_steps: 20, batch_size: 8}
-  sample: {num: 12, steps: 10, batch_size: 12, guidance_scale: 2.0, top_m: 0.5}
+  sample: {num: 12, steps: 10, batch_size: 12, guidance_scale: 2.0, mode: {name: unconditional, top_m: 0.5}}
   metrics:
     feature_extractor: {name: pixels}
     use: {fid: {}, kid: {subset_size: 6, subsets: 3}}

@@ -8,9 +8,9 @@ import pytest
 import yaml
 
 from conftest import REPO, write_suite
-from rdmbench.ann import recall_at_k, true_scores
+from rdmbench.tasks.retrieval.stages import recall_at_k, true_scores
 from rdmbench.errors import ConfigError, ConfigErrors
-from rdmbench.report_retrieval import pareto
+from rdmbench.tasks.retrieval.report import pareto
 from rdmbench.suite import load_suite
 
 RETRIEVAL = """

@@ -19,6 +19,8 @@ from conftest import TINY_BASE
 from rdmbench.cli import main
 
 BASE = yaml.safe_load(TINY_BASE)
+#: a database given at sampling time: shapes drawn with another seed
+SAMPLING_DB = {"name": "from-dataset", "dataset": {"name": "synthetic-shapes", "image_size": 16, "seed": 7}, "size": 50}
 
 
 def suite(tmp: Path, change: Callable[[dict], None] | None = None, name: str = "s.yaml") -> Path:
@@ -121,7 +123,7 @@ CASES = {
     "string for int": (run(change=setter("base.head.batch_size", "64")), "base.head.batch_size"),
     "bool for int": (run(change=setter("base.sample.num", True)), "base.sample.num"),
     "float for int": (run(change=setter("base.head.train_steps", 3.0)), "base.head.train_steps"),
-    "choice not allowed": (run(change=setter("base.sample.mode", "text")), "base.sample.mode"),
+    "choice not allowed": (run(change=setter("base.sample.mode", {"name": "text"})), "base.sample.mode"),
     "k larger than the database": (run(change=setter("sweep.grid.k_train", [200])),
                                    "k = 200 is larger than the database (100 entries); allowed: 0..100"),
     "unknown profile": (run("--profile", "huge"), "--profile: unknown profile 'huge'"),
@@ -140,8 +142,24 @@ CASES = {
                             "metric 'inception-score' needs ['logits'] from the feature extractor"),
     "head levels mismatch": (run(change=setter("base.head.attention_levels", [True])), "attention_levels"),
     "head groups mismatch": (run(change=setter("base.head.norm_num_groups", 5)), "norm_num_groups"),
-    "top_m out of range": (run(change=setter("base.sample.top_m", 1.5)), "base.sample.top_m"),
+    "top_m out of range": (run(change=setter("base.sample.mode", {"name": "unconditional", "top_m": 1.5})), "base.sample.mode.top_m"),
     "negative guidance": (run(change=setter("base.sample.guidance_scale", -1.0)), "base.sample.guidance_scale"),
+    # --- sampling controls (issue 8) --------------------------------------------------------------------
+    "top_m zero": (run(change=setter("base.sample.mode", {"name": "unconditional", "top_m": 0.0})),
+                   "base.sample.mode.top_m: Input should be greater than 0"),
+    "guidance without null conditioning": (
+        run(change=lambda d: (setter("base.head.cond_dropout", 0.0)(d), setter("base.sample.guidance_scale", 2.0)(d))),
+        "base.sample.guidance_scale: guidance scale 2.0 needs a head trained with null conditioning"),
+    "sampling database embedded with another encoder": (
+        run(change=lambda d: (setter("base.sample.database", SAMPLING_DB)(d),
+                              setter("base.sample.encoder", {"name": "efficientnet-lite", "variant": "lite2"})(d))),
+        "base.sample.encoder: the sampling database must be embedded with the run's encoder 'efficientnet-lite'"),
+    "k at sampling larger than the sampling database": (
+        run(change=lambda d: (setter("base.sample.database", {**SAMPLING_DB, "size": 10})(d),
+                              setter("base.sample.k", 12)(d))),
+        "base.sample.k: k = 12 is larger than the sampling database (10 entries); allowed: 0..10"),
+    "held-out mode takes no top_m": (run(change=setter("base.sample.mode", {"name": "held-out", "top_m": 0.1})),
+                                     "base.sample.mode.top_m: unknown key 'top_m': sampling_mode 'held-out' takes no"),
     "retriever query argument unknown": (run(change=setter("base.retriever", {"name": "faiss", "query": {"nprob": 4}})),
                                          "base.retriever.query.nprob: unknown key 'nprob' (did you mean 'nprobe'?"),
     "train split missing": (run(change=setter("base.data.train_split", "training")), "base.data.train_split"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import gzip
+import hashlib
 import io
 import logging
 import os
@@ -33,6 +34,8 @@ from rdmbench.registry import get_registry, register_in_process
 from rdmbench_plugins.databases.from_dataset import FromDataset
 from rdmbench_plugins.datasets import fashion_mnist as fm
 from rdmbench_plugins.datasets.image_folder import ImageFolder
+from rdmbench_plugins.datasets.skimage_patches import PHOTOS, SkimagePatches
+from rdmbench_plugins.datasets.sklearn_digits import SklearnDigits
 from rdmbench_plugins.datasets.synthetic_shapes import SyntheticShapes
 
 from conftest import needs_fashion_mnist
@@ -180,6 +183,49 @@ class TestImageFolder(DatasetContract):
         (tmp_path / "train" / "cat").mkdir(parents=True)
         with pytest.raises(DataNotFound, match="no images under"):
             ImageFolder(root=str(tmp_path)).load("train")
+
+
+class TestSklearnDigits(DatasetContract):
+    def make(self, root):
+        return SklearnDigits()
+
+    def test_the_bundled_digits_scaled_to_uint8(self, loaded):
+        import sklearn
+        from sklearn.datasets import load_digits
+
+        from rdmbench_plugins.datasets import sklearn_digits
+
+        train, digits = loaded["train"], load_digits()
+        assert train.images.shape == (1797, 28, 28, 1) and np.array_equal(train.labels, digits.target)
+        assert train.images.max() == 255 and train.class_names[3] == "digit 3"
+        assert SklearnDigits(image_size=8, channels=3).load("train").images[5, :, :, 2].tolist() == \
+            np.round(digits.images[5] * 255 / 16).astype(int).tolist()  # 8x8: no resampling, just the scale
+        fingerprint = SklearnDigits().fingerprint()
+        assert fingerprint["sklearn"] == sklearn.__version__
+        assert fingerprint["sha256"] == hashlib.sha256(sklearn_digits._data_file().read_bytes()).hexdigest()
+
+
+class TestSkimagePatches(DatasetContract):
+    def make(self, root):
+        return SkimagePatches(sizes={"train": 280, "test": 30}, seed=1)
+
+    def test_balanced_labels_name_photos_and_seeds_differ(self, loaded):
+        train = loaded["train"]
+        assert train.class_names == tuple(p for p in PHOTOS if p not in ("motorcycle", "retina"))
+        assert np.bincount(train.labels).tolist() == [20] * 14
+        other = SkimagePatches(sizes={"train": 280}, seed=2).load("train")
+        assert not np.array_equal(other.images, train.images)
+        colour = SkimagePatches(sizes={"train": 20}, photos=("chelsea",), channels=3).load("train").images
+        assert colour.shape == (20, 28, 28, 3) and (colour[..., 0] != colour[..., 2]).any()
+
+    def test_bad_arguments_are_keyed_errors(self):
+        registry = get_registry()
+        for spec, key in (({"photos": ["camra"]}, "photos.0"), ({"crop_size": [200, 300]}, "crop_size"),
+                          ({"crop_size": [64, 32]}, "crop_size"), ({"sizes": {"train": 0}}, "sizes.train")):
+            with pytest.raises(ConfigError) as err:
+                registry.validate("dataset", {"name": "skimage-patches", **spec})
+            assert err.value.key == key, (spec, str(err.value))
+        assert set(SkimagePatches(photos=("moon", "text")).fingerprint()["sha256"]) == {"moon", "text"}
 
 
 # --- Fashion-MNIST: finding, parsing, fetching ---------------------------------------------------

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import REPO, needs_fashion_mnist, result_table
 from rdmbench import runner
-from rdmbench.pipeline import Pipeline
+from rdmbench.tasks.generation import stages as gen
 from rdmbench.suite import load_suite
 
 
@@ -53,7 +53,7 @@ def test_runs_share_stages(finished):
     _, out, _ = finished
     stages = json.loads((out / "runs" / "k_train=2_seed=0" / "stages.json").read_text())
     cached = {s["stage"] for s in stages if s["cached"]}
-    assert {"data", "database", "first_stage", "reference_features"} <= cached
+    assert {"data", "database", "first_stage", "features"} <= cached
     assert not any(s["cached"] for s in stages if s["stage"] in ("train", "samples", "metrics"))
 
 
@@ -72,20 +72,20 @@ def test_interrupted_run_resumes_from_cached_stages(fast_reference, tmp_path, mo
 
     suite = load_suite(fast_reference.suite)
     out, cache = tmp_path / "results", tmp_path / "cache"
-    original = Pipeline.metrics
+    original = gen.metrics
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the reference ran (conftest.cli_env); toy models gain nothing from more
     request.addfinalizer(lambda: torch.set_num_threads(threads))
 
-    def interrupt_second_run(self, cfg, *a, **kw):
+    def interrupt_second_run(pipe, cfg, *a, **kw):
         if cfg["k_train"] == 2:
             raise KeyboardInterrupt
-        return original(self, cfg, *a, **kw)
+        return original(pipe, cfg, *a, **kw)
 
-    monkeypatch.setattr(Pipeline, "metrics", interrupt_second_run)
+    monkeypatch.setattr(gen, "metrics", interrupt_second_run)
     with pytest.raises(KeyboardInterrupt):
         runner.run_suite(suite, out, cache)
-    monkeypatch.setattr(Pipeline, "metrics", original)
+    monkeypatch.setattr(gen, "metrics", original)
     finished = {f"{p.parent.parent.name}/{p.parent.name}" for p in cache.glob("*/*/stage.json")}
     assert [r["run_id"] for r in read_rows(out)] == ["k_train=0_seed=0"]
     row_before = (out / "runs" / "k_train=0_seed=0" / "row.json").read_text()
@@ -102,14 +102,14 @@ def test_interrupted_run_resumes_from_cached_stages(fast_reference, tmp_path, mo
 
 def test_failed_run_is_a_row_and_the_suite_goes_on(finished, tmp_path, monkeypatch):
     suite, _, cache = finished
-    original = Pipeline.train
+    original = gen.train
 
-    def fail_baseline(self, cfg, *a, **kw):
+    def fail_baseline(pipe, cfg, *a, **kw):
         if cfg["k_train"] == 0:
             raise RuntimeError("boom")
-        return original(self, cfg, *a, **kw)
+        return original(pipe, cfg, *a, **kw)
 
-    monkeypatch.setattr(Pipeline, "train", fail_baseline)
+    monkeypatch.setattr(gen, "train", fail_baseline)
     out = tmp_path / "failing"
     rows = runner.run_suite(suite, out, cache)
     assert [r["status"] for r in rows] == ["failed", "ok"]

@@ -103,8 +103,8 @@ def test_truncated_and_altered_entries_are_detected_and_recomputed(fast_referenc
             for run in ("k_train=0_seed=0", "k_train=2_seed=0")}
     samples = cache / "samples" / keys["k_train=2_seed=0"]["samples"]
     head = cache / "train" / keys["k_train=0_seed=0"]["train"] / "head.safetensors"
-    original = json.loads((samples / "stage.json").read_text())["files"]["samples.npy"]
-    with open(samples / "samples.npy", "r+b") as f:  # truncated
+    original = json.loads((samples / "stage.json").read_text())["files"]["samples_images.npy"]
+    with open(samples / "samples_images.npy", "r+b") as f:  # truncated
         f.truncate(original["bytes"] // 2)
     data = bytearray(head.read_bytes())  # altered, same size
     data[-1] ^= 0xFF
@@ -115,9 +115,9 @@ def test_truncated_and_altered_entries_are_detected_and_recomputed(fast_referenc
         assert f"cache entry {stage}/{key} is corrupt" in proc.stderr
         assert f"stage {stage} [{key}]: computing" in proc.stderr
         assert len(list((cache / stage).glob(f".corrupt-{key}-*"))) == 1  # kept aside for inspection
-    assert "samples.npy has" in proc.stderr and "head.safetensors was altered" in proc.stderr
+    assert "samples_images.npy has" in proc.stderr and "head.safetensors was altered" in proc.stderr
     assert_same_rows_and_intact_cache(ref, out, cache)
-    recomputed = json.loads((samples / "stage.json").read_text())["files"]["samples.npy"]
+    recomputed = json.loads((samples / "stage.json").read_text())["files"]["samples_images.npy"]
     assert recomputed == original  # the same bytes again
 
 

@@ -10,6 +10,7 @@ from rdmbench.api import SampleRequest, TrainingData
 from rdmbench.cache import StageCache, read_json, save_array
 from rdmbench.errors import ConfigError
 from rdmbench.pipeline import Pipeline
+from rdmbench.tasks.generation import stages as gen
 from rdmbench.progress import Progress
 from rdmbench.registry import get_registry
 
@@ -60,8 +61,8 @@ class HeadContract:
 
     def test_guidance_batched_equals_split(self):
         head = self.fitted()
-        batched = head.sample(self.request(2, guidance_scale=3.0, extra={"guidance_batching": "batched"}))
-        split = head.sample(self.request(2, guidance_scale=3.0, extra={"guidance_batching": "split"}))
+        batched = head.sample(self.request(2, guidance_scale=3.0, guidance_batching="batched"))
+        split = head.sample(self.request(2, guidance_scale=3.0, guidance_batching="split"))
         np.testing.assert_allclose(batched, split, atol=1e-4)
         assert not np.allclose(batched, head.sample(self.request(2)))
 
@@ -78,11 +79,13 @@ class HeadContract:
         assert outs[0].tobytes() == outs[1].tobytes() == outs[2].tobytes()
 
     def test_guided_sampling_is_byte_identical(self):
-        """Same config, fresh heads: the same bytes; on a CPU "auto" is the split path, never a timed pick."""
+        """Same config, fresh heads: the same bytes (the path is the pipeline's resolved choice, never a timed pick)."""
         a, b = self.make(), self.make()
-        first = a.sample(self.request(2, guidance_scale=2.0, extra={"guidance_batching": "auto"}))
-        assert first.tobytes() == b.sample(self.request(2, guidance_scale=2.0, extra={"guidance_batching": "auto"})).tobytes()
-        assert first.tobytes() == a.sample(self.request(2, guidance_scale=2.0, extra={"guidance_batching": "split"})).tobytes()
+        first = a.sample(self.request(2, guidance_scale=2.0, guidance_batching="split"))
+        assert first.tobytes() == b.sample(self.request(2, guidance_scale=2.0, guidance_batching="split")).tobytes()
+        assert first.tobytes() == a.sample(self.request(2, guidance_scale=2.0)).tobytes()  # split is the default
+        with pytest.raises(ValueError, match="guidance_batching"):
+            a.sample(self.request(2, guidance_scale=2.0, guidance_batching="auto"))  # must come resolved
 
 
 class TestRDM(HeadContract):
@@ -180,7 +183,7 @@ def test_baseline_matches_rdm_parameters(tmp_path):
     params = {}
     for k, cfg in configs.items():
         cfg = {**cfg, "head": {**cfg["head"], "train_steps": 0}}  # counting needs no training
-        out = pipeline.train(cfg, f["first_stage"], f["neighbours"] if k else None, f["embeddings"])
+        out = gen.train(pipeline, cfg, f["first_stage"], f["neighbours"] if k else None, f["embeddings"])
         params[k] = read_json(out / "info.json")["head_parameters"]
     assert params[4] > 1e6 and abs(params[0] - params[4]) / params[4] < 0.02, params
 
@@ -193,7 +196,7 @@ def test_tiny_run_draws_pseudo_queries_from_top_m(tmp_path, monkeypatch):
     from rdmbench.suite import load_suite
 
     doc = yaml.safe_load(TINY_BASE)
-    doc["base"]["sample"].update(top_m=0.1, guidance_scale=2.0)
+    doc["base"]["sample"].update(mode={"name": "unconditional", "top_m": 0.1}, guidance_scale=2.0)
     # raw pixels instead of EfficientNets: what is checked here does not depend on the features
     doc["base"]["encoder"] = {"name": "pixels"}
     doc["base"]["metrics"] = {"feature_extractor": {"name": "pixels"}, "use": {"fid": {}}}
@@ -202,18 +205,18 @@ def test_tiny_run_draws_pseudo_queries_from_top_m(tmp_path, monkeypatch):
     cfg = load_suite(tmp_path / "s.yaml").runs[0].config
     assert cfg["k_train"] == 2 and cfg["sample"]["k"] == 2
     seen: dict = {}
-    original = Pipeline.samples
+    original = gen.samples
 
-    def spy(self, cfg, paths):
-        seen.update(paths, samples=original(self, cfg, paths))
+    def spy(pipe, cfg, paths):
+        seen.update(paths, samples=original(pipe, cfg, paths))
         return seen["samples"]
 
-    monkeypatch.setattr(Pipeline, "samples", spy)
+    monkeypatch.setattr(gen, "samples", spy)
     pipeline = Pipeline(StageCache(tmp_path / "cache"), get_registry(), Progress(), "cpu")
     row, _ = pipeline.run(cfg)
 
     ids = np.load(seen["samples"] / "query_ids.npy")
-    nbrs = np.load(seen["neighbours"] / "ids.npy")[:, :2]
+    nbrs = np.load(seen["proposal"] / "ids.npy")[:, :2]
     counts = np.bincount(nbrs.reshape(-1), minlength=100)  # p_D up to its normaliser, counted here
     top = set(np.argsort(-counts, kind="stable")[:10].tolist())  # ceil(0.1 * |D| = 100)
     assert len(ids) == 24 and set(ids.tolist()) <= top, sorted(set(ids.tolist()) - top)
@@ -224,10 +227,10 @@ def test_tiny_run_draws_pseudo_queries_from_top_m(tmp_path, monkeypatch):
     assert row["head_parameters"] == read_json(seen["train"] / "info.json")["head_parameters"] > 0
 
     # the samples stage again, from scratch, into two fresh folders: the same bytes
-    monkeypatch.setattr(Pipeline, "samples", original)
+    monkeypatch.setattr(gen, "samples", original)
     computed = []
 
-    def capture(name, config, inputs, compute):
+    def capture(name, config, inputs, compute, **_):
         computed.append(config)
         for i in range(2):
             (tmp_path / f"again{i}").mkdir()
@@ -235,10 +238,10 @@ def test_tiny_run_draws_pseudo_queries_from_top_m(tmp_path, monkeypatch):
         return tmp_path / "again0"
 
     monkeypatch.setattr(pipeline, "stage", capture)
-    pipeline.samples(cfg, {k: v for k, v in seen.items() if k != "samples"})
+    gen.samples(pipeline, cfg, {k: v for k, v in seen.items() if k != "samples"})
     assert computed[0]["sample"]["guidance_batching"] == "split"  # auto on a CPU, resolved into the key
-    again = [(tmp_path / f"again{i}" / "samples.npy").read_bytes() for i in range(2)]
-    assert again[0] == again[1] == (seen["samples"] / "samples.npy").read_bytes()
+    again = [(tmp_path / f"again{i}" / "samples_images.npy").read_bytes() for i in range(2)]
+    assert again[0] == again[1] == (seen["samples"] / "samples_images.npy").read_bytes()
 
 
 def test_samples_key_names_the_guidance_path(tmp_path, monkeypatch):
@@ -258,8 +261,8 @@ def test_samples_key_names_the_guidance_path(tmp_path, monkeypatch):
         cfg["sample"].update(sample)
         pipeline = Pipeline(StageCache(tmp_path), get_registry(), Progress(), device)
         seen = []
-        monkeypatch.setattr(pipeline, "stage", lambda name, config, inputs, compute: seen.append(config))
-        pipeline.samples(cfg, {})
+        monkeypatch.setattr(pipeline, "stage", lambda name, config, inputs, compute, **_: seen.append(config))
+        gen.samples(pipeline, cfg, {})
         return seen[0]["sample"]["guidance_batching"]
 
     rdm = runs[2]

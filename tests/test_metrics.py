@@ -489,7 +489,7 @@ def test_row_metrics_recomputed_from_saved_samples_with_torch_fidelity(tiny_run)
     row = json.loads((run_dir / "row.json").read_text())
     assert row["status"] == "ok", row.get("error")
     keys = {s["stage"]: s["key"] for s in json.loads((run_dir / "stages.json").read_text())}
-    samples = load_array(StageCache(cache).path("samples", keys["samples"]) / "samples.npy")
+    samples = load_array(StageCache(cache).path("samples", keys["samples"]) / "samples_images.npy")
     reference = load_array(StageCache(cache).path("data", keys["data"]) / "reference_images.npy")
     spec = {k: v for k, v in config["metrics"]["feature_extractor"].items() if k != "name"}
     encoder = EfficientNetLiteEncoder(**spec)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from rdmbench.columns import Column, declarations
 from rdmbench.errors import RdmbenchError
 from rdmbench.report import write_report
 
@@ -19,7 +20,31 @@ COLS = ["run_id", "status", "error", "k_train", "seed", "fid", "kid", "kid_std",
         "num_samples", "num_reference", "wall_s", "profile"]
 
 
-def make_results(root, rows, swept, report=None, samples=True):
+#: the declarations suite.json carries (metric plugins and tasks declare them; written out here so the
+#: report is tested against the format, not against today's plugins)
+GENERATION_COLUMNS = declarations([
+    Column("fid", "FID", "lower", space_dependent=True), Column("kid", "KID", "lower", space_dependent=True),
+    Column("kid_std", "KID std"), Column("is", "IS", "higher", space_dependent=True),
+    Column("precision", "precision", "higher"), Column("recall", "recall", "higher"),
+    Column("f_score", "F-score", "higher"), Column("class_agreement", "class agreement", "higher"),
+    Column("class_agreement_chance", "class agreement by chance"),
+    Column("near_copies", "near-copies", "lower"), Column("near_copy_quantile", "near-copy quantile", summary=False),
+    Column("head_parameters", "head parameters", summary=False),
+    Column("feature_extractor", "feature extractor", summary=False),
+    Column("encoder", "retrieval encoder", summary=False), Column("num_samples", "generated samples", summary=False),
+    Column("num_reference", "reference images", summary=False), Column("wall_s", "wall time (s)"),
+])
+RETRIEVAL_COLUMNS = declarations([
+    Column("retriever", "retriever", summary=False), Column("recall", "recall@k", "higher"),
+    Column("qps", "queries/s (batched)", "higher"), Column("qps_single", "queries/s (one per call)", "higher"),
+    Column("latency_p50_ms", "latency p50 (ms)", "lower"), Column("latency_p99_ms", "latency p99 (ms)", "lower"),
+    Column("build_s", "build time (s)", "lower"), Column("index_bytes", "index size (bytes)", "lower"),
+    Column("vectors", "vector set", summary=False), Column("k", "k", summary=False),
+    Column("metric", "metric", summary=False), Column("encoder", "retrieval encoder", summary=False),
+])
+
+
+def make_results(root, rows, swept, report=None, samples=True, task="generation"):
     root.mkdir(parents=True)
     cols = [c for c in COLS if any(c in r for r in rows)] + sorted({k for r in rows for k in r} - set(COLS))
     with open(root / "results.csv", "w", newline="") as f:
@@ -27,8 +52,8 @@ def make_results(root, rows, swept, report=None, samples=True):
         w.writeheader()
         w.writerows(rows)
     (root / "suite.json").write_text(json.dumps({
-        "suite": root.name, "profile": "smoke", "description": "A fake study.", "swept_keys": swept,
-        "report": report or {}}))
+        "suite": root.name, "task": task, "profile": "smoke", "description": "A fake study.", "swept_keys": swept,
+        "columns": GENERATION_COLUMNS if task == "generation" else RETRIEVAL_COLUMNS, "report": report or {}}))
     for i, r in enumerate(rows):
         if samples and r.get("status", "ok") == "ok":
             (root / "runs" / r["run_id"]).mkdir(parents=True)
@@ -57,7 +82,7 @@ def test_k_train_report(tmp_path):
     assert md_path == out / "report.md"
     md = md_path.read_text()
     for name in ("summary.csv", "metric_fid.png", "metric_kid.png", "metric_precision.png", "precision_recall.png",
-                 "class_agreement.png", "samples.png", "samples/k4_s1.png"):
+                 "metric_class_agreement.png", "samples.png", "samples/k4_s1.png", "index.html"):
         assert (out / name).is_file(), name
     import pandas as pd
     s = pd.read_csv(out / "summary.csv")
@@ -99,6 +124,32 @@ def test_categorical_x_with_nans(tmp_path):
 def test_missing_results_csv(tmp_path):
     with pytest.raises(RdmbenchError, match=r"results\.csv.*rdmbench run"):
         write_report(tmp_path / "nothing")
+
+
+def test_suite_json_of_an_older_rdmbench_is_refused(tmp_path):
+    res = make_results(tmp_path / "old", k_rows(), ["k_train", "seed"])
+    meta = json.loads((res / "suite.json").read_text())
+    for key in ("task", "columns"):
+        (res / "suite.json").write_text(json.dumps({k: v for k, v in meta.items() if k != key}))
+        with pytest.raises(RdmbenchError, match=r"suite\.json: written by an older rdmbench \(no task recorded\); "
+                                                r"re-run the suite"):
+            write_report(res)
+    assert not (res / "report" / "report.md").exists()
+
+
+def test_columns_decide_metrics_labels_and_directions(tmp_path):
+    """A column the suite declares without a better direction (kid_std) is no metric; a declared label and
+    direction reach the table header, and a better-lower column marks its lowest value best on the page."""
+    res = make_results(tmp_path / "decl", k_rows(), ["k_train", "seed"], {"x": "k_train"})
+    meta = json.loads((res / "suite.json").read_text())
+    meta["columns"]["recall"]["label"], meta["columns"]["recall"]["better"] = "coverage", "lower"
+    (res / "suite.json").write_text(json.dumps(meta))
+    md = write_report(res).read_text()
+    header = next(line for line in md.splitlines() if line.startswith("| k_train"))
+    assert "coverage ↓" in header and "recall" not in header and "kid_std" not in header
+    assert not (res / "report" / "metric_kid_std.png").exists()
+    page = (res / "report" / "index.html").read_text()
+    assert '<td class="num best"><span class="v">0.28 ± 0</span>' in page  # recall 0.6 - 0.02 * 16, the lowest
 
 
 def write_configs(root, configs):
@@ -180,7 +231,7 @@ def test_retrieval_report_keeps_configurations_apart(tmp_path):
                              **{"retriever.query.ef": ef, "seed": 0}))
             configs[run_id] = {"seed": 0, "retriever": {"name": "hnswlib", "build": {"ef_construction": efc},
                                                         "query": {"ef": ef}}}
-    res = make_results(tmp_path / "ret", rows, ["retriever.query.ef", "seed"], samples=False)
+    res = make_results(tmp_path / "ret", rows, ["retriever.query.ef", "seed"], samples=False, task="retrieval")
     write_configs(res, configs)
     md = write_report(res).read_text()
     fastest = [line for line in md.splitlines() if line.startswith("| hnswlib") and "recall" not in line

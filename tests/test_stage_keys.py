@@ -18,7 +18,8 @@ from rdmbench import provenance, runner
 from rdmbench.suite import load_suite
 
 ONE_RUN = TINY_BASE.replace("k_train: [0, 2]", "k_train: [2]")
-DOWNSTREAM_OF_HEAD = {"train", "samples", "metrics"}
+#: the head, what it samples, their features, the metrics and the novelty measure
+DOWNSTREAM_OF_HEAD = {"train", "samples", "features", "metrics", "novelty"}
 
 
 @pytest.fixture(scope="module")
@@ -86,10 +87,11 @@ def test_unchanged_rerun_keeps_the_row(warm):
 
 
 def test_stage_code_is_hashed_per_function():
-    from rdmbench.pipeline import Pipeline
+    from rdmbench import stages
+    from rdmbench.tasks.generation import stages as gen
 
-    data, train = provenance.function_provenance(Pipeline.data), provenance.function_provenance(Pipeline.train)
+    data, train = provenance.function_provenance(stages.data), provenance.function_provenance(gen.train)
     assert data["code"] != train["code"]
-    assert data["libraries"]["numpy"]  # what pipeline.py imports is versioned
+    assert data["libraries"]["numpy"]  # what stages.py imports is versioned
     rdm = provenance.plugin_provenance(__import__("rdmbench_plugins.heads.rdm", fromlist=["RDMHead"]).RDMHead)
     assert {"torch", "diffusers"} <= set(rdm["libraries"]), rdm["libraries"]

@@ -23,11 +23,13 @@ import rdmbench.chunks as chunks
 from rdmbench import schema
 from rdmbench.cache import StageCache, load_array, read_json
 from rdmbench.chunks import write_rows
+from rdmbench import stages
 from rdmbench.errors import ConfigError
 from rdmbench.overlap import content_hashes
 from rdmbench.pipeline import Pipeline
 from rdmbench.progress import Progress
 from rdmbench.registry import get_registry
+from rdmbench.tasks.generation import stages as gen
 from rdmbench_plugins.datasets.image_folder import ImageFolder
 from rdmbench_plugins.datasets.synthetic_shapes import SyntheticShapes
 from rdmbench_plugins.first_stages.identity import IdentityFirstStage
@@ -91,8 +93,8 @@ def test_in_memory_datasets_give_the_images_they_gave_when_loaded_whole(tmp_path
     cfg = stage_config(SHAPES, {"name": "from-dataset", "dataset": SHAPES, "size": 90}, train_size=50,
                        reference_size=40, seed=3)
     pipe = pipeline(tmp_path)
-    data = pipe.data(cfg)
-    database = pipe.database(cfg, data)
+    data = stages.data(pipe, cfg["data"])
+    database = stages.database(pipe, cfg["database"], cfg["data"], data)
 
     # what the data stage and from-dataset computed when they loaded each split whole
     shapes = SyntheticShapes(train_size=300, test_size=100)
@@ -123,7 +125,7 @@ def test_image_folder_is_read_a_chunk_at_a_time(tmp_path, monkeypatch):
         return read(self, split, indices)
 
     monkeypatch.setattr(ImageFolder, "read", spy)
-    data = pipeline(tmp_path).data(stage_config(spec, {"name": "from-dataset", "dataset": spec}, train_size=30))
+    data = stages.data(pipeline(tmp_path), stage_config(spec, {"name": "from-dataset", "dataset": spec}, train_size=30)["data"])
     assert max(asked) == 5 and sum(asked) == 30 + 10  # never more than a chunk decoded at once
     monkeypatch.setattr(ImageFolder, "read", read)
     whole = ImageFolder(root=str(tmp_path / "folder"), image_size=8).load("train")
@@ -143,8 +145,8 @@ def test_first_stage_encodes_the_memory_mapped_set_in_chunks(tmp_path, monkeypat
     monkeypatch.setattr(IdentityFirstStage, "encode", spy)
     cfg = stage_config(SHAPES, {"name": "from-dataset", "dataset": SHAPES}, train_size=50)
     pipe = pipeline(tmp_path)
-    data = pipe.data(cfg)
-    latents = load_array(pipe.first_stage(cfg, data) / "latents.npy")
+    data = stages.data(pipe, cfg["data"])
+    latents = load_array(gen.first_stage(pipe, cfg, data) / "latents.npy")
     assert seen == [16, 16, 16, 2]
     assert np.array_equal(latents, encode(IdentityFirstStage(), load_array(data / "train_images.npy")))
 
@@ -177,7 +179,9 @@ import json, sys, time, tracemalloc
 from pathlib import Path
 import rdmbench.chunks as chunks
 from rdmbench.cache import StageCache
+from rdmbench import stages
 from rdmbench.pipeline import Pipeline
+from rdmbench.tasks.generation import stages as gen
 from rdmbench.progress import Progress
 from rdmbench.registry import get_registry
 sys.path.insert(0, sys.argv[3])
@@ -207,11 +211,11 @@ pipe.plugin("dataset", spec).count("train")  # listing and imports before the ba
 pipe.fingerprint("dataset", spec)
 reset_peak()
 before = peak()
-data = pipe.data(cfg)
+data = stages.data(pipe, cfg["data"])
 data_growth = peak() - before
 # the database stage reads X memory-mapped, whose file pages count as resident: count the heap instead
 tracemalloc.start()
-pipe.database(cfg, data)
+stages.database(pipe, cfg["database"], cfg["data"], data)
 database_peak = tracemalloc.get_traced_memory()[1]
 tracemalloc.stop()
 reset_peak()
@@ -248,9 +252,9 @@ def test_database_overlapping_the_reference_set_is_an_error(tmp_path):
     cfg = stage_config(SHAPES, {"name": "from-dataset", "dataset": SHAPES, "split": "test", "size": 60},
                        train_size=100)
     pipe = pipeline(tmp_path)
-    data = pipe.data(cfg)
+    data = stages.data(pipe, cfg["data"])
     with pytest.raises(ConfigError) as err:
-        pipe.database(cfg, data)
+        stages.database(pipe, cfg["database"], cfg["data"], data)
     assert err.value.key == "database" and "allow_reference_overlap" in str(err.value)
     assert "60 reference images" in str(err.value)  # reference = the whole test split, D = 60 of it
     assert not list((tmp_path / "cache" / "database").glob("*/stage.json"))  # no entry was stored
@@ -260,8 +264,8 @@ def test_reference_overlap_opt_in_is_recorded(tmp_path):
     database = {"name": "from-dataset", "dataset": SHAPES, "split": "test", "size": 60}
     pipe = pipeline(tmp_path)
     cfg = stage_config(SHAPES, database, train_size=100, allow_reference_overlap=True)
-    info = read_json(pipe.database(cfg, pipe.data(cfg)) / "info.json")
+    info = read_json(stages.database(pipe, cfg["database"], cfg["data"], stages.data(pipe, cfg["data"])) / "info.json")
     assert info["overlap_with_reference"] == 60 and info["allow_reference_overlap"] is True
     clean = stage_config(SHAPES, {**database, "split": "train"}, train_size=100)
-    info = read_json(pipe.database(clean, pipe.data(clean)) / "info.json")
+    info = read_json(stages.database(pipe, clean["database"], clean["data"], stages.data(pipe, clean["data"])) / "info.json")
     assert info["overlap_with_reference"] == 0 and info["overlap_with_train"] == 0

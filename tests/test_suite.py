@@ -31,7 +31,7 @@ def test_grid_expands_with_seeds_and_resolves_defaults(tiny_suite):
     assert cfg["retriever"] == {"name": "exact", "build": {"metric": "cosine", "batch_size": 1024}, "query": {},
                                 "train_neighbours": 16}
     assert cfg["head"]["lr"] > 0  # defaults filled in, so cache keys see them
-    from rdmbench.pipeline import neighbour_k
+    from rdmbench.tasks.generation import neighbour_k
 
     assert {neighbour_k(r.config) for r in suite.runs} == {16}  # every run's own k, floored at 16
 
@@ -103,8 +103,8 @@ def test_wrong_type(tmp_path):
 
 
 def test_wrong_choice_lists_allowed(tmp_path):
-    msg = mutate(tmp_path, lambda d: d["base"]["sample"].update(mode="text"))
-    assert "base.sample.mode" in msg and "unconditional" in msg and "reference-queries" in msg
+    msg = mutate(tmp_path, lambda d: d["base"]["sample"].update(mode={"name": "text"}))
+    assert "base.sample.mode" in msg and "unconditional" in msg and "held-out" in msg
 
 
 def test_k_larger_than_database(tmp_path):

@@ -69,7 +69,7 @@ class FromDataset(Database):
         The nested spec as written in a suite lacks the dataset's defaults; the resolved one here
         makes equal configurations key the cache equally; its code hash notices a changed loader.
         """
-        from rdmbench.pipeline import describe
+        from rdmbench.provenance import describe
 
         return {"dataset": describe(self.dataset, self.dataset_spec)}
 

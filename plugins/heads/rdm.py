@@ -238,14 +238,15 @@ class RDMHead(Head):
         return uncond + scale * (cond - uncond)
 
     def _guidance_mode(self, request: SampleRequest) -> str:
-        """Classifier-free guidance as one batched forward or two.
+        """Classifier-free guidance as one batched forward or two: the pipeline resolves the choice per
+        device type (never by timing; the two differ in the last bits) and keys the samples stage on it."""
+        if request.guidance_batching not in ("batched", "split"):
+            raise ValueError(f"guidance_batching must be 'batched' or 'split', got {request.guidance_batching!r}")
+        return request.guidance_batching
 
-        The two differ in the last bits (other kernel shapes), so the choice is fixed by the
-        device type alone, never by timing, and the pipeline keys the samples stage on it.
-        """
-        from rdmbench.schema import resolve_guidance_batching
-
-        return resolve_guidance_batching(request.extra.get("guidance_batching", "auto"), self.device)
+    def supports_guidance(self) -> bool:
+        """Guidance needs the null prediction that ``cond_dropout`` > 0 teaches."""
+        return self.cfg["cond_dropout"] > 0
 
     # -- persistence ----------------------------------------------------------------------------------
     def save(self, directory: Path) -> None:

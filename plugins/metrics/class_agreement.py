@@ -19,12 +19,13 @@ from __future__ import annotations
 import numpy as np
 
 from rdmbench.api import Metric, MetricInputs
+from rdmbench.columns import Column
 from rdmbench.errors import RdmbenchError
 from rdmbench.hookspecs import hookimpl
 
-CLASS_AGREEMENT = "class_agreement"
-CLASS_AGREEMENT_CHANCE = "class_agreement_chance"
-CLASSIFIER_ACC = "classifier_acc"
+CLASS_AGREEMENT = Column("class_agreement", "class agreement", "higher", description="share of samples the classifier puts in their query's class")
+CLASS_AGREEMENT_CHANCE = Column("class_agreement_chance", "class agreement by chance", description="agreement of shuffled queries: the floor")
+CLASSIFIER_ACC = Column("classifier_acc", "classifier accuracy", description="the classifier's accuracy on the reference set: the ceiling")
 
 
 class ClassAgreementMetric(Metric):
@@ -33,6 +34,7 @@ class ClassAgreementMetric(Metric):
     name = "class-agreement"
     columns = (CLASS_AGREEMENT, CLASS_AGREEMENT_CHANCE, CLASSIFIER_ACC)
     interval_columns = (CLASS_AGREEMENT, CLASS_AGREEMENT_CHANCE)
+    needs_query_labels = True
 
     def __init__(self, test_fraction: float = 0.2, max_iter: int = 2000):
         if not 0.0 < test_fraction < 1.0:

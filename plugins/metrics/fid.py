@@ -17,10 +17,11 @@ from __future__ import annotations
 import numpy as np
 
 from rdmbench.api import Metric, MetricInputs
+from rdmbench.columns import Column
 from rdmbench.errors import RdmbenchError
 from rdmbench.hookspecs import hookimpl
 
-FID = "fid"
+FID = Column("fid", "FID", "lower", space_dependent=True)
 
 
 class FidMetric(Metric):

@@ -16,11 +16,12 @@ from __future__ import annotations
 import numpy as np
 
 from rdmbench.api import Metric, MetricInputs
+from rdmbench.columns import Column
 from rdmbench.errors import RdmbenchError
 from rdmbench.hookspecs import hookimpl
 
-IS = "is"
-IS_STD = "is_std"
+IS = Column("is", "IS", "higher", space_dependent=True)
+IS_STD = Column("is_std", "IS std over splits")
 
 
 class InceptionScoreMetric(Metric):

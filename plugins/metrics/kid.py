@@ -19,11 +19,12 @@ from __future__ import annotations
 import numpy as np
 
 from rdmbench.api import Metric, MetricInputs
+from rdmbench.columns import Column
 from rdmbench.errors import RdmbenchError
 from rdmbench.hookspecs import hookimpl
 
-KID = "kid"
-KID_STD = "kid_std"
+KID = Column("kid", "KID", "lower", space_dependent=True)
+KID_STD = Column("kid_std", "KID std over subsets")
 
 
 class KidMetric(Metric):

@@ -21,13 +21,14 @@ from __future__ import annotations
 import numpy as np
 
 from rdmbench.api import Metric, MetricInputs
+from rdmbench.columns import Column
 from rdmbench.errors import RdmbenchError
 from rdmbench.hookspecs import hookimpl
 
-PRECISION = "precision"
-RECALL = "recall"
-F_SCORE = "f_score"
-PR_SET_SIZE = "pr_set_size"
+PRECISION = Column("precision", "precision", "higher", description="share of samples inside the reference manifold (quality)")
+RECALL = Column("recall", "recall", "higher", description="share of reference images inside the samples' manifold (diversity)")
+F_SCORE = Column("f_score", "F-score", "higher")
+PR_SET_SIZE = Column("pr_set_size", "precision/recall set size", summary=False)
 
 
 def equal_subsets(n_generated: int, n_reference: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

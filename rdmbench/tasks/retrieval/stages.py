@@ -1,4 +1,4 @@
-"""The retrieval benchmark task, in the manner of ann-benchmarks (Aumüller, Bernhardsson & Faithfull,
+"""Stages of the retrieval benchmark task, in the manner of ann-benchmarks (Aumüller, Bernhardsson & Faithfull,
 "ANN-Benchmarks", Information Systems 2020).
 
     data ─ database ─ embeddings(D) ─ index (build time, size) ─┐
@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from rdmbench.cache import load_array, read_json, save_array, write_json
-from rdmbench.pipeline import _search
+from rdmbench.cache import load_array, save_array, write_json
+from rdmbench.stages import retriever, search as batched_search
 
 #: ground truth depth, as in ann-benchmarks' files (100 neighbours per query)
 GROUND_TRUTH_K = 100
@@ -64,22 +64,23 @@ def ground_truth(pipe: Any, cfg: dict[str, Any], db_emb: Path, q_emb: Path) -> P
         exact = pipe.registry.create("retriever", {"name": "exact", "metric": b["metric"]})
         exact.build(db)
         q = np.asarray(queries[ids], dtype=np.float32)
-        _, found = _search(exact, q, min(k_gt, len(db)), {}, pipe.progress, batch=1024,
+        _, found = batched_search(exact, q, min(k_gt, len(db)), {}, pipe.progress, batch=1024,
                            description="exact ground truth")
         save_array(out / "query_ids.npy", ids)
         save_array(out / "neighbours.npy", found)
         return {"queries": n, "database": len(db), "dim": db.shape[1], "k": k_gt}
 
-    return pipe.stage("ground_truth", config, {"database": db_emb.name, "queries": q_emb.name}, compute)
+    return pipe.stage("ground_truth", config, {"database": db_emb.name, "queries": q_emb.name}, compute,
+                      uses=(batched_search,))
 
 
-def search(pipe: Any, cfg: dict[str, Any], paths: dict[str, Path]) -> Path:
+def timed_search(pipe: Any, cfg: dict[str, Any], paths: dict[str, Path]) -> Path:
     b, query = cfg["benchmark"], cfg["retriever"]["query"]
     config = {"query": query, "k": b["k"], "single_queries": b["single_queries"], "repeats": b["repeats"]}
     inputs = {"index": paths["index"].name, "ground_truth": paths["ground_truth"].name}
 
     def compute(out: Path) -> dict:
-        ret = pipe.retriever(cfg, paths["index"], paths["db_embeddings"])
+        ret = retriever(pipe, cfg["retriever"], paths["index"], paths["db_embeddings"])
         db = load_array(paths["db_embeddings"] / "embeddings.npy", mmap=True)
         qids = load_array(paths["ground_truth"] / "query_ids.npy")
         q = np.asarray(load_array(paths["query_embeddings"] / "embeddings.npy", mmap=True)[qids], dtype=np.float32)
@@ -115,47 +116,3 @@ def search(pipe: Any, cfg: dict[str, Any], paths: dict[str, Path]) -> Path:
         return {}
 
     return pipe.stage("search", config, inputs, compute)
-
-
-def run_retrieval(pipe: Any, cfg: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Path]]:
-    b, r = cfg["benchmark"], cfg["retriever"]
-    p: dict[str, Path] = {}
-    p["data"] = pipe.data(cfg)
-    p["database"] = pipe.database(cfg, p["data"])
-    p["db_embeddings"] = pipe.embeddings(cfg["encoder"], p["database"], "database")
-    p["query_embeddings"] = pipe.embeddings(cfg["encoder"], p["data"], b["queries"])  # "train" or "reference"
-    p["ground_truth"] = ground_truth(pipe, cfg, p["db_embeddings"], p["query_embeddings"])
-    p["index"] = pipe.index(cfg, p["db_embeddings"])
-    p["search"] = search(pipe, cfg, p)
-    gt, built = read_json(p["ground_truth"] / "info.json"), read_json(p["index"] / "info.json")
-    params = {**{k: v for k, v in r["build"].items() if k != "metric"}, **r["query"]}
-    row = {**read_json(p["search"] / "search.json"),
-           "build_s": built["build_s"], "index_bytes": built["index_bytes"],
-           "retriever": r["name"], "parameters": " ".join(f"{k}={v}" for k, v in params.items()),
-           "vectors": b["label"], "metric": b["metric"], "k": b["k"], "database_size": gt["database"],
-           "dim": gt["dim"], "encoder": read_json(p["db_embeddings"] / "info.json").get("encoder")}
-    from rdmbench.pipeline import opt_ins
-
-    row.update(opt_ins(p))
-    return row, {}
-
-
-def neighbour_recall(pipe: Any, cfg: dict[str, Any], p: dict[str, Path]) -> float:
-    """Recall@k_train of the training set's neighbours (what the head learns from) against exact search."""
-    k = cfg["k_train"]
-    metric = cfg["retriever"]["build"].get("metric", "cosine")
-    from rdmbench.pipeline import neighbour_k
-
-    bench = {"metric": metric, "k": neighbour_k(cfg), "num_queries": None}
-    gt = ground_truth(pipe, {**cfg, "benchmark": bench}, p["db_embeddings"], p["train_embeddings"])
-
-    def compute(out: Path) -> dict:
-        db = load_array(p["db_embeddings"] / "embeddings.npy", mmap=True)
-        q = load_array(p["train_embeddings"] / "embeddings.npy", mmap=True)
-        found = load_array(p["neighbours"] / "ids.npy")[:, :k]
-        recall = recall_at_k(db, q, load_array(gt / "neighbours.npy"), found, k, metric)
-        return {"recall": float(recall.mean())}
-
-    path = pipe.stage("neighbour_recall", {"k": k, "metric": metric},
-                      {"neighbours": p["neighbours"].name, "ground_truth": gt.name}, compute)
-    return read_json(path / "info.json")["recall"]

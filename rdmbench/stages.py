@@ -1,0 +1,227 @@
+"""Stages every task shares: data, database, embeddings, index, neighbours.
+
+    data (X, reference) ─ database (D, disjoint from X and the reference by content)
+      ├─ embeddings(D) ─ index ─┐
+      └─ embeddings(queries) ───┴─ neighbours(queries, k)
+
+Each takes only the config sections it depends on, so that the same function serves the training
+database and a database given at sampling time, and a stage's key never holds more than it reads.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from rdmbench.api import ImageSet, SplitView
+from rdmbench.cache import load_array, read_json, save_array, write_json
+from rdmbench.chunks import write_rows
+from rdmbench.errors import ConfigError, RdmbenchError
+from rdmbench.progress import Progress
+
+
+def data(pipe: Any, d: dict[str, Any]) -> Path:
+    """X and the held-out reference set: seeded subsets of two splits, streamed to disk."""
+    spec = d["dataset"]
+    config = {**{k: v for k, v in d.items() if k not in ("dataset", "allow_overlap", "allow_reference_overlap")},
+              "dataset": pipe.fingerprint("dataset", spec)}
+
+    def compute(out: Path) -> dict:
+        ds = pipe.plugin("dataset", spec)
+        for split in (d["train_split"], d["reference_split"]):
+            if split not in ds.splits:
+                raise ConfigError(f"dataset {spec['name']!r} has no split {split!r} (allowed: {', '.join(ds.splits)})",
+                                  key="data.train_split" if split == d["train_split"] else "data.reference_split")
+        # rows are picked by index and streamed to disk: a split is never in memory whole
+        rng = np.random.default_rng(d["seed"])
+        train = SplitView(ds, d["train_split"], take(ds.count(d["train_split"]), d["train_size"], rng, "data.train_size"))
+        ref = SplitView(ds, d["reference_split"], take(ds.count(d["reference_split"]), d["reference_size"], rng,
+                                                       "data.reference_size"))
+        class_names = save_images(out, "train", train)
+        save_images(out, "reference", ref)
+        write_json(out / "meta.json", {"class_names": list(class_names or [])})
+        return {"train": len(train), "reference": len(ref)}
+
+    return pipe.stage("data", config, {}, compute)
+
+
+def database(pipe: Any, spec: dict[str, Any], d: dict[str, Any], data_path: Path) -> Path:
+    """D built by the database plugin, refused when it shares content with X or the reference set."""
+    allow, allow_ref = d["allow_overlap"], d["allow_reference_overlap"]
+    config = {"database": pipe.fingerprint("database", spec), "seed": d["seed"], "allow_overlap": allow,
+              "allow_reference_overlap": allow_ref}
+
+    def compute(out: Path) -> dict:
+        from rdmbench.overlap import content_hashes, overlap_count
+
+        db = pipe.plugin("database", spec)
+        train = load_images(data_path, "train")
+        class_names = save_images(out, "database", db.build(train, d["seed"]))
+        write_json(out / "meta.json", {"class_names": list(class_names or [])})
+        stored = content_hashes(load_array(out / "database_images.npy", mmap=True))
+        overlap = overlap_count(train.images, stored)
+        if overlap and not allow:
+            raise ConfigError(f"{overlap} database images are identical to training images; X and D must be "
+                              "disjoint (set data.allow_overlap: true to permit it)", key="database")
+        ref_overlap = overlap_count(load_array(data_path / "reference_images.npy", mmap=True), stored)
+        if ref_overlap and not allow_ref:
+            raise ConfigError(
+                f"{ref_overlap} reference images (data.reference_split {d['reference_split']!r}) are "
+                "identical to database images: samples would be scored against images the model retrieves; "
+                "draw D from another split (e.g. database.split: train) or set data.allow_reference_overlap: "
+                "true to permit it", key="database")
+        return {"size": len(stored), "overlap_with_train": overlap, "overlap_with_reference": ref_overlap,
+                "allow_reference_overlap": allow_ref, "excluded": getattr(db, "excluded", None)}
+
+    return pipe.stage("database", config, {"data": data_path.name}, compute)
+
+
+def embeddings(pipe: Any, encoder_spec: dict[str, Any], source: Path, array: str) -> Path:
+    """float16 embeddings (memory-mapped when read) of one stored image array, L2-normalised unless
+    the encoder says its raw values are the vectors (``Encoder.normalize``)."""
+    config = {"encoder": pipe.fingerprint("encoder", encoder_spec), "array": array}
+
+    def compute(out: Path) -> dict:
+        enc = pipe.plugin("encoder", encoder_spec)
+        images = load_array(source / f"{array}_images.npy", mmap=True)
+        emb = enc.features(images, pipe.progress)["embedding"].astype(np.float32)
+        if enc.normalize:
+            emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+        save_array(out / "embeddings.npy", emb.astype(np.float16))
+        return {"count": len(emb), "dim": emb.shape[1], "encoder": enc.identity()}
+
+    return pipe.stage("embeddings", config, {"source": source.name}, compute)
+
+
+def retriever_spec(r: dict[str, Any]) -> dict[str, Any]:
+    return {"name": r["name"], **r["build"]}
+
+
+def index(pipe: Any, r: dict[str, Any], db_emb: Path) -> Path:
+    """The retriever's index over D's embeddings, with its build time and size."""
+    spec = retriever_spec(r)
+    config = {"retriever": pipe.fingerprint("retriever", spec)}
+
+    def compute(out: Path) -> dict:
+        import time
+
+        ret = pipe.plugin("retriever", spec)
+        emb = load_array(db_emb / "embeddings.npy")
+        start = time.perf_counter()
+        ret.build(emb)
+        build_s = time.perf_counter() - start
+        ret.save(out)
+        saved = sum(f.stat().st_size for f in out.iterdir() if f.is_file() and f.name != ret.MANIFEST)
+        held = ret.index_bytes()
+        return {"build_s": build_s, "index_bytes": saved if held is None else held, "n": len(emb), **ret.build_info()}
+
+    return pipe.stage("index", config, {"embeddings": db_emb.name}, compute, version=2)
+
+
+def retriever(pipe: Any, r: dict[str, Any], index_path: Path, db_emb: Path) -> Any:
+    """The shared retriever instance with this index loaded."""
+    return pipe.loaded("retriever", retriever_spec(r), index_path,
+                       lambda ret: ret.load(index_path, load_array(db_emb / "embeddings.npy")))
+
+
+def neighbours(pipe: Any, r: dict[str, Any], index_path: Path, db_emb: Path, queries: Path, k: int) -> Path:
+    """The ``k`` nearest database entries of every query vector (the training set's, for training
+    and for the proposal p_D), searched once with the run's query-time settings."""
+    query = r["query"]
+    config = {"query": query, "k": k}
+
+    def compute(out: Path) -> dict:
+        ret = retriever(pipe, r, index_path, db_emb)
+        q = load_array(queries / "embeddings.npy").astype(np.float32)
+        sims, ids = search(ret, q, k, query, pipe.progress)
+        save_array(out / "ids.npy", ids.astype(np.int64))
+        save_array(out / "similarities.npy", sims.astype(np.float16))
+        return {"queries": len(q), "k": k, "mean_top1_similarity": float(sims[:, 0].mean())}
+
+    return pipe.stage("neighbours", config, {"index": index_path.name, "queries": queries.name}, compute,
+                      uses=(search,))
+
+
+def opt_ins(p: dict[str, Path]) -> dict[str, Any]:
+    """Row columns for explicit opt-ins that made a stage differ from what was asked, so a number never
+    hides them: an index built otherwise (``small_database:``), a database overlapping the reference set."""
+    out: dict[str, Any] = {}
+    built = read_json(p["index"] / "info.json").get("built") if "index" in p else None
+    if built:
+        out["retriever_built"] = built
+    overlap = read_json(p["database"] / "info.json").get("overlap_with_reference") if "database" in p else None
+    if overlap:
+        out["database_reference_overlap"] = overlap
+    return out
+
+
+def take(count: int, size: int | None, rng: np.random.Generator, key: str) -> np.ndarray:
+    """Indices of a seeded subset of ``count`` rows, ascending (all rows when ``size`` is None).
+
+    The same draws as when the split was loaded whole and subset, so earlier cached data stages
+    hold the same images.
+    """
+    if size is None:
+        return np.arange(count)
+    if size > count:
+        raise ConfigError(f"{size} requested but the split has only {count} images; allowed: 1..{count}", key=key)
+    return np.sort(rng.permutation(count)[:size])
+
+
+def save_images(out: Path, name: str, images: ImageSet | SplitView) -> tuple[str, ...] | None:
+    """Store images (and labels) as ``<name>_images.npy`` a chunk at a time; return the class names."""
+    parts = [images] if isinstance(images, ImageSet) else images.chunks()
+    labels: list[np.ndarray | None] = []
+    class_names: list[tuple[str, ...] | None] = []
+
+    def pixels():
+        for part in parts:
+            labels.append(part.labels)
+            class_names.append(part.class_names)
+            yield part.images
+
+    write_rows(out / f"{name}_images.npy", len(images), pixels())
+    if all(part is not None for part in labels):
+        save_array(out / f"{name}_labels.npy", np.concatenate(labels).astype(np.int64))
+    elif any(part is not None for part in labels):
+        raise RdmbenchError(f"{name}: the dataset returned labels for some images and not for others")
+    return class_names[0]
+
+
+def load_images(path: Path, name: str) -> ImageSet:
+    """Stored images, memory-mapped (read on demand, never loaded whole)."""
+    return ImageSet(load_array(path / f"{name}_images.npy", mmap=True), maybe(path / f"{name}_labels.npy"),
+                    class_names(path))
+
+
+def class_names(path: Path) -> tuple[str, ...] | None:
+    meta = read_json(path / "meta.json") if (path / "meta.json").exists() else {}
+    return tuple(meta.get("class_names") or ()) or None
+
+
+def maybe(path: Path) -> np.ndarray | None:
+    return load_array(path) if path.exists() else None
+
+
+def batched(fn: Callable[[np.ndarray], np.ndarray], items: np.ndarray, batch: int = 1024) -> np.ndarray:
+    return np.concatenate([fn(np.asarray(items[s:s + batch])) for s in range(0, len(items), batch)])
+
+
+def search(ret: Any, queries: np.ndarray, k: int, query_args: dict[str, Any], progress: Progress | None,
+           batch: int = 4096, description: str = "search neighbours") -> tuple[np.ndarray, np.ndarray]:
+    """``ret.search`` in batches with progress; an error when any query got fewer than k neighbours."""
+    sims, ids = [], []
+    with progress.task(description, len(queries)) if progress else nullcontext() as advance:
+        for s in range(0, len(queries), batch):
+            a, b = ret.search(queries[s:s + batch], k, **query_args)
+            sims.append(a)
+            ids.append(b)
+            if advance:
+                advance(len(a))
+    ids_all = np.concatenate(ids)
+    if (ids_all < 0).any():
+        raise RdmbenchError(f"the retriever returned fewer than k = {k} neighbours for some queries")
+    return np.concatenate(sims), ids_all

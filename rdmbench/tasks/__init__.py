@@ -1,0 +1,82 @@
+"""Tasks: what a suite's runs do. Each task is one package behind the ``Task`` interface.
+
+A task owns its run schema, the checks beyond that schema, its plan of cached stages, the columns
+its rows carry and its section of the report. Nothing outside a task's package branches on its
+name: the suite loader, the runner, the dry run and the report ask the task named in the suite
+(and recorded in ``suite.json``). A new task is a package here plus one line in ``TASKS``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rdmbench.registry import unknown_choice
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from rdmbench.columns import Column
+    from rdmbench.pipeline import Pipeline
+    from rdmbench.registry import Registry
+    from rdmbench.report.model import ReportData, Section
+    from rdmbench.validation import Checks
+
+#: task name -> "module:class"; imported only when asked for, so the CLI stays light
+TASKS: dict[str, str] = {
+    "generation": "rdmbench.tasks.generation:GenerationTask",
+    "retrieval": "rdmbench.tasks.retrieval:RetrievalTask",
+}
+
+#: the task of a suite that names none
+DEFAULT_TASK = "generation"
+
+
+class Task:
+    """One kind of run. Subclasses set ``name``, ``schema`` and ``columns`` and implement the methods."""
+
+    name: ClassVar[str] = ""
+    #: the pydantic model of one run's config (``rdmbench.schema.Section`` subclass, unknown keys forbidden)
+    schema: ClassVar[Any] = None
+    #: columns the task itself writes into rows (metric plugins declare theirs)
+    columns: ClassVar[tuple[Column, ...]] = ()
+
+    def validate(self, run: Any, out: dict[str, Any], checks: Checks) -> None:
+        """Checks beyond the schema (plugin arguments, sizes, combinations); fills ``out`` resolved.
+
+        ``run`` is the schema instance, ``out`` its resolved dict; report problems through ``checks``.
+        """
+
+    def plugin_specs(self, cfg: dict[str, Any]) -> list[tuple[str, str, dict[str, Any], bool]]:
+        """``(kind, dotted key, spec, fingerprint?)`` of every plugin a run uses, for the preflight."""
+        return []
+
+    def result_columns(self, cfg: dict[str, Any], registry: Registry) -> list[Column]:
+        """Every column a run of this config can write: the task's own and its plugins'."""
+        return list(self.columns)
+
+    def describe(self, cfg: dict[str, Any]) -> str:
+        """One line for ``--dry-run``."""
+        return ""
+
+    def run(self, pipe: Pipeline, cfg: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Path]]:
+        """Compute (or reuse) every stage of one run; return its row and the files to keep beside it."""
+        raise NotImplementedError
+
+    def report(self, data: ReportData) -> list[Section]:
+        """The task's sections of the report, from its module ``report`` (heavy imports happen there)."""
+        module = importlib.import_module(f"{type(self).__module__}.report")
+        return module.sections(data)
+
+
+def task_names() -> list[str]:
+    return list(TASKS)
+
+
+def get_task(name: str, *, file: str | None = None, key: str = "task") -> Task:
+    from rdmbench.errors import ConfigError
+
+    if name not in TASKS:
+        raise ConfigError(unknown_choice("task", name, list(TASKS)), file=file, key=key)
+    module, cls = TASKS[name].split(":")
+    return getattr(importlib.import_module(module), cls)()

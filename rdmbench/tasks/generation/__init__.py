@@ -1,0 +1,231 @@
+"""The generation task: train a head on retrieved neighbours, sample, measure.
+
+    data ─ database ─ embeddings(D) ─ index ─ neighbours(X, k) ─┐
+      ├─ first stage (+ latents of X) ───────────────────────────┴─ train(k_train, seed) ─┐
+      │  sampling database D' (D unless ``sample.database``) ─ embeddings ─ index ─┐       │
+      │      (+ neighbours(X, D') for p_D, or embeddings of held-out queries) ─────┴─ samples ─ features ─ metrics
+      └─ features(X), features(reference) ──────────────────────────────────────────────────┴─ novelty
+
+The k_train study shares data, database, first stage, embeddings, the index and one neighbour table
+across its heads; a top-m or guidance sweep shares the trained head too, so it costs only sampling.
+How queries are chosen is a sampling-mode plugin (``sample.mode``); the task asks it what it reads.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rdmbench import stages as shared
+from rdmbench.cache import read_json
+from rdmbench.columns import Column
+from rdmbench.tasks import Task
+from rdmbench.tasks.generation import stages as gen
+from rdmbench.tasks.generation.schema import RunConfig
+from rdmbench.validation import Checks, data_section, k_fits, retriever_section
+
+
+class GenerationTask(Task):
+    name = "generation"
+    schema = RunConfig
+    columns = (
+        Column("near_copies", "near-copies", "lower",
+               description="share of samples whose nearest training image is unusually near (distance to the "
+                           "nearest over distance to the 10th nearest, below the near-copy quantile of held-out "
+                           "images' values); samples as novel as held-out images: ≈ that quantile"),
+        Column("near_copy_quantile", "near-copy quantile", summary=False,
+               description="the share of near-copies expected of samples as novel as held-out images"),
+        Column("nearest_train_ratio", "nearest-training distance, samples / held-out",
+               description="median distance to the nearest training image, samples over held-out images "
+                           "(below 1: samples sit closer to X than unseen images do)"),
+        Column("retrieval_recall", "retrieval recall@k_train", "higher",
+               description="recall of the training set's neighbours against exact search"),
+        Column("head_parameters", "head parameters", summary=False),
+        Column("sampling_database", "sampling database", summary=False),
+        Column("queries", "queries from", summary=False),
+        Column("skipped_metrics", "metrics not measured", summary=False),
+        Column("feature_extractor", "feature extractor", summary=False),
+        Column("encoder", "retrieval encoder", summary=False),
+        Column("num_samples", "generated samples", summary=False),
+        Column("num_reference", "reference images", summary=False),
+        Column("train_s", "training time (s)"),
+        Column("sample_s", "sampling time (s)"),
+        Column("bootstrap_s", "bootstrap time (s)"),
+    )
+
+    # -- config ----------------------------------------------------------------------------------------
+    def validate(self, run: Any, out: dict[str, Any], checks: Checks) -> None:
+        for kind in ("database", "first_stage", "encoder", "head"):
+            out[kind] = checks.plugin(kind, getattr(run, kind), kind)
+        data_section(checks, run.data.model_dump(), out["data"])
+        retriever = retriever_section(checks, run.retriever)
+        if retriever is not None:
+            out["retriever"] = retriever
+        self._validate_metrics(run, out, checks)
+        self._validate_sample(run, out, checks)
+
+    def _validate_metrics(self, run: Any, out: dict[str, Any], checks: Checks) -> None:
+        registry = checks.registry
+        fe = checks.plugin("encoder", run.metrics.feature_extractor, "metrics.feature_extractor")
+        out["metrics"]["feature_extractor"] = fe
+        use = {}
+        for mname, margs in run.metrics.use.items():
+            if checks.attempt(registry.info, "metric", mname, file=checks.file,
+                              key=checks.key(f"metrics.use.{mname}")) is None:
+                continue
+            spec = checks.plugin("metric", {"name": mname, **(margs or {})}, f"metrics.use.{mname}")
+            if spec is None:
+                continue
+            use[mname] = {k: v for k, v in spec.items() if k != "name"}
+            # a subset as large as its set is the set itself every time (KID): refuse before any work
+            for what, size in (("sample.num", run.sample.num), ("data.reference_size", run.data.reference_size)):
+                if isinstance(spec.get("subset_size"), int) and size is not None and spec["subset_size"] >= size:
+                    checks.error(f"subset_size {spec['subset_size']} must be smaller than {what} = {size}; allowed: "
+                                 f"2..{size - 1}", f"metrics.use.{mname}.subset_size")
+            if fe is not None:
+                provides = registry.info("encoder", fe["name"]).cls.provides
+                missing = [n for n in registry.info("metric", mname).cls.needs if n not in provides]
+                if missing:
+                    checks.error(f"metric {mname!r} needs {missing} from the feature extractor, but {fe['name']!r} "
+                                 f"provides only {list(provides)}; drop the metric or choose another feature extractor",
+                                 f"metrics.use.{mname}")
+        out["metrics"]["use"] = use
+
+    def _validate_sample(self, run: Any, out: dict[str, Any], checks: Checks) -> None:
+        s, o = run.sample, out["sample"]
+        k_train = out["k_train"]
+        k = o["k"] = k_train if s.k is None else s.k
+        o["mode"] = mode_spec = checks.plugin("sampling_mode", s.mode, "sample.mode")
+        mode = checks.registry.create("sampling_mode", mode_spec) if mode_spec else None
+        extra = mode.extra_neighbours() if mode else 0
+        if mode is not None and (problem := mode.check_k(k, k_train)):
+            checks.error(problem, "sample.k")
+        if s.encoder is not None:
+            enc = checks.plugin("encoder", s.encoder, "sample.encoder")
+            if enc is not None and out["encoder"] is not None and enc != out["encoder"]:
+                checks.error(f"the sampling database must be embedded with the run's encoder {out['encoder']['name']!r} "
+                             f"({_args(out['encoder'])}): the head was trained on its vectors, not on "
+                             f"{enc['name']!r} ({_args(enc)}); drop sample.encoder", "sample.encoder")
+        o["encoder"] = out["encoder"]
+        if s.retriever is not None:
+            o["retriever"] = retriever_section(checks, s.retriever, "sample.retriever")
+        else:
+            o["retriever"] = out["retriever"] if isinstance(out["retriever"], dict) and "query" in out["retriever"] \
+                else None
+        if s.database is not None:
+            o["database"] = checks.plugin("database", s.database, "sample.database")
+            k_fits(checks, k + extra, 0, "sample.k", o["database"], "the sampling database")
+            k_fits(checks, k_train, 0, "k_train", out["database"])
+        else:
+            need = max(k_train, k + extra)
+            k_fits(checks, need, 0, "k_train" if k_train >= k + extra else "sample.k", out["database"])
+        guided = s.guidance_scale != 1.0 and k > 0 and k_train > 0
+        if guided and out["head"] is not None and not checks.registry.create("head", out["head"]).supports_guidance():
+            checks.error(f"guidance scale {s.guidance_scale} needs a head trained with null conditioning, and head "
+                         f"{out['head']['name']!r} as configured has none (rdm: head.cond_dropout > 0); set "
+                         "sample.guidance_scale: 1.0 or train with null conditioning", "sample.guidance_scale")
+
+    def plugin_specs(self, cfg: dict[str, Any]) -> list[tuple[str, str, dict[str, Any], bool]]:
+        s = cfg["sample"]
+        specs = [("dataset", "data.dataset", cfg["data"]["dataset"], True), ("database", "database", cfg["database"], True),
+                 ("encoder", "encoder", cfg["encoder"], True), ("first_stage", "first_stage", cfg["first_stage"], True),
+                 ("encoder", "metrics.feature_extractor", cfg["metrics"]["feature_extractor"], True),
+                 ("retriever", "retriever", shared.retriever_spec(cfg["retriever"]), False),
+                 ("sampling_mode", "sample.mode", s["mode"], True)]
+        if s["database"] is not None:
+            specs.append(("database", "sample.database", s["database"], True))
+        if s["retriever"] != cfg["retriever"]:
+            specs.append(("retriever", "sample.retriever", shared.retriever_spec(s["retriever"]), False))
+        specs += [("metric", f"metrics.use.{m}", {"name": m, **a}, False) for m, a in cfg["metrics"]["use"].items()]
+        return specs
+
+    def result_columns(self, cfg: dict[str, Any], registry: Any) -> list[Column]:
+        metric_columns = [c for m in cfg["metrics"]["use"] for c in registry.info("metric", m).cls.columns]
+        return [*metric_columns, *self.columns]
+
+    def describe(self, cfg: dict[str, Any]) -> str:
+        s = cfg["sample"]
+        mode = ", ".join(f"{k}={v}" for k, v in s["mode"].items() if k != "name")
+        return (f"k_train={cfg['k_train']} seed={cfg['seed']} dataset={cfg['data']['dataset']['name']} "
+                f"database={database_name(cfg['database'])} "
+                f"encoder={cfg['encoder']['name']} retriever={cfg['retriever']['name']} "
+                f"first_stage={cfg['first_stage']['name']} head={cfg['head']['name']} "
+                f"sample: {s['mode']['name']}{f'({mode})' if mode else ''} k={s['k']} guidance={s['guidance_scale']} "
+                f"from={database_name(s['database']) if s['database'] else 'training database'} "
+                f"{s['num']}x{s['steps']} steps; neighbours k={neighbour_k(cfg)}")
+
+    # -- a run -----------------------------------------------------------------------------------------
+    def run(self, pipe: Any, cfg: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Path]]:
+        s, k_train = cfg["sample"], cfg["k_train"]
+        mode = pipe.plugin("sampling_mode", s["mode"])
+        swapped = s["database"] is not None
+        p: dict[str, Path] = {}
+        p["data"] = shared.data(pipe, cfg["data"])
+        p["database"] = shared.database(pipe, cfg["database"], cfg["data"], p["data"])
+        p["first_stage"] = gen.first_stage(pipe, cfg, p["data"])
+        p["db_embeddings"] = shared.embeddings(pipe, cfg["encoder"], p["database"], "database")
+        if k_train or "proposal" in mode.needs:
+            p["train_embeddings"] = shared.embeddings(pipe, cfg["encoder"], p["data"], "train")
+        if k_train:
+            p["index"] = shared.index(pipe, cfg["retriever"], p["db_embeddings"])
+            p["neighbours"] = shared.neighbours(pipe, cfg["retriever"], p["index"], p["db_embeddings"],
+                                                p["train_embeddings"], neighbour_k(cfg))
+        p["train"] = gen.train(pipe, cfg, p["first_stage"], p.get("neighbours"), p["db_embeddings"])
+
+        # the sampling side: the training database's stages again (same keys, so shared) unless swapped
+        sp = {n: p[n] for n in ("data", "first_stage", "train", "db_embeddings")}
+        sp["sampling_database"] = shared.database(pipe, s["database"], cfg["data"], p["data"]) if swapped \
+            else p["database"]
+        sp["sampling_embeddings"] = shared.embeddings(pipe, s["encoder"], sp["sampling_database"], "database")
+        if (k_train and s["k"]) or "proposal" in mode.needs:
+            sp["sampling_index"] = shared.index(pipe, s["retriever"], sp["sampling_embeddings"])
+        if "proposal" in mode.needs:
+            k_table = max(s["k"], s["retriever"]["train_neighbours"]) if swapped else neighbour_k(cfg)
+            sp["proposal"] = shared.neighbours(pipe, s["retriever"], sp["sampling_index"], sp["sampling_embeddings"],
+                                               p["train_embeddings"], k_table)
+        if "reference" in mode.needs:
+            sp["reference_embeddings"] = shared.embeddings(pipe, s["encoder"], p["data"], "reference")
+        p.update(sp)
+        p["samples"] = gen.samples(pipe, cfg, sp)
+
+        fe = cfg["metrics"]["feature_extractor"]
+        p["generated_features"] = gen.features(pipe, fe, p["samples"], "samples")
+        p["reference_features"] = gen.features(pipe, fe, p["data"], "reference")
+        p["train_features"] = gen.features(pipe, fe, p["data"], "train")
+        p["metrics"] = gen.metrics(pipe, cfg, p["generated_features"], p["reference_features"], p["samples"],
+                                   p["data"])
+        p["novelty"] = gen.novelty(pipe, cfg, p)
+        trained, sampled = read_json(p["train"] / "info.json"), read_json(p["samples"] / "info.json")
+        row = {**read_json(p["metrics"] / "metrics.json"), **read_json(p["novelty"] / "novelty.json"),
+               "encoder": read_json(p["db_embeddings"] / "info.json").get("encoder"),
+               "train_s": trained.get("seconds"), "head_parameters": trained.get("head_parameters"),
+               "sample_s": sampled.get("sample_s"), "queries": sampled.get("queries"),
+               "sampling_database": database_name(s["database"]) if swapped else "training database"}
+        if k_train:
+            row["retrieval_recall"] = gen.neighbour_recall(pipe, cfg, p, neighbour_k(cfg))
+        row.update(shared.opt_ins(p))
+        return row, {"samples.png": p["samples"] / "samples.png", "panel.png": p["novelty"] / "panel.png"}
+
+
+def neighbour_k(cfg: dict[str, Any]) -> int:
+    """The depth of the training set's neighbour table: max(k_train, sample.k (+ what the sampling mode
+    omits), retriever.train_neighbours). The floor (16) lets runs with k <= 16 share one table, and the
+    run's own config alone decides it."""
+    from rdmbench.registry import get_registry
+
+    s = cfg["sample"]
+    extra = get_registry().create("sampling_mode", s["mode"]).extra_neighbours()
+    own = s["k"] + extra if s["database"] is None else 0
+    return max(cfg["k_train"], own, cfg["retriever"]["train_neighbours"])
+
+
+def database_name(spec: dict[str, Any]) -> str:
+    """A short name of a database spec for rows: its dataset's name, or the names of a mixed one's parts."""
+    if "parts" in spec:
+        return "mixed(" + "+".join(database_name(p) for p in spec["parts"]) + ")"
+    dataset = spec.get("dataset")
+    return dataset["name"] if isinstance(dataset, dict) and "name" in dataset else spec["name"]
+
+
+def _args(spec: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in spec.items() if k != "name") or "defaults"

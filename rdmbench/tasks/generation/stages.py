@@ -1,0 +1,301 @@
+"""Stages of a generation run beyond the shared ones (rdmbench.stages):
+
+    first_stage (fit once; latents of X) ─ train(k_train, seed) ─ samples ─ features(samples) ─ metrics
+    features(X), features(reference) ────────────────────────────────────────────┴─ novelty (+ panel)
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rdmbench.api import MetricInputs, Queries, SampleRequest, SamplingSource, TrainingData
+from rdmbench.cache import load_array, read_json, save_array, write_json
+from rdmbench.chunks import row_chunks, write_rows
+from rdmbench.imaging import save_grid, save_panel
+from rdmbench.stages import batched, class_names, maybe, retriever, search
+from rdmbench.tasks.generation.schema import resolve_guidance_batching
+
+
+def first_stage(pipe: Any, cfg: dict[str, Any], data: Path) -> Path:
+    spec = cfg["first_stage"]
+    config = {"first_stage": pipe.fingerprint("first_stage", spec), "seed": cfg["data"]["seed"]}
+
+    def compute(out: Path) -> dict:
+        fs = pipe.plugin("first_stage", spec)
+        images = load_array(data / "train_images.npy", mmap=True)
+        info = fs.fit(images, cfg["data"]["seed"], pipe.progress) if fs.trainable else {}
+        fs.save(out)
+        write_rows(out / "latents.npy", len(images), (fs.encode(chunk) for chunk in row_chunks(images)))
+        return info
+
+    return pipe.stage("first_stage", config, {"data": data.name}, compute)
+
+
+def make_head(pipe: Any, cfg: dict[str, Any], latent_shape: tuple[int, ...], context_dim: int) -> Any:
+    head = pipe.registry.create("head", cfg["head"])  # fresh: heads hold trained state
+    head.setup(tuple(latent_shape), context_dim, cfg["k_train"], pipe.device, cfg["seed"])
+    return head
+
+
+def train(pipe: Any, cfg: dict[str, Any], fs: Path, nbrs: Path | None, db_emb: Path) -> Path:
+    """``db_emb`` also at k = 0: the baseline is built at its RDM's context width, so both have
+    the same parameters; its key names only that width, not the embeddings it never reads."""
+    spec, k = cfg["head"], cfg["k_train"]
+    emb = load_array(db_emb / "embeddings.npy", mmap=True)
+    config = {"head": pipe.fingerprint("head", spec), "k_train": k, "seed": cfg["seed"], "context_dim": emb.shape[1]}
+    inputs = {"first_stage": fs.name, **({"neighbours": nbrs.name, "embeddings": db_emb.name} if k else {})}
+
+    def compute(out: Path) -> dict:
+        latents = load_array(fs / "latents.npy")
+        head = make_head(pipe, cfg, latents.shape[1:], emb.shape[1])
+        data = TrainingData(latents, load_array(nbrs / "ids.npy") if k else None, emb, k)
+        info = head.fit(data, cfg["seed"], pipe.progress)
+        head.save(out)
+        return info
+
+    return pipe.stage("train", config, inputs, compute)
+
+
+def source(p: dict[str, Path]) -> SamplingSource:
+    """What a sampling mode may read, loaded when first asked (``p``: the run's stage paths, with
+    ``sampling_*`` the database sampled from)."""
+
+    def load(name: str) -> Any:
+        where, _, what = name.partition("_")
+        if where == "proposal" and what == "ids":
+            return load_array(p["proposal"] / "ids.npy")
+        if where == "database":
+            base = p["sampling_database"]
+            if what == "embeddings":
+                return load_array(p["sampling_embeddings"] / "embeddings.npy", mmap=True)
+        elif where == "reference":
+            base = p["data"]
+            if what == "embeddings":
+                return load_array(p["reference_embeddings"] / "embeddings.npy", mmap=True)
+        else:
+            raise AttributeError(name)
+        if what == "images":
+            return load_array(base / f"{where}_images.npy", mmap=True)
+        if what == "labels":
+            return maybe(base / f"{where}_labels.npy")
+        if what == "class_names":
+            return class_names(base)
+        raise AttributeError(name)
+
+    return SamplingSource(load)
+
+
+def condition(pipe: Any, cfg: dict[str, Any], mode: Any, queries: Queries, p: dict[str, Path]) -> tuple:
+    """Each query's k neighbours in the sampling database (its ``omit`` id dropped wherever it ranked)
+    -> (context (num, k, dim) float32, neighbour ids (num, k))."""
+    k = cfg["sample"]["k"]
+    extra = mode.extra_neighbours()
+    r = cfg["sample"]["retriever"]
+    ret = retriever(pipe, r, p["sampling_index"], p["sampling_embeddings"])
+    _, nbr = search(ret, queries.embeddings, k + extra, r["query"], None)
+    if queries.omit is not None:
+        nbr = np.stack([np.concatenate([row[row != q], row[row == q]])[:k] for row, q in zip(nbr, queries.omit)])
+    nbr = nbr[:, :k]
+    emb = load_array(p["sampling_embeddings"] / "embeddings.npy", mmap=True)
+    return np.asarray(emb[nbr.reshape(-1)], dtype=np.float32).reshape(len(nbr), k, -1), nbr
+
+
+def samples(pipe: Any, cfg: dict[str, Any], p: dict[str, Path]) -> Path:
+    s, k = dict(cfg["sample"]), cfg["sample"]["k"]
+    guided = s["guidance_scale"] != 1.0 and k > 0 and cfg["k_train"] > 0
+    # the two guidance paths differ in the last bits, so the one taken is keyed; unguided, none is
+    s["guidance_batching"] = resolve_guidance_batching(s["guidance_batching"], pipe.device) if guided else None
+    s["mode"] = pipe.fingerprint("sampling_mode", s["mode"])
+    for key in ("database", "encoder", "retriever"):  # the sampling database enters through its stages' keys
+        s.pop(key)
+    config = {"sample": s, "seed": cfg["seed"], "k_train": cfg["k_train"]}
+    inputs = {n: q.name for n, q in p.items()}
+
+    def compute(out: Path) -> dict:
+        mode = pipe.plugin("sampling_mode", cfg["sample"]["mode"])
+        queries = mode.queries(source(p), s["num"], k, cfg["seed"])
+        context, nbr = condition(pipe, cfg, mode, queries, p) if k > 0 and cfg["k_train"] > 0 else (None, None)
+        fs = pipe.loaded("first_stage", cfg["first_stage"], p["first_stage"], lambda f: f.load(p["first_stage"]))
+        latents = load_array(p["first_stage"] / "latents.npy", mmap=True)
+        emb_dim = load_array(p["db_embeddings"] / "embeddings.npy", mmap=True).shape[1]
+        head = make_head(pipe, cfg, latents.shape[1:], emb_dim)
+        head.load(p["train"])
+        request = SampleRequest(context, s["num"], s["guidance_scale"], s["steps"], s["eta"], cfg["seed"],
+                                s["batch_size"], s["guidance_batching"] or "split")
+        start = time.perf_counter()
+        images = batched(fs.decode, head.sample(request, pipe.progress))
+        seconds = time.perf_counter() - start
+        save_array(out / "samples_images.npy", images)
+        save_array(out / "query_ids.npy", np.asarray(queries.ids))
+        if queries.images is not None:
+            save_array(out / "query_images.npy", queries.images)
+        if nbr is not None:
+            save_array(out / "neighbour_ids.npy", nbr.astype(np.int64))
+        # class agreement needs query labels in the reference set's label space (not a swapped database's)
+        same_space = queries.class_names == class_names(p["data"])
+        if queries.labels is not None and same_space:
+            save_array(out / "query_labels.npy", queries.labels)
+        save_grid(out / "samples.png", images, queries.images)
+        return {"num": len(images), "sample_s": seconds, "k": k, "queries": queries.source,
+                "query_labels_comparable": bool(queries.labels is not None and same_space)}
+
+    return pipe.stage("samples", config, inputs, compute, uses=(condition, source))
+
+
+def features(pipe: Any, spec: dict[str, Any], src: Path, array: str) -> Path:
+    """The metric feature extractor's outputs (float32 ``embedding``, ``logits``...) of a stored image array."""
+    config = {"feature_extractor": pipe.fingerprint("encoder", spec), "array": array}
+
+    def compute(out: Path) -> dict:
+        fe = pipe.plugin("encoder", spec)
+        feats = fe.features(load_array(src / f"{array}_images.npy", mmap=True), pipe.progress)
+        for name, arr in feats.items():
+            save_array(out / f"{name}.npy", arr.astype(np.float32))
+        return {"feature_extractor": fe.identity(), "count": len(next(iter(feats.values())))}
+
+    return pipe.stage("features", config, {"source": src.name}, compute)
+
+
+def metrics(pipe: Any, cfg: dict[str, Any], gen: Path, ref: Path, samples_path: Path, data: Path) -> Path:
+    m = cfg["metrics"]
+    config = {"use": {name: pipe.fingerprint("metric", {"name": name, **kwargs}) for name, kwargs in m["use"].items()},
+              "seed": cfg["seed"], "bootstrap": m["bootstrap"], "ci_level": m["ci_level"]}
+
+    def compute(out: Path) -> dict:
+        from rdmbench.stats import bootstrap
+
+        roles = {"generated": gen, "reference": ref}
+
+        def feats(role: str, output: str) -> np.ndarray:
+            if role not in roles:
+                raise ValueError(f"role must be 'generated' or 'reference', got {role!r}")
+            return load_array(roles[role] / f"{output}.npy")
+
+        identity = read_json(ref / "info.json")["feature_extractor"]
+        inputs = MetricInputs(feats, identity, maybe(data / "reference_labels.npy"),
+                              maybe(samples_path / "query_labels.npy"), cfg["seed"])
+        values: dict[str, Any] = {}
+        used = [pipe.registry.create("metric", {"name": name, **kwargs}) for name, kwargs in m["use"].items()]
+        sampled = read_json(samples_path / "info.json")
+        if not sampled.get("query_labels_comparable", True):
+            skipped = [u for u in used if u.needs_query_labels]
+            used = [u for u in used if not u.needs_query_labels]
+            if skipped:
+                values["skipped_metrics"] = (f"{', '.join(u.name for u in skipped)}: queries from the "
+                                             f"{sampled.get('queries')} are not labelled with the reference classes")
+        for metric in used:
+            values.update(metric.compute(inputs))
+        start = time.perf_counter()
+        values.update(bootstrap(used, inputs, values, resamples=m["bootstrap"], level=m["ci_level"], seed=cfg["seed"]))
+        values["bootstrap_s"] = round(time.perf_counter() - start, 2)
+        values["feature_extractor"] = identity
+        values["num_samples"] = len(feats("generated", "embedding"))
+        values["num_reference"] = len(feats("reference", "embedding"))
+        write_json(out / "metrics.json", values)
+        return {}
+
+    inputs = {"generated": gen.name, "reference": ref.name, "samples": samples_path.name}
+    return pipe.stage("metrics", config, inputs, compute)
+
+
+def novelty(pipe: Any, cfg: dict[str, Any], p: dict[str, Path]) -> Path:
+    """Near-copies: the share of samples whose nearest training image is unusually near, with its Wilson
+    interval. Nearness is relative (Carlini et al. 2023): the distance to the nearest training image over
+    the distance to the ``RELATIVE_TO``-th nearest, in the metric feature space (L2), so that a sample in
+    a dense region (or a blank image near a hub) is not called a copy. A sample is a near-copy when its
+    score is below the ``near_copy_quantile`` of held-out images' scores; held-out images are novel by
+    construction, so samples as novel as they are give near_copies ≈ that quantile.
+    Also draws ``panel.png``: per sample, its query, its k neighbours, itself, its nearest training image."""
+    q = cfg["metrics"]["near_copy_quantile"]
+    config = {"quantile": q, "ci_level": cfg["metrics"]["ci_level"], "relative_to": RELATIVE_TO}
+    names = ("generated_features", "train_features", "reference_features", "samples", "data", "sampling_database")
+    inputs = {n: p[n].name for n in names}
+
+    def compute(out: Path) -> dict:
+        from scipy.stats import norm
+
+        train = load_array(p["train_features"] / "embedding.npy")
+        gen_d, gen_i = nearest(load_array(p["generated_features"] / "embedding.npy"), train, RELATIVE_TO)
+        ref_d, _ = nearest(load_array(p["reference_features"] / "embedding.npy"), train, RELATIVE_TO)
+        gen_score, ref_score = relative(gen_d), relative(ref_d)
+        threshold = float(np.quantile(ref_score, q))
+        copies = gen_score < threshold
+        n, share = len(copies), float(copies.mean())
+        lo, hi = wilson(share, n, float(norm.ppf(0.5 + cfg["metrics"]["ci_level"] / 2)))
+        save_array(out / "nearest_train.npy", gen_i[:, 0].astype(np.int64))
+        save_array(out / "nearest_distance.npy", gen_d.astype(np.float32))
+        values = {"near_copies": share, "near_copies_lo": lo, "near_copies_hi": hi, "near_copy_quantile": q,
+                  "near_copy_threshold": threshold,
+                  "nearest_train_ratio": float(np.median(gen_d[:, 0]) / max(np.median(ref_d[:, 0]), 1e-12))}
+        write_json(out / "novelty.json", values)
+        nbr = maybe(p["samples"] / "neighbour_ids.npy")
+        db = load_array(p["sampling_database"] / "database_images.npy", mmap=True)
+        save_panel(out / "panel.png", load_array(p["samples"] / "samples_images.npy", mmap=True),
+                   maybe(p["samples"] / "query_images.npy"), None if nbr is None else (db, nbr),
+                   load_array(p["data"] / "train_images.npy", mmap=True), gen_i[:, 0])
+        return {}
+
+    return pipe.stage("novelty", config, inputs, compute)
+
+
+#: nearness of the nearest training image is judged against the distance to this many-th nearest
+RELATIVE_TO = 10
+
+
+def relative(d: np.ndarray) -> np.ndarray:
+    """Distance to the nearest over distance to the farthest of the sorted neighbour distances ``d``; 1
+    where all are 0 (many training images share the point, e.g. all-zero features: no one of them is copied)."""
+    far = d[:, -1]
+    return np.divide(d[:, 0], far, out=np.ones_like(far), where=far > 0)
+
+
+def nearest(x: np.ndarray, ref: np.ndarray, n: int = 1, batch: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """Euclidean distances to, and indices of, each row's ``n`` nearest rows of ``ref``, nearest first
+    (exact; float64)."""
+    ref64 = ref.astype(np.float64)
+    rn = (ref64 ** 2).sum(1)
+    n = min(n, len(ref))
+    dist, idx = np.empty((len(x), n)), np.empty((len(x), n), dtype=np.int64)
+    for s in range(0, len(x), batch):
+        xb = x[s:s + batch].astype(np.float64)
+        d2 = (xb ** 2).sum(1)[:, None] + rn[None] - 2 * xb @ ref64.T
+        part = np.argpartition(d2, n - 1, axis=1)[:, :n] if n < len(ref) else np.tile(np.arange(len(ref)), (len(xb), 1))
+        vals = np.take_along_axis(d2, part, 1)
+        order = np.argsort(vals, axis=1, kind="stable")
+        idx[s:s + batch] = np.take_along_axis(part, order, 1)
+        dist[s:s + batch] = np.sqrt(np.maximum(np.take_along_axis(vals, order, 1), 0))
+    return dist, idx
+
+
+def wilson(share: float, n: int, z: float) -> tuple[float, float]:
+    """Wilson score interval of a proportion (stays inside [0, 1] and is sensible at 0 or 1)."""
+    if n == 0:
+        return float("nan"), float("nan")
+    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(share * (1 - share) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(max(0.0, round(centre - half, 12))), float(min(1.0, round(centre + half, 12)))
+
+
+def neighbour_recall(pipe: Any, cfg: dict[str, Any], p: dict[str, Path], k_table: int) -> float:
+    """Recall@k_train of the training set's neighbours (what the head learns from) against exact search."""
+    from rdmbench.tasks.retrieval.stages import ground_truth, recall_at_k
+
+    k = cfg["k_train"]
+    metric = cfg["retriever"]["build"].get("metric", "cosine")
+    bench = {"metric": metric, "k": k_table, "num_queries": None}
+    gt = ground_truth(pipe, {**cfg, "benchmark": bench}, p["db_embeddings"], p["train_embeddings"])
+
+    def compute(out: Path) -> dict:
+        db = load_array(p["db_embeddings"] / "embeddings.npy", mmap=True)
+        q = load_array(p["train_embeddings"] / "embeddings.npy", mmap=True)
+        found = load_array(p["neighbours"] / "ids.npy")[:, :k]
+        recall = recall_at_k(db, q, load_array(gt / "neighbours.npy"), found, k, metric)
+        return {"recall": float(recall.mean())}
+
+    path = pipe.stage("neighbour_recall", {"k": k, "metric": metric},
+                      {"neighbours": p["neighbours"].name, "ground_truth": gt.name}, compute, uses=(recall_at_k,))
+    return read_json(path / "info.json")["recall"]

@@ -1,0 +1,87 @@
+"""The retrieval benchmark task, in the manner of ann-benchmarks: recall@k against exact search,
+queries per second batched and one at a time, build time and index size, through the same cached
+stages as generation where they overlap.
+
+    data ─ database ─ embeddings(D) ─ index (build time, size) ─┐
+      └─ embeddings(queries) ─ ground truth (exact, k_gt) ───────┴─ search (recall@k, QPS, latency)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rdmbench import stages as shared
+from rdmbench.cache import read_json
+from rdmbench.columns import Column
+from rdmbench.tasks import Task
+from rdmbench.tasks.retrieval.schema import RetrievalRunConfig
+from rdmbench.validation import Checks, data_section, k_fits, retriever_section
+
+
+class RetrievalTask(Task):
+    name = "retrieval"
+    schema = RetrievalRunConfig
+    columns = (
+        Column("retriever", "retriever", summary=False),
+        Column("parameters", "parameters", summary=False),
+        Column("recall", "recall@k", "higher", description="share of the k found that are among the true k nearest"),
+        Column("qps", "queries/s (batched)", "higher"),
+        Column("qps_single", "queries/s (one per call)", "higher"),
+        Column("latency_p50_ms", "latency p50 (ms)", "lower"),
+        Column("latency_p99_ms", "latency p99 (ms)", "lower"),
+        Column("build_s", "build time (s)", "lower"),
+        Column("index_bytes", "index size (bytes)", "lower"),
+        Column("vectors", "vector set", summary=False),
+        Column("metric", "metric", summary=False),
+        Column("k", "k", summary=False),
+        Column("database_size", "database size", summary=False),
+        Column("dim", "dimensions", summary=False),
+        Column("encoder", "retrieval encoder", summary=False),
+    )
+
+    def validate(self, run: Any, out: dict[str, Any], checks: Checks) -> None:
+        for kind in ("database", "encoder"):
+            out[kind] = checks.plugin(kind, getattr(run, kind), kind)
+        data_section(checks, run.data.model_dump(), out["data"])
+        # the vector set's metric, as ann-benchmarks hands a dataset's metric to every algorithm
+        given = run.retriever.build.get("metric", run.benchmark.metric)
+        if given != run.benchmark.metric:
+            checks.error(f"metric {given!r} differs from benchmark.metric {run.benchmark.metric!r}; drop it (the "
+                         "benchmark sets it)", "retriever.build.metric")
+        resolved = retriever_section(checks, run.retriever, build_defaults={"metric": run.benchmark.metric})
+        if resolved is not None:
+            out["retriever"] = resolved
+        k_fits(checks, run.benchmark.k, 1, "benchmark.k", out["database"])
+
+    def plugin_specs(self, cfg: dict[str, Any]) -> list[tuple[str, str, dict[str, Any], bool]]:
+        return [("dataset", "data.dataset", cfg["data"]["dataset"], True), ("database", "database", cfg["database"], True),
+                ("encoder", "encoder", cfg["encoder"], True),
+                ("retriever", "retriever", shared.retriever_spec(cfg["retriever"]), False)]
+
+    def describe(self, cfg: dict[str, Any]) -> str:
+        b, r = cfg["benchmark"], cfg["retriever"]
+        return (f"{b['label']} ({cfg['data']['dataset']['name']}, encoder={cfg['encoder']['name']}, {b['metric']}, "
+                f"k={b['k']}, queries={b['queries']}) retriever={r['name']} build={r['build']} query={r['query']}")
+
+    def run(self, pipe: Any, cfg: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Path]]:
+        from rdmbench.tasks.retrieval.stages import ground_truth, timed_search
+
+        b, r = cfg["benchmark"], cfg["retriever"]
+        p: dict[str, Path] = {}
+        p["data"] = shared.data(pipe, cfg["data"])
+        p["database"] = shared.database(pipe, cfg["database"], cfg["data"], p["data"])
+        p["db_embeddings"] = shared.embeddings(pipe, cfg["encoder"], p["database"], "database")
+        p["query_embeddings"] = shared.embeddings(pipe, cfg["encoder"], p["data"], b["queries"])
+        p["ground_truth"] = ground_truth(pipe, cfg, p["db_embeddings"], p["query_embeddings"])
+        p["index"] = shared.index(pipe, r, p["db_embeddings"])
+        p["search"] = timed_search(pipe, cfg, p)
+        gt, built = read_json(p["ground_truth"] / "info.json"), read_json(p["index"] / "info.json")
+        params = {**{k: v for k, v in r["build"].items() if k != "metric"}, **r["query"]}
+        row = {**read_json(p["search"] / "search.json"),
+               "build_s": built["build_s"], "index_bytes": built["index_bytes"],
+               "retriever": r["name"], "parameters": " ".join(f"{k}={v}" for k, v in params.items()),
+               "vectors": b["label"], "metric": b["metric"], "k": b["k"], "database_size": gt["database"],
+               "dim": gt["dim"], "encoder": read_json(p["db_embeddings"] / "info.json").get("encoder"),
+               **shared.opt_ins(p)}
+        return row, {}
