@@ -21,6 +21,10 @@ class TestUnconditionalOmitQuery(SamplingModeContract):
     args = {"omit_query": True}
 
 
+class TestUniform(SamplingModeContract):
+    name = "uniform"
+
+
 class TestHeldOut(SamplingModeContract):
     name = "held-out"
     seeded = False
