@@ -159,7 +159,7 @@ def test_attention_head_dim_is_gone():
 
 # -- equal-parameter baseline ----------------------------------------------------------------------------
 def _fake_inputs(tmp_path, latent_shape, dim, n=8, k=16):
-    """The three stage folders ``Pipeline.train`` reads, filled with random arrays."""
+    """The three stage folders ``tasks.generation.stages.train`` reads, filled with random arrays."""
     rng = np.random.default_rng(0)
     folders = {name: tmp_path / name for name in ("first_stage", "neighbours", "embeddings")}
     for folder in folders.values():
@@ -171,7 +171,7 @@ def _fake_inputs(tmp_path, latent_shape, dim, n=8, k=16):
 
 
 def test_baseline_matches_rdm_parameters(tmp_path):
-    """baselines.yaml's k = 0 and k = 4 heads, built through Pipeline.train at the default's shapes."""
+    """baselines.yaml's k = 0 and k = 4 heads, built through the train stage at the default's shapes."""
     from rdmbench.suite import load_suite
 
     suite = load_suite(REPO / "suites" / "baselines.yaml")

@@ -85,7 +85,7 @@ def load(results_dir: Path, out_dir: Path | None = None) -> ReportData:
 
 
 def header(data: ReportData) -> list[Fact]:
-    from rdmbench.report.common import is_inception, num
+    from rdmbench.report.common import is_inception, num, shared_value
 
     df, ok = data.frame, data.frame[~data.frame["_failed"]]
     profile = data.meta.get("profile") or (", ".join(map(str, df["profile"].dropna().unique()))
@@ -111,13 +111,15 @@ def header(data: ReportData) -> list[Fact]:
             fact.notes.append("**Warning:** runs were measured with different feature extractors and are not "
                               "comparable.")
         facts.append(fact)
-    # settings every run shares (an encoder, a sample count): declared, not scores, one value
+    # settings every successful run shares (an encoder, a sample count): declared, not scores, one value in
+    # each run; a value only some runs have is the task's to show beside those runs
     for name, col in data.columns.items():
         if (name in ("feature_extractor", "error", "status", "run_id", "profile") or name in data.swept
-                or col.better is not None or col.summary or name not in ok or ok[name].nunique() != 1):
+                or col.better is not None or col.summary):
             continue
-        value = ok[name].dropna().iloc[0]
-        facts.append(Fact(col.label, f"{value:,.0f}" if _is_count(value) else num(value)))
+        value = shared_value(ok, name)
+        if value is not None:
+            facts.append(Fact(col.label, f"{value:,.0f}" if _is_count(value) else num(value)))
     if "wall_s" in df and df["wall_s"].notna().any():
         facts.append(Fact("Total wall time", f"{df['wall_s'].sum() / 60:.1f} min"))
     return facts

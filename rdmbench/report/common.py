@@ -98,6 +98,8 @@ def mean_interval(runs: Any, col: str) -> tuple[float, float]:
     if not len(v):
         return np.nan, np.nan
     mean, n = v[col].mean(), len(v)
+    if n == 1:  # one run: its own interval (the sum below would leave float noise: -1e-17 for a bound at 0)
+        return float(v[col + "_lo"].iloc[0]), float(v[col + "_hi"].iloc[0])
     below = np.sqrt(((v[col] - v[col + "_lo"]) ** 2).sum()) / n
     above = np.sqrt(((v[col + "_hi"] - v[col]) ** 2).sum()) / n
     return float(mean - below), float(mean + above)
@@ -110,6 +112,14 @@ def finite(v: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return f if math.isfinite(f) else None
+
+
+def shared_value(runs: Any, column: str) -> Any:
+    """The value of ``column`` if every one of ``runs`` has it and all are equal, else None: only such a
+    value may describe the whole suite (a header fact); any other belongs beside each run."""
+    if column not in runs or not len(runs) or runs[column].isna().any() or runs[column].nunique() != 1:
+        return None
+    return runs[column].iloc[0]
 
 
 def interval_text(lo: float | None, hi: float | None) -> str:

@@ -12,7 +12,7 @@ import re
 from urllib.parse import quote
 
 from rdmbench.report.common import interval_text
-from rdmbench.report.model import Block, Cell, Fact, Figure, Gallery, Report, Section, Table, Text
+from rdmbench.report.model import Block, Cell, Fact, Figure, Gallery, Legend, Report, Section, Table, Text
 
 CSS = """
 :root { --fg: #1f2328; --muted: #59636e; --line: #d1d9e0; --soft: #f6f8fa; --accent: #0969da;
@@ -75,13 +75,21 @@ details { margin: 1rem 0; }
 details > summary { cursor: pointer; }
 .figs { display: grid; grid-template-columns: repeat(auto-fill, minmax(520px, 1fr)); gap: 1.2rem; margin: 1rem 0; }
 .fig { margin: 0; border: 1px solid var(--line); border-radius: 8px; padding: .6rem; background: #fff; }
-.fig img, .tile img { display: block; width: 100%; height: auto; }
+.fig img { display: block; width: 100%; height: auto; }
+/* run images at their own size, never stretched to a column (a narrow panel's text would grow), crisp pixels */
+.tile img { display: block; width: auto; max-width: 100%; height: auto; image-rendering: pixelated; }
 .fig figcaption { color: var(--muted); font-size: .85rem; margin-top: .4rem; }
 .gallery { margin: 1rem 0 2rem; }
-.grid { display: grid; gap: .6rem; align-items: start; overflow-x: auto; padding-bottom: .3rem; }
+.grid { display: grid; gap: .6rem; align-items: start; justify-content: start; overflow-x: auto;
+  padding-bottom: .3rem; }
+.flow { display: flex; flex-wrap: wrap; gap: .6rem; align-items: flex-start; }
+.legend { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; margin: .5rem 0 1rem;
+  font-size: .88rem; max-width: 110ch; }
+.legend dt { font-weight: 600; }
+.legend dd { margin: 0; color: var(--muted); }
 .colhead { font-weight: 600; text-align: center; position: sticky; top: 0; background: #fff; padding: .2rem 0; }
 .rowhead { grid-column: 1 / -1; font-weight: 600; font-size: .85rem; color: var(--muted); margin-top: .4rem; }
-.tile { display: block; text-decoration: none; color: var(--muted); border: 1px solid var(--line);
+.tile { display: block; max-width: 100%; text-decoration: none; color: var(--muted); border: 1px solid var(--line);
   border-radius: 8px; padding: .35rem; background: #fff; }
 .tile:hover { border-color: var(--accent); }
 .tile span { display: block; font-size: .78rem; margin-top: .25rem; overflow-wrap: anywhere; }
@@ -164,6 +172,9 @@ def _block(b: Block) -> str:
         return _table(b)
     if isinstance(b, Gallery):
         return _gallery(b)
+    if isinstance(b, Legend):
+        return ('<dl class="legend">' + "".join(f"<dt>{_e(t)}</dt><dd>{_inline(d)}</dd>" for t, d in b.items)
+                + "</dl>")
     raise TypeError(f"unknown block {type(b).__name__}")
 
 
@@ -246,18 +257,17 @@ def _scale(t: Table, j: int) -> tuple[float, float] | None:
 
 def _gallery(g: Gallery) -> str:
     cap = f"<figcaption>{_inline(g.caption)}</figcaption>" if g.caption else ""
-    width = "280px" if g.wide else "200px"
-    if g.columns:
-        cols = f"repeat({len(g.columns)}, minmax({width}, 1fr))"
-        cells = [f'<div class="colhead">{_e(c)}</div>' for c in g.columns]
-        n = len(g.columns)
-        for i, label in enumerate(g.rows):
-            if len(g.rows) > 1 or label:
-                cells.append(f'<div class="rowhead">{_e(label)}</div>')
-            cells += [_tile(f, c) for f, c in g.items[i * n:(i + 1) * n]]
-    else:
-        cols = f"repeat(auto-fill, minmax({width}, 1fr))"
-        cells = [_tile(f, c) for f, c in g.items]
+    if not g.columns:
+        return f'<figure class="gallery">{cap}<div class="flow">' + "".join(_tile(f, c) for f, c in g.items) + \
+            "</div></figure>"
+    # columns as wide as their images: a row wider than the page scrolls sideways instead of shrinking
+    cols = f"repeat({len(g.columns)}, minmax({'160px' if g.wide else '120px'}, max-content))"
+    cells = [f'<div class="colhead">{_e(c)}</div>' for c in g.columns]
+    n = len(g.columns)
+    for i, label in enumerate(g.rows):
+        if len(g.rows) > 1 or label:
+            cells.append(f'<div class="rowhead">{_e(label)}</div>')
+        cells += [_tile(f, c) for f, c in g.items[i * n:(i + 1) * n]]
     return (f'<figure class="gallery">{cap}<div class="grid" style="grid-template-columns: {cols}">'
             + "".join(cells) + "</div></figure>")
 

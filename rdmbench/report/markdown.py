@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rdmbench.report.common import interval_text
-from rdmbench.report.model import Block, Cell, Figure, Gallery, Report, Table, Text
+from rdmbench.report.model import Block, Cell, Figure, Gallery, Legend, Report, Table, Text
 
 
 def render(report: Report) -> str:
@@ -28,9 +28,13 @@ def _block(b: Block) -> list[str]:
     if isinstance(b, Table):
         return _table(b)
     if isinstance(b, Figure):
-        return [] if b.only == "html" else [f"![{_stem(b.file)}]({b.file})"]
+        if b.only == "html":
+            return []
+        return [f"![{_stem(b.file)}]({b.file})"] + ([_esc(b.caption)] if b.caption else [])
     if isinstance(b, Gallery):
         return _gallery(b)
+    if isinstance(b, Legend):
+        return [f"- **{_esc(term)}**: {text}" for term, text in b.items]
     raise TypeError(f"unknown block {type(b).__name__}")
 
 

@@ -73,6 +73,13 @@ class Table:
 
 
 @dataclass
+class Legend:
+    """Terms and what they mean (a table's columns, from their declarations)."""
+
+    items: list[tuple[str, str]]    # (term, definition)
+
+
+@dataclass
 class Figure:
     file: str
     caption: str = ""
@@ -82,17 +89,17 @@ class Figure:
 
 @dataclass
 class Gallery:
-    """Images in a grid. With ``columns``, ``items`` fill it row by row, one row per ``rows`` label;
-    an item whose file is "" is an empty cell. Without, they flow."""
+    """Images, each at its own size. With ``columns``, ``items`` fill a grid row by row, one row per
+    ``rows`` label; an item whose file is "" is an empty cell. Without, they flow."""
 
     items: list[tuple[str, str]]    # (file, caption)
     columns: list[str] = field(default_factory=list)
     rows: list[str] = field(default_factory=list)
     caption: str = ""
-    wide: bool = False              # items are wide panels: fewer per line, full resolution on click
+    wide: bool = False              # items are panels: wider empty cells
 
 
-Block = Union[Text, Table, Figure, Gallery]
+Block = Union[Text, Table, Figure, Gallery, Legend]
 
 
 @dataclass

@@ -8,6 +8,11 @@ A table row (and a figure point) aggregates runs whose resolved configurations
 values shown but differ elsewhere get rows of their own, labelled with the keys that differ.
 Each value carries its 95% bootstrap interval (``<metric>_lo``/``_hi``, rdmbench.stats); over
 several seeds the row shows mean ± sample std of the seeds and an interval for the mean.
+
+A suite whose sweep groups sweep different keys (top-m at guidance 1 beside guidance at top-m 1)
+is split into parts, one per set of swept keys its runs carry: each part has its own x axis and
+its own panel of every metric figure, and its own line in the precision–recall plane. One table
+holds every run ("—" where a key does not apply to a run).
 """
 
 from __future__ import annotations
@@ -18,27 +23,45 @@ from dataclasses import dataclass
 from typing import Any
 
 from rdmbench.report.common import (config_groups, finite, is_seed, labels, mean_interval, metric_names, num,
-                                    one_line)
-from rdmbench.report.model import Cell, Figure, Gallery, Head, ReportData, Section, Table, Text
+                                    one_line, shared_value)
+from rdmbench.report.model import Cell, Figure, Gallery, Head, Legend, ReportData, Section, Table, Text
 
 #: a metric's value expected by chance or for novel samples, drawn as a dashed line and noted in its cell
 EXPECTED = {"class_agreement": ("class_agreement_chance", "chance"),
             "near_copies": ("near_copy_quantile", "expected")}
 PER_RUN = ("samples.png", "panel.png")
+#: declared columns that are neither settings shown per row nor header facts of this task's making
+NOT_SETTINGS = ("error", "status", "run_id", "profile", "head_parameters")
+
+
+@dataclass
+class Part:
+    """Runs that sweep the same keys (their non-seed swept keys with a value): they share an x axis."""
+
+    index: int
+    keys: tuple[str, ...]
+    x: str
+    line_keys: list[str]       # each combination of their values is a line of the part's figures
+    name: str                  # "" when the suite has one part
+
+    def label(self, gv: Any = ()) -> str:
+        """A legend entry: the part's name (several parts) and the values of its line keys."""
+        vals = ", ".join(num(val) for val in (gv if isinstance(gv, tuple) else (gv,)))
+        return "; ".join(p for p in (self.name, vals) if p)
 
 
 @dataclass
 class View:
-    """How the runs are laid out: ``x`` on the horizontal axis, the other ``keys`` separate lines/rows."""
+    """How the runs are laid out: ``parts`` of runs sweeping the same keys, ``keys`` the table's."""
 
     df: Any
     ok: Any
-    x: str
-    keys: list[str]            # x, hue, other varying swept keys and "config" where needed
-    line_keys: list[str]       # keys but x: each combination is a line of every figure
+    parts: list[Part]
+    keys: list[str]            # every part's x and line keys (all its keys where there are several parts)
     metrics: list[str]         # with a value in some successful run
     unmeasured: list[str]      # asked for but without any value
     aux: list[str]             # aggregated into summary.csv only
+    settings: list[str]        # declared settings whose value differs between runs: a table column each
     labels: dict[str, str]
     params: bool               # head_parameters recorded
 
@@ -66,19 +89,20 @@ def _view(data: ReportData) -> View:
             conv = pd.to_numeric(df[k], errors="coerce")
             if conv.notna().sum() == df[k].notna().sum():
                 df[k] = conv
-    non_seed = [k for k in swept if not is_seed(k)]
-    x = wish.get("x") if wish.get("x") in df else (non_seed[0] if non_seed else "run_id")
-    hue = wish.get("hue") if wish.get("hue") in df and wish.get("hue") != x else None
-    extra = [k for k in non_seed if k not in (x, hue) and df[k].nunique() > 1]
-    keys = [x] + ([hue] if hue else []) + extra
+    parts = _parts(df, data)
+    keys: list[str] = []
+    for p in parts:
+        keys += [k for k in dict.fromkeys([p.x, *p.line_keys, *(p.keys if len(parts) > 1 else ())]) if k not in keys]
     # never average runs whose configs differ other than by seed: such runs get rows of their own
     df["_config"], config = config_groups(df, data.results_dir, shown=keys,
                                           ignore=("seed", *[k for k in swept if is_seed(k)]))
     # the label is needed only where equal shown values hide different configs (k_train also sets sample.k)
-    hidden = df.groupby(keys, dropna=False)["_config"].nunique(dropna=False).gt(1).any() if keys else False
+    hidden = df.groupby(keys + ["_part"], dropna=False)["_config"].nunique(dropna=False).gt(1).any()
     if hidden and any(config):
         df["config"] = config
         keys.append("config")
+        for p in parts:
+            p.line_keys.append("config")
 
     declared = [m for m in metric_names(data.columns) if m in df]
     wanted = list(wish.get("metrics") or declared)
@@ -92,10 +116,41 @@ def _view(data: ReportData) -> View:
     ok = df[~df["_failed"]]
     metrics = [m for m in wanted if m in df and ok[m].notna().any()]
     aux = [a for a in dict.fromkeys(aux) if a not in metrics and ok[a].notna().any()]
+    # a setting with one value in every run is a header fact (rdmbench.report.header); any other is shown
+    # per row, so that no run is described by another's value
+    settings = [c for c, col in data.columns.items()
+                if c in ok and not col.summary and col.better is None and c not in NOT_SETTINGS
+                and c not in keys and c not in data.swept and c not in refs and ok[c].notna().any()
+                and shared_value(ok, c) is None]
     fx = [str(v) for v in ok["feature_extractor"].dropna().unique()] if "feature_extractor" in ok else []
     params = "head_parameters" in df and ok["head_parameters"].notna().any()
-    return View(df, ok, x, keys, [k for k in keys if k != x], metrics, [m for m in wanted if m not in metrics],
-                aux, labels(data.columns, fx), bool(params))
+    return View(df, ok, parts, keys, metrics, [m for m in wanted if m not in metrics], aux, settings,
+                labels(data.columns, fx), bool(params))
+
+
+def _parts(df: Any, data: ReportData) -> list[Part]:
+    """Split runs by the non-seed swept keys they carry; sets ``df["_part"]``."""
+    import pandas as pd
+
+    wish, non_seed = data.wish, [k for k in data.swept if not is_seed(k)]
+    sigs = [tuple(k for k, v in zip(non_seed, vals) if pd.notna(v)) for vals in zip(*[df[k] for k in non_seed])]
+    sigs = sigs or [()] * len(df)
+    order = list(dict.fromkeys(sigs))
+    df["_part"] = [order.index(s) for s in sigs]
+    parts = []
+    for i, keys in enumerate(order):
+        rows = df[df["_part"] == i]
+        want_x, want_hue = wish.get("x"), wish.get("hue")
+        # the suite's x where this part sweeps it, or where every run of it has a value (an unswept column)
+        if want_x in keys or (want_x in df and want_x not in non_seed and rows[want_x].notna().all()):
+            x = want_x
+        else:
+            x = keys[0] if keys else "run_id"
+        hue = want_hue if want_hue in keys and want_hue != x else None
+        line_keys = ([hue] if hue else []) + [k for k in keys if k not in (x, hue) and rows[k].nunique() > 1]
+        name = f"{', '.join(keys) or 'unswept'} sweep" if len(order) > 1 else ""
+        parts.append(Part(i, keys, x, line_keys, name))
+    return parts
 
 
 def _summary(v: View, data: ReportData) -> Any:
@@ -104,25 +159,44 @@ def _summary(v: View, data: ReportData) -> Any:
     import pandas as pd
 
     rows = []
-    for vals, g in v.df.groupby(v.keys + ["_config"], dropna=False, sort=False):
-        r = dict(zip(v.keys, vals))
+    for vals, g in v.df.groupby(v.keys + ["_part", "_config"], dropna=False, sort=False):
+        r = dict(zip(v.keys + ["_part"], vals))
         good = g[~g["_failed"]]
         r["n"], r["n_failed"] = len(good), int(g["_failed"].sum())
         if v.params:
             hp = good["head_parameters"].dropna()
             r["head_parameters"] = hp.iloc[0] if len(hp) else np.nan
+        for c in v.settings:
+            r[c] = _setting(good[c])
         for c in v.metrics + v.aux:
             vals_ = good[c].dropna()
             r[f"{c}_mean"] = vals_.mean() if len(vals_) else np.nan
             r[f"{c}_std"] = vals_.std(ddof=1) if len(vals_) > 1 else np.nan
             r[f"{c}_lo"], r[f"{c}_hi"] = mean_interval(good, c) if c + "_lo" in good else (np.nan, np.nan)
         rows.append(r)
-    cols = v.keys + ["n", "n_failed"] + (["head_parameters"] if v.params else []) + [
+    cols = v.keys + ["_part", "n", "n_failed"] + (["head_parameters"] if v.params else []) + v.settings + [
         f"{c}_{s}" for c in v.metrics + v.aux for s in ("mean", "std", "lo", "hi")]
-    summary = pd.DataFrame(rows, columns=cols).sort_values(v.keys, na_position="last", kind="stable")
+    summary = pd.DataFrame(rows, columns=cols)
+    # numbers sort as numbers, anything else in the suite's order (its baseline first), not alphabetically
+    first = {k: {val: i for i, val in enumerate(dict.fromkeys(v.df[k]))} for k in v.keys}
+    summary = summary.sort_values(["_part"] + v.keys, na_position="last", kind="stable",
+                                  key=lambda s: s if s.name == "_part" or pd.api.types.is_numeric_dtype(s)
+                                  else s.map(first[s.name]))
     summary = summary.reset_index(drop=True)
-    summary.to_csv(data.out / "summary.csv", index=False)
+    out = summary.drop(columns="_part")
+    if len(v.parts) > 1:
+        out.insert(len(v.keys), "sweep", [", ".join(v.parts[i].keys) for i in summary["_part"]])
+    out.to_csv(data.out / "summary.csv", index=False)
     return summary
+
+
+def _setting(values: Any) -> str:
+    """A setting's value in one row's runs; "(2 of 3 runs)" where only some runs have it."""
+    have = values.dropna()
+    if not len(have):
+        return ""
+    text = "; ".join(dict.fromkeys(one_line(num(val)) for val in have))
+    return text + (f" ({len(have)} of {len(values)} runs)" if len(have) < len(values) else "")
 
 
 def _results(v: View, summary: Any, data: ReportData) -> list:
@@ -133,17 +207,21 @@ def _results(v: View, summary: Any, data: ReportData) -> list:
             "divided by n). Runs are averaged only when their resolved configs differ by the seed alone "
             "(summary.csv: `<metric>_mean`, `_std`, `_lo`, `_hi`).")
     blocks: list = []
+    if len(v.parts) > 1:
+        blocks.append(Text(f"The runs sweep {len(v.parts)} different sets of keys: "
+                           + "; ".join(f"{(summary['_part'] == p.index).sum()} row(s) sweep "
+                                       + (", ".join(f"`{k}`" for k in p.keys) or "nothing") for p in v.parts)
+                           + ". A key a run does not sweep shows as —; each sweep has its own x axis in the figures."))
     if "config" in v.keys:
         blocks.append(Text("Runs with equal swept values but different configs are kept apart; `config` names the "
                            "keys that differ."))
     blocks += [Text(note), _table(v, summary, data)]
-    if "near_copies" in v.metrics:
-        q = summary.get("near_copy_quantile_mean")
-        q = num(float(q.dropna().iloc[0])) if q is not None and q.notna().any() else "the calibration quantile"
-        label = v.labels.get("near_copies", "near_copies")
-        blocks.append(Text(f"**{label}**: share of samples whose nearest training image (in the metric's feature "
-                           f"space) is closer than the {q} quantile of held-out images' nearest-training distances. "
-                           f"Samples as novel as held-out images score ≈ {q}; more means the model copies."))
+    # what each column means, from its declaration (suite.json), for the columns shown
+    shown = v.metrics + [EXPECTED[m][0] for m in v.metrics if m in EXPECTED and EXPECTED[m][0] in v.aux]
+    notes = [(v.labels.get(c, c), data.columns[c].description) for c in shown
+             if c in data.columns and data.columns[c].description]
+    if notes:
+        blocks.append(Legend(notes))
     if v.unmeasured:
         blocks.append(Text(f"Metrics without values (not measured or all NaN): {', '.join(v.unmeasured)}."))
     return blocks
@@ -156,6 +234,8 @@ def _table(v: View, summary: Any, data: ReportData) -> Table:
     header.append(Head("n", numeric=True, description="successful runs aggregated in this row"))
     if v.params:
         header.append(Head("head parameters", numeric=True))
+    for c in v.settings:
+        header.append(Head(v.labels.get(c, c), description=data.columns[c].description))
     for m in v.metrics:
         col = data.columns.get(m)
         header.append(Head(v.labels.get(m, m), col.better if col else None, col.description if col else "", True))
@@ -165,6 +245,7 @@ def _table(v: View, summary: Any, data: ReportData) -> Table:
         cells.append(Cell(f"{int(r['n'])}" + (f" ({int(r['n_failed'])} failed)" if r["n_failed"] else "")))
         if v.params:
             cells.append(Cell(f"{r['head_parameters']:,.0f}" if pd.notna(r["head_parameters"]) else "—"))
+        cells += [Cell(r[c] or "—") for c in v.settings]
         for m in v.metrics:
             cells.append(_metric_cell(r, m))
         rows.append(cells)
@@ -188,73 +269,99 @@ def _metric_cell(r: Any, m: str) -> Cell:
 # ---- figures --------------------------------------------------------------------------------------
 def _figures(v: View, summary: Any, data: ReportData) -> list:
     import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="notebook")
+    several = len(v.parts) > 1
+    figs: list = []
+    for m in v.metrics:
+        parts = [p for p in v.parts if summary.loc[summary["_part"] == p.index, f"{m}_mean"].notna().any()]
+        wide = any(p.line_keys for p in parts)
+        # one panel per part, sharing the metric's axis so that the sweeps' levels compare
+        fig, axes = plt.subplots(1, len(parts), figsize=((8 if wide else 6) if len(parts) == 1 else 5.5 * len(parts),
+                                                         4), sharey=True, squeeze=False)
+        with_bars = False
+        for ax, p in zip(axes[0], parts):
+            with_bars |= _lineplot(ax, p, summary[summary["_part"] == p.index], m)
+            if m in EXPECTED and EXPECTED[m][0] in v.ok and v.ok[EXPECTED[m][0]].notna().any():
+                ref = v.ok[EXPECTED[m][0]].dropna().mean()
+                ax.axhline(ref, color="gray", ls="--", label=f"{EXPECTED[m][1]} ({ref:.3g})")
+            if p.line_keys or ax.get_legend_handles_labels()[0]:
+                ax.legend(title=", ".join(p.line_keys) or None, fontsize=8 if several else 9)
+            if several:
+                ax.set_title(p.name, fontsize=10)
+        col = data.columns.get(m)
+        arrow = {"lower": "↓ better", "higher": "↑ better"}.get(col.better if col else "", "")
+        has_ci = f"{m}_lo" in v.ok and v.ok[f"{m}_lo"].notna().any()
+        bar_note = "bars: 95% bootstrap interval" if has_ci else ("bars: ±sd over seeds" if with_bars
+                                                                   else "no interval recorded")
+        label = v.labels.get(m, m)
+        title = f"{label} ({'; '.join(p for p in (arrow, bar_note) if p)})"
+        axes[0][0].set_ylabel(label)
+        if several:
+            fig.suptitle(title, fontsize=11)
+        else:
+            axes[0][0].set_title(title)
+            if parts[0].line_keys and axes[0][0].get_legend():
+                sns.move_legend(axes[0][0], "upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+        _save(fig, data.out / f"metric_{m}.png")
+        against = f"one panel per sweep, against {', '.join(p.x for p in parts)}" if several else f"against {p.x}"
+        missing = [p.name for p in v.parts if p not in parts]
+        figs.append(Figure(f"metric_{m}.png", f"{label} {against}; {bar_note}"
+                                              + (f"; no value in the {', '.join(missing)}" if missing else "")))
+    if {"precision", "recall"} <= set(v.metrics):
+        figs.append(_precision_recall(v, summary, data.out))
+    return figs
+
+
+def _lineplot(ax: Any, p: Part, summary: Any, m: str) -> bool:
+    """One part's means of ``m`` against its x, with error bars, one line per value of its line keys;
+    returns whether any interval was drawn."""
     import numpy as np
     import pandas as pd
     import seaborn as sns
 
-    df, ok, x, out = v.df, v.ok, v.x, data.out
-    sns.set_theme(style="whitegrid", context="notebook")
-    xnum = pd.api.types.is_numeric_dtype(df[x]) and ok[x].notna().any()
-    xv = sorted(ok[x].dropna().unique()) if xnum else []
+    x = p.x
+    xnum = pd.api.types.is_numeric_dtype(summary[x]) and summary[x].notna().any()
+    xv = sorted(summary[x].dropna().unique()) if xnum else []
     log2 = xnum and len(xv) >= 3 and all(v_ > 0 and float(v_).is_integer() and (int(v_) & (int(v_) - 1)) == 0
                                          for v_ in xv)
     order = list(summary[x].dropna().unique())
-    lines = list(summary.groupby(v.line_keys, dropna=False, sort=False)) if v.line_keys else [((), summary)]
+    lines = _lines(p, summary)
     colours = sns.color_palette(n_colors=max(len(lines), 1))
-    figs: list = []
-
-    def lineplot(ax, m) -> bool:
-        """Means with error bars per line; returns whether any interval was drawn."""
-        drawn = False
-        for j, (gv, g) in enumerate(lines):
-            g = g[g[f"{m}_mean"].notna()]
-            if not len(g):
-                continue
-            yerr, has = _bars(g, m)
-            drawn |= has or bool(g[f"{m}_std"].notna().any())
-            if xnum:
-                pos = g[x].to_numpy(float)
-            else:  # categorical: dodge the lines apart around each category
-                shift = (j - (len(lines) - 1) / 2) * min(0.3 / max(len(lines) - 1, 1), 0.12)
-                pos = np.array([order.index(o) for o in g[x]], float) + shift
-            ax.errorbar(pos, g[f"{m}_mean"], yerr=yerr, fmt="o-" if xnum else "o", capsize=4, color=colours[j],
-                        label=_line_label(gv) if v.line_keys else None, ms=5)
+    drawn = False
+    for j, (gv, g) in enumerate(lines):
+        g = g[g[f"{m}_mean"].notna()]
+        if not len(g):
+            continue
+        yerr, has = _bars(g, m)
+        drawn |= has or bool(g[f"{m}_std"].notna().any())
         if xnum:
-            if log2:
-                ax.set_xscale("log", base=2)
-            ax.set_xticks(xv if len(xv) <= 12 else ax.get_xticks())
-            ax.set_xticklabels([num(float(t)) for t in ax.get_xticks()])
-            ax.minorticks_off()
-        else:
-            ax.set_xticks(range(len(order)), [str(num(o)) for o in order])
-            if max((len(str(o)) for o in order), default=0) > 8:
-                ax.tick_params(axis="x", labelrotation=30)
-        ax.set_xlabel(x)
-        if v.line_keys:
-            ax.legend(title=", ".join(v.line_keys), fontsize=9)
-        return drawn
+            pos = g[x].to_numpy(float)
+        else:  # categorical: dodge the lines apart around each category
+            shift = (j - (len(lines) - 1) / 2) * min(0.3 / max(len(lines) - 1, 1), 0.12)
+            pos = np.array([order.index(o) for o in g[x]], float) + shift
+        ax.errorbar(pos, g[f"{m}_mean"], yerr=yerr, fmt="o-" if xnum else "o", capsize=4, color=colours[j],
+                    label=_line_label(gv) if p.line_keys else None, ms=5)
+    if xnum:
+        if log2:
+            ax.set_xscale("log", base=2)
+        ax.set_xticks(xv if len(xv) <= 12 else ax.get_xticks())
+        ax.set_xticklabels([num(float(t)) for t in ax.get_xticks()])
+        ax.minorticks_off()
+    else:
+        ax.set_xticks(range(len(order)), [str(num(o)) for o in order])
+        if max((len(str(o)) for o in order), default=0) > 8:
+            ax.tick_params(axis="x", labelrotation=30)
+    ax.set_xlabel(x)
+    return drawn
 
-    for m in v.metrics:
-        fig, ax = plt.subplots(figsize=(8 if v.line_keys else 6, 4))
-        with_bars = lineplot(ax, m)
-        if m in EXPECTED and EXPECTED[m][0] in ok and ok[EXPECTED[m][0]].notna().any():
-            ref = ok[EXPECTED[m][0]].dropna().mean()
-            ax.axhline(ref, color="gray", ls="--", label=f"{EXPECTED[m][1]} ({ref:.3g})")
-            ax.legend(title=", ".join(v.line_keys) or None, fontsize=9)
-        col = data.columns.get(m)
-        arrow = {"lower": "↓ better", "higher": "↑ better"}.get(col.better if col else "", "")
-        has_ci = f"{m}_lo" in ok and ok[f"{m}_lo"].notna().any()
-        bar_note = "bars: 95% bootstrap interval" if has_ci else ("bars: ±sd over seeds" if with_bars
-                                                                   else "no interval recorded")
-        label = v.labels.get(m, m)
-        ax.set(ylabel=label, title=f"{label} ({'; '.join(p for p in (arrow, bar_note) if p)})")
-        if v.line_keys and ax.get_legend():
-            sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1), frameon=False)
-        _save(fig, out / f"metric_{m}.png")
-        figs.append(Figure(f"metric_{m}.png", f"{label} against {x}; {bar_note}"))
-    if {"precision", "recall"} <= set(v.metrics):
-        figs.append(_precision_recall(v, lines, colours, out))
-    return figs
+
+def _lines(p: Part, summary: Any) -> list:
+    """(values of the line keys, rows) for each line of a part, its rows sorted along x."""
+    if not p.line_keys:
+        return [((), summary)]
+    return list(summary.groupby(p.line_keys, dropna=False, sort=False))
 
 
 def _bars(g: Any, m: str) -> tuple[Any, bool]:
@@ -272,32 +379,44 @@ def _line_label(gv: Any) -> str:
     return ", ".join(num(val) for val in (gv if isinstance(gv, tuple) else (gv,)))
 
 
-def _precision_recall(v: View, lines: list, colours: list, out: Any) -> Figure:
+def _precision_recall(v: View, summary: Any, out: Any) -> Figure:
+    """Every part's lines in one precision–recall plane (the paper's Fig. 13: a top-m curve and a
+    guidance curve), each point labelled by its part's swept value."""
     import matplotlib.pyplot as plt
     import numpy as np
-    import pandas as pd
+    import seaborn as sns
 
-    fig, ax = plt.subplots(figsize=(7.5 if v.line_keys else 5.5, 5))
+    several = len(v.parts) > 1
+    lines = [(p, gv, g) for p in v.parts for gv, g in _lines(p, summary[summary["_part"] == p.index])
+             if (g["precision_mean"].notna() & g["recall_mean"].notna()).any()]
+    legend = several or any(p.line_keys for p, _, _ in lines)
+    fig, ax = plt.subplots(figsize=(7.5 if legend else 5.5, 5))
     f = np.linspace(0.01, 1, 200)
     for fs in (0.2, 0.4, 0.6, 0.8):  # iso-F1 curves for orientation
         r = fs * f / (2 * f - fs)
         ax.plot(f[r > 0], np.where(r > 0, r, np.nan)[r > 0], color="lightgray", lw=0.8, zorder=0)
         ax.text(1.0, fs / (2 - fs), f"F1={fs}", fontsize=7, color="gray", ha="right", va="bottom")
-    for (hv, g), col in zip(lines, colours):
+    colours = sns.color_palette(n_colors=max(len(lines), 1))
+    for (p, gv, g), col in zip(lines, colours):
+        g = g[g["precision_mean"].notna() & g["recall_mean"].notna()]
         ax.errorbar(g["recall_mean"], g["precision_mean"], xerr=_bars(g, "recall")[0],
                     yerr=_bars(g, "precision")[0], fmt="o-", color=col, capsize=3,
-                    label=_line_label(hv) if v.line_keys else None)
+                    label=p.label(gv) if legend else None)
         for i, (_, r) in enumerate(g.iterrows()):  # alternate label sides so neighbours don't collide
-            if pd.notna(r["precision_mean"]) and pd.notna(r["recall_mean"]):
-                ax.annotate(num(r[v.x]), (r["recall_mean"], r["precision_mean"]), textcoords="offset points",
-                            xytext=(6, 4) if i % 2 else (-6, -12), ha="left" if i % 2 else "right", fontsize=9)
+            ax.annotate(num(r[p.x]), (r["recall_mean"], r["precision_mean"]), textcoords="offset points",
+                        xytext=(6, 4) if i % 2 else (-6, -12), ha="left" if i % 2 else "right", fontsize=9,
+                        color=col if several else "black")
+    xs = list(dict.fromkeys(p.x for p, _, _ in lines))
     ax.set(xlim=(0, 1.05), ylim=(0, 1.05), xlabel="recall", ylabel="precision",
-           title=f"precision–recall (points labelled by {v.x})")
+           title=f"precision–recall (points labelled by {' / '.join(xs)})")
     ax.set_aspect("equal")
-    if v.line_keys:
-        ax.legend(fontsize=9, title=", ".join(v.line_keys), loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    if legend:
+        title = "sweep" if several else ", ".join(v.parts[0].line_keys)
+        ax.legend(fontsize=9, title=title, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     _save(fig, out / "precision_recall.png")
-    return Figure("precision_recall.png", f"precision against recall, one point per {v.x}; up and right is better; "
+    per = ("one line per sweep (" + "; ".join(f"{p.name}: points labelled by {p.x}" for p in v.parts) + ")"
+           if several else f"one point per {v.parts[0].x}")
+    return Figure("precision_recall.png", f"precision against recall, {per}; up and right is better; "
                                           "grey: iso-F1 curves")
 
 
@@ -312,14 +431,13 @@ def _save(fig: Any, path: Any, dpi: int = 110) -> None:
 
 # ---- samples and panels ---------------------------------------------------------------------------
 def _samples(v: View, data: ReportData) -> list:
-    """Per run: its sample grid and its panel, copied into the report folder, laid out one column per
-    value of ``x`` (the stylization study: one column per sampling database), one row per other setting."""
-    df, x, out = v.df, v.x, data.out
+    """Per run: its sample grid and its panel, copied into the report folder, laid out per part one
+    column per value of its x (the stylization study: one column per sampling database), one row per
+    other setting."""
+    df, out = v.df, data.out
     seeds = [s for s in data.swept if is_seed(s)]
-    row_keys = [k for k in v.line_keys + seeds if k in df]
-    srt = df[~df["_failed"]].sort_values(row_keys + [x, "run_id"], na_position="last", kind="stable")
     copied: dict[str, list] = {name: [] for name in PER_RUN}
-    for _, r in srt.iterrows():
+    for _, r in df[~df["_failed"]].iterrows():
         for name in PER_RUN:
             src = data.results_dir / "runs" / r["run_id"] / name
             if src.is_file():
@@ -328,27 +446,45 @@ def _samples(v: View, data: ReportData) -> list:
                 shutil.copyfile(src, out / folder / f"{r['run_id']}.png")
                 copied[name].append(r)
     blocks: list = []
-    if copied["panel.png"]:
-        blocks += [Text("Each panel row: a sample's query image, its k retrieved neighbours, the sample, and its "
-                        "nearest training image in the metric's feature space. A sample that repeats its nearest "
-                        "training image is a copy."),
-                   _grid(v, copied["panel.png"], row_keys, "panels", data.swept, wide=True)]
+    for name, folder in (("panel.png", "panels"), ("samples.png", "samples")):
+        if not copied[name]:
+            continue
+        if folder == "panels":
+            blocks.append(Text("Each panel row: a sample's query image, its k retrieved neighbours, the sample, and "
+                               "its nearest training image in the metric's feature space. A sample that repeats its "
+                               "nearest training image is a copy. Images are shown at their own size (click for the "
+                               "file)."))
+        for p in v.parts:
+            runs = [r for r in copied[name] if r["_part"] == p.index]
+            if runs:
+                row_keys = [k for k in p.line_keys + seeds if k in df]
+                blocks.append(_grid(v, p, _sorted(runs, row_keys + [p.x]), row_keys, folder, data.swept,
+                                    wide=folder == "panels"))
     if copied["samples.png"]:
-        blocks += [_grid(v, copied["samples.png"], row_keys, "samples", data.swept),
-                   Figure("samples.png", "all sample grids", only="markdown")]
-        _montage(v, copied["samples.png"], data)
+        blocks.append(Figure("samples.png", "all sample grids", only="markdown"))
+        _montage(v, [r for p in v.parts for r in copied["samples.png"] if r["_part"] == p.index], data)
     return blocks
 
 
-def _grid(v: View, runs: list, row_keys: list[str], folder: str, swept: list[str], wide: bool = False) -> Gallery:
+def _sorted(runs: list, keys: list[str]) -> list:
+    """Runs sorted by ``keys``: numbers as numbers, anything else in the suite's order."""
+    import pandas as pd
+
+    def rank(r):
+        return tuple((pd.isna(r[k]), r[k] if pd.api.types.is_number(r[k]) and pd.notna(r[k]) else 0) for k in keys)
+    return sorted(runs, key=rank)  # stable: equal numbers keep results.csv's order
+
+
+def _grid(v: View, p: Part, runs: list, row_keys: list[str], folder: str, swept: list[str],
+          wide: bool = False) -> Gallery:
     import pandas as pd
 
     what = "Panels" if folder == "panels" else "Samples (queries | samples)"
-    present = {r[v.x] for r in runs}
-    xs = [val for val in v.ok[v.x].drop_duplicates().sort_values(na_position="last") if val in present]
+    of = f" of the {p.name}" if p.name else ""
+    xs = list(dict.fromkeys(r[p.x] for r in runs))
     rows = list(dict.fromkeys(tuple(r[k] for k in row_keys) for r in runs))
-    if 1 < len(xs) and len(xs) * len(rows) <= 2 * len(runs) and v.x != "run_id":
-        cell = {(tuple(r[k] for k in row_keys), r[v.x]): r for r in runs}
+    if 1 < len(xs) and len(xs) * len(rows) <= 2 * len(runs) and p.x != "run_id":
+        cell = {(tuple(r[k] for k in row_keys), r[p.x]): r for r in runs}
         items = []
         for key in rows:
             for xv in xs:
@@ -356,13 +492,13 @@ def _grid(v: View, runs: list, row_keys: list[str], folder: str, swept: list[str
                 items.append((f"{folder}/{r['run_id']}.png", r["run_id"]) if r is not None else ("", ""))
         row_labels = [", ".join(f"{k}={num(val)}" for k, val in zip(row_keys, key) if pd.notna(val)) or "runs"
                       for key in rows]
-        return Gallery(items, [f"{v.x}={num(xv)}" for xv in xs], row_labels,
-                       caption=f"{what}, one column per {v.x}.", wide=wide)
+        return Gallery(items, [f"{p.x}={num(xv)}" for xv in xs], row_labels,
+                       caption=f"{what}{of}, one column per {p.x}.", wide=wide)
     items = [(f"{folder}/{r['run_id']}.png",
               r["run_id"] + "".join(f", {k}={num(r[k])}" for k in swept
                                     if pd.notna(r[k]) and f"{k}=" not in r["run_id"]))
              for r in runs]
-    return Gallery(items, caption=f"{what}, one per run.", wide=wide)
+    return Gallery(items, caption=f"{what}{of}, one per run.", wide=wide)
 
 
 def _montage(v: View, shots: list, data: ReportData) -> None:
@@ -372,7 +508,7 @@ def _montage(v: View, shots: list, data: ReportData) -> None:
     import pandas as pd
     from PIL import Image
 
-    nx = v.df[v.x].nunique()
+    nx = v.df[v.parts[0].x].nunique() if len(v.parts) == 1 else 0
     ncols = nx if 1 < nx <= 6 and len(shots) % nx == 0 else min(len(shots), 5)
     nrows = math.ceil(len(shots) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(2.8 * ncols, 3.2 * nrows), squeeze=False, layout="constrained")
