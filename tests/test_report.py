@@ -1,5 +1,5 @@
 """rdmbench.report on fake results folders: k_train sweep with seeds and a failure, a single run,
-a categorical x-axis, and a missing results.csv."""
+a categorical x-axis, sweep groups of different keys, and a missing results.csv."""
 
 from __future__ import annotations
 
@@ -28,8 +28,12 @@ GENERATION_COLUMNS = declarations([
     Column("precision", "precision", "higher"), Column("recall", "recall", "higher"),
     Column("f_score", "F-score", "higher"), Column("class_agreement", "class agreement", "higher"),
     Column("class_agreement_chance", "class agreement by chance"),
-    Column("near_copies", "near-copies", "lower"), Column("near_copy_quantile", "near-copy quantile", summary=False),
+    Column("near_copies", "near-copies", "lower", description="share of samples unusually near a training image"),
+    Column("near_copy_quantile", "near-copy quantile", summary=False, description="near-copies expected of novel "
+                                                                                  "samples"),
     Column("head_parameters", "head parameters", summary=False),
+    Column("sampling_database", "sampling database", summary=False),
+    Column("skipped_metrics", "metrics not measured", summary=False),
     Column("feature_extractor", "feature extractor", summary=False),
     Column("encoder", "retrieval encoder", summary=False), Column("num_samples", "generated samples", summary=False),
     Column("num_reference", "reference images", summary=False), Column("wall_s", "wall time (s)"),
@@ -239,3 +243,81 @@ def test_retrieval_report_keeps_configurations_apart(tmp_path):
     assert len(fastest) == 2, md
     assert any("ef_construction=40" in line for line in fastest)
     assert any("ef_construction=200" in line for line in fastest)
+
+
+def qd_rows():
+    """Fig. 13's two sweep groups: top-m at guidance 1 and guidance at top-m 1, each run carrying one key."""
+    rows = [dict(run_id=f"top_m={m}_seed=0", status="ok", **{"sample.mode.top_m": m}, seed=0, fid=10 - m,
+                 precision=0.9 - 0.3 * m, recall=0.2 + 0.4 * m, feature_extractor=FX) for m in (0.01, 0.1, 1.0)]
+    rows += [dict(run_id=f"guidance_scale={g}_seed=0", status="ok", **{"sample.guidance_scale": g}, seed=0,
+                  fid=10 + g, precision=0.6 + 0.1 * g, recall=0.6 - 0.1 * g, feature_extractor=FX) for g in (1.5, 3.0)]
+    return rows
+
+
+def test_sweep_groups_of_different_keys_each_get_an_axis_and_a_precision_recall_line(tmp_path, monkeypatch):
+    """No run is dropped for lacking the first swept key: one table of all runs, one figure panel per
+    sweep, and both sweeps as labelled lines in one precision–recall plane (the paper's Fig. 13)."""
+    import matplotlib.axes
+    import pandas as pd
+
+    drawn, labelled = [], []
+    errorbar, annotate = matplotlib.axes.Axes.errorbar, matplotlib.axes.Axes.annotate
+
+    def rounded(values):
+        return [round(float(v), 6) for v in values]
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "errorbar",
+                        lambda ax, x, y, **kw: drawn.append((ax.get_xlabel(), kw.get("label"), rounded(x)))
+                        or errorbar(ax, x, y, **kw))
+    monkeypatch.setattr(matplotlib.axes.Axes, "annotate",
+                        lambda ax, text, xy, **kw: labelled.append((text, tuple(rounded(xy))))
+                        or annotate(ax, text, xy, **kw))
+    res = make_results(tmp_path / "qd", qd_rows(), ["sample.mode.top_m", "seed", "sample.guidance_scale"])
+    md = write_report(res).read_text()
+    s = pd.read_csv(res / "report" / "summary.csv")
+    assert list(s["n"]) == [1] * 5
+    assert list(s["sweep"]) == ["sample.mode.top_m"] * 3 + ["sample.guidance_scale"] * 2
+    assert "| 0.01 | — | 1 |" in md and "| — | 1.5 | 1 |" in md
+    assert "FD (efficientnet-lite2): one panel per sweep, against sample.mode.top_m, sample.guidance_scale" in md
+    assert all(f"samples/{r['run_id']}.png" in md for r in qd_rows())  # every run's samples, none dropped
+    pr = [(label, x) for xlabel, label, x in drawn if xlabel == "" and label]  # the P–R plane: x is recall
+    assert pr == [("sample.mode.top_m sweep", [0.204, 0.24, 0.6]), ("sample.guidance_scale sweep", [0.45, 0.3])]
+    assert ("0.1", (0.24, 0.87)) in labelled and ("1.5", (0.45, 0.75)) in labelled
+
+
+def test_a_categorical_sweep_beside_a_numeric_one_and_settings_of_some_runs(tmp_path):
+    """databases: a size sweep and a domain (label) sweep. A setting only some runs have (a skipped
+    metric) is said of those runs, never as a fact of the suite; one that differs is a table column."""
+    import pandas as pd
+
+    rows = [dict(run_id=f"size={n}_seed=0", status="ok", **{"database.size": n}, seed=0, fid=5.0 + n / 1000,
+                 class_agreement=0.5, sampling_database="training database", num_samples=40) for n in (300, 800)]
+    why = "class-agreement: queries from the sampling database are not labelled with the reference classes"
+    rows += [dict(run_id=f"label={d}_seed=0", status="ok", label=d, seed=0, fid=7.0, sampling_database=d,
+                  skipped_metrics=why, num_samples=40) for d in ("digits", "mixed")]
+    res = make_results(tmp_path / "dbs", rows, ["database.size", "seed", "label"])
+    md = write_report(res).read_text()
+    header = next(line for line in md.splitlines() if line.startswith("| database.size"))
+    assert header.startswith("| database.size | label | n | sampling database | FD")
+    assert "| — | digits | 1 | digits | 7 |" in md and "| 300 | — | 1 | training database | 5.3 |" in md
+    assert "- **generated samples:** 40" in md  # the same in every run: a fact
+    assert "metrics not measured:**" not in md and "- **sampling database:**" not in md
+    assert f"**metrics not measured** in `label=digits`, `label=mixed`: {why}." in md
+    assert "**metrics not measured** in `database.size=300`, `database.size=800`: none." in md
+    assert "class agreement: one panel per sweep, against database.size; no interval recorded; no value in the " \
+           "label sweep" in md
+    assert list(pd.read_csv(res / "report" / "summary.csv")["label"].fillna("")) == ["", "", "digits", "mixed"]
+    assert all(f"samples/{r['run_id']}.png" in md for r in rows)
+
+
+def test_column_notes_come_from_the_declarations(tmp_path):
+    rows = [dict(run_id="a", status="ok", k_train=4, near_copies=0.1, near_copy_quantile=0.05, fid=3.0)]
+    res = make_results(tmp_path / "notes", rows, ["k_train"])
+    meta = json.loads((res / "suite.json").read_text())
+    meta["columns"]["near_copies"]["description"] = "a definition the suite declares"
+    (res / "suite.json").write_text(json.dumps(meta))
+    md = write_report(res).read_text()
+    assert "- **near-copies**: a definition the suite declares" in md
+    assert "- **near-copy quantile**: near-copies expected of novel samples" in md
+    assert "- **FID" not in md and "- **FD" not in md  # declared without a description: no note
+    assert "held-out images' nearest-training distances" not in md

@@ -1,6 +1,7 @@
 """index.html rendered in headless Chromium from fake generation and retrieval results: the page
 loads every image, logs nothing to the console, has no empty table, shows the warnings a reader
-must see, and each of those checks fails when its fault is put in."""
+must see, shows each run's images at their own size, and each of those checks fails when its fault
+is put in."""
 
 from __future__ import annotations
 
@@ -88,7 +89,7 @@ def retrieval_results(root: Path) -> Path:
 def browse(chromium: str, page: Path, work: Path) -> tuple[str, str]:
     """The page's DOM after load, and Chromium's log (console messages are its CONSOLE lines)."""
     args = [chromium, "--headless=new", "--no-sandbox", "--disable-gpu", f"--user-data-dir={work / 'profile'}",
-            "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000"]
+            "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000", "--window-size=1400,2400"]
     proc = subprocess.run([*args, "--dump-dom", page.resolve().as_uri()], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc.stdout, proc.stderr
@@ -143,6 +144,29 @@ def test_generation_page(chromium, tmp_path):
     assert dom.count('src="panels/') == 6 and dom.count('src="samples/') == 6
     assert all(f'<div class="colhead">sampling_database={d}</div>' in dom for d in DATABASES)
     assert "<script" in dom and "<link" not in dom and "http" not in dom.replace("http-equiv", "")
+
+
+def test_run_images_keep_their_own_size(chromium, tmp_path):
+    """A narrow panel (k = 1 beside k = 3) is not stretched to its column: every run image is drawn at
+    its natural width, so panels of different k show their text alike."""
+    res = generation_results(tmp_path / "sizes")
+    fake_panel(res / "runs" / "sampling_database=digits_seed=0" / "panel.png", np.random.default_rng(1), k=1)
+    write_report(res)
+    page = res / "report" / "index.html"
+    probe = page.with_name("probe.html")
+    probe.write_text(page.read_text().replace("</body>", PROBE + "</body>"))
+    dom, _ = browse(chromium, probe, tmp_path)
+    assert re.search(r'data-resized="([^"]*)"', dom).group(1) == "0 of 12"
+    probe.write_text(probe.read_text().replace("</style>", ".tile img { width: 100%; }</style>"))
+    assert re.search(r'data-resized="([^"]*)"', browse(chromium, probe, tmp_path)[0]).group(1) != "0 of 12"
+
+
+# counts the run images drawn at another width than their file's
+PROBE = """<script>window.addEventListener("load", function () {
+  var all = document.querySelectorAll(".tile img");
+  var resized = Array.prototype.filter.call(all, function (i) { return i.width !== i.naturalWidth; });
+  document.body.dataset.resized = resized.length + " of " + all.length;
+});</script>"""
 
 
 def test_retrieval_page(chromium, tmp_path):

@@ -123,4 +123,7 @@ def shared_value(runs: Any, column: str) -> Any:
 
 
 def interval_text(lo: float | None, hi: float | None) -> str:
-    return "" if lo is None or hi is None else f"[{lo:.4g}, {hi:.4g}]"
+    if lo is None or hi is None:
+        return ""
+    lo, hi = (0.0 if abs(b) < 1e-12 else b for b in (lo, hi))  # float noise of a bound at 0 (-1.4e-17)
+    return f"[{lo:.4g}, {hi:.4g}]"

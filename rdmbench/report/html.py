@@ -74,6 +74,7 @@ td.best .v::after { content: " ★"; font-size: .75em; }
 details { margin: 1rem 0; }
 details > summary { cursor: pointer; }
 .figs { display: grid; grid-template-columns: repeat(auto-fill, minmax(520px, 1fr)); gap: 1.2rem; margin: 1rem 0; }
+.fig.wide { grid-column: 1 / -1; }
 .fig { margin: 0; border: 1px solid var(--line); border-radius: 8px; padding: .6rem; background: #fff; }
 .fig img { display: block; width: 100%; height: auto; }
 /* run images at their own size, never stretched to a column (a narrow panel's text would grow), crisp pixels */
@@ -82,12 +83,14 @@ details > summary { cursor: pointer; }
 .gallery { margin: 1rem 0 2rem; }
 .grid { display: grid; gap: .6rem; align-items: start; justify-content: start; overflow-x: auto;
   padding-bottom: .3rem; }
+.fit .tile img { image-rendering: auto; }  /* shrunk: smooth, not dropped pixel rows */
 .flow { display: flex; flex-wrap: wrap; gap: .6rem; align-items: flex-start; }
 .legend { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; margin: .5rem 0 1rem;
   font-size: .88rem; max-width: 110ch; }
 .legend dt { font-weight: 600; }
 .legend dd { margin: 0; color: var(--muted); }
-.colhead { font-weight: 600; text-align: center; position: sticky; top: 0; background: #fff; padding: .2rem 0; }
+.colhead { font-weight: 600; text-align: center; overflow-wrap: anywhere; position: sticky; top: 0; background: #fff;
+  padding: .2rem 0; }
 .rowhead { grid-column: 1 / -1; font-weight: 600; font-size: .85rem; color: var(--muted); margin-top: .4rem; }
 .tile { display: block; max-width: 100%; text-decoration: none; color: var(--muted); border: 1px solid var(--line);
   border-radius: 8px; padding: .35rem; background: #fff; }
@@ -179,8 +182,9 @@ def _block(b: Block) -> str:
 
 
 def _figures(figs: list[Figure]) -> str:
-    items = "".join(f'<figure class="fig"><a href="{_src(f.file)}"><img src="{_src(f.file)}" alt="{_e(f.caption)}">'
-                    f"</a><figcaption>{_inline(f.caption)}</figcaption></figure>" for f in figs)
+    items = "".join(f'<figure class="fig{" wide" if f.wide else ""}"><a href="{_src(f.file)}">'
+                    f'<img src="{_src(f.file)}" alt="{_e(f.caption)}"></a>'
+                    f"<figcaption>{_inline(f.caption)}</figcaption></figure>" for f in figs)
     return f'<div class="figs">{items}</div>'
 
 
@@ -261,14 +265,15 @@ def _gallery(g: Gallery) -> str:
         return f'<figure class="gallery">{cap}<div class="flow">' + "".join(_tile(f, c) for f, c in g.items) + \
             "</div></figure>"
     # columns as wide as their images: a row wider than the page scrolls sideways instead of shrinking
-    cols = f"repeat({len(g.columns)}, minmax({'160px' if g.wide else '120px'}, max-content))"
+    cols = f"repeat({len(g.columns)}, {'minmax(0, max-content)' if g.fit else 'max-content'})"
     cells = [f'<div class="colhead">{_e(c)}</div>' for c in g.columns]
     n = len(g.columns)
     for i, label in enumerate(g.rows):
         if len(g.rows) > 1 or label:
             cells.append(f'<div class="rowhead">{_e(label)}</div>')
         cells += [_tile(f, c) for f, c in g.items[i * n:(i + 1) * n]]
-    return (f'<figure class="gallery">{cap}<div class="grid" style="grid-template-columns: {cols}">'
+    return (f'<figure class="gallery">{cap}<div class="grid{" fit" if g.fit else ""}" '
+            f'style="grid-template-columns: {cols}">'
             + "".join(cells) + "</div></figure>")
 
 

@@ -85,6 +85,7 @@ class Figure:
     caption: str = ""
     #: "markdown": a montage that only the terminal report needs (the page shows the gallery instead)
     only: Literal["markdown", "html"] | None = None
+    wide: bool = False              # several panels side by side: the page gives it a whole row
 
 
 @dataclass
@@ -96,7 +97,9 @@ class Gallery:
     columns: list[str] = field(default_factory=list)
     rows: list[str] = field(default_factory=list)
     caption: str = ""
-    wide: bool = False              # items are panels: wider empty cells
+    #: the items share one size and are compared side by side (sample grids): a row shrinks them alike to
+    #: fit the page; otherwise each shows at its own size and a wide row scrolls
+    fit: bool = False
 
 
 Block = Union[Text, Table, Figure, Gallery, Legend]

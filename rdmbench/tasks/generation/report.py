@@ -32,6 +32,7 @@ EXPECTED = {"class_agreement": ("class_agreement_chance", "chance"),
 PER_RUN = ("samples.png", "panel.png")
 #: declared columns that are neither settings shown per row nor header facts of this task's making
 NOT_SETTINGS = ("error", "status", "run_id", "profile", "head_parameters")
+SHORT = 40  # characters: a longer setting (a sentence) is listed under the table, not in a column
 
 
 @dataclass
@@ -208,14 +209,14 @@ def _results(v: View, summary: Any, data: ReportData) -> list:
             "(summary.csv: `<metric>_mean`, `_std`, `_lo`, `_hi`).")
     blocks: list = []
     if len(v.parts) > 1:
-        blocks.append(Text(f"The runs sweep {len(v.parts)} different sets of keys: "
-                           + "; ".join(f"{(summary['_part'] == p.index).sum()} row(s) sweep "
-                                       + (", ".join(f"`{k}`" for k in p.keys) or "nothing") for p in v.parts)
-                           + ". A key a run does not sweep shows as —; each sweep has its own x axis in the figures."))
+        sweeps = "; ".join(f"{(summary['_part'] == p.index).sum()} row(s) sweep "
+                           + (", ".join(f"`{k}`" for k in p.keys) or "nothing") for p in v.parts)
+        blocks.append(Text(f"The runs sweep {len(v.parts)} different sets of keys: {sweeps}. A key a run does not "
+                           "sweep shows as —; each sweep has its own x axis in the figures."))
     if "config" in v.keys:
         blocks.append(Text("Runs with equal swept values but different configs are kept apart; `config` names the "
                            "keys that differ."))
-    blocks += [Text(note), _table(v, summary, data)]
+    blocks += [Text(note), _table(v, summary, data), *_long_settings(v, summary, data)]
     # what each column means, from its declaration (suite.json), for the columns shown
     shown = v.metrics + [EXPECTED[m][0] for m in v.metrics if m in EXPECTED and EXPECTED[m][0] in v.aux]
     notes = [(v.labels.get(c, c), data.columns[c].description) for c in shown
@@ -227,6 +228,26 @@ def _results(v: View, summary: Any, data: ReportData) -> list:
     return blocks
 
 
+def _long_settings(v: View, summary: Any, data: ReportData) -> list[Text]:
+    """Settings with a sentence for a value (why a metric was skipped): one line per value, naming its rows."""
+    import pandas as pd
+
+    short, out = _short_settings(v, summary), []
+    for c in [c for c in v.settings if c not in short]:
+        named: dict[str, list[str]] = {}
+        for _, r in summary.iterrows():
+            row = ", ".join(f"{k}={num(r[k])}" for k in v.keys if pd.notna(r[k])) or "unswept"
+            named.setdefault(r[c], []).append(f"`{row}`")
+        for value, rows in named.items():
+            out.append(Text(f"**{v.labels.get(c, c)}** in {', '.join(rows)}: {value or 'none'}."))
+    return out
+
+
+def _short_settings(v: View, summary: Any) -> list[str]:
+    """Settings whose values are short enough for a table column."""
+    return [c for c in v.settings if summary[c].astype(str).str.len().max() <= SHORT]
+
+
 def _table(v: View, summary: Any, data: ReportData) -> Table:
     import pandas as pd
 
@@ -234,7 +255,8 @@ def _table(v: View, summary: Any, data: ReportData) -> Table:
     header.append(Head("n", numeric=True, description="successful runs aggregated in this row"))
     if v.params:
         header.append(Head("head parameters", numeric=True))
-    for c in v.settings:
+    short = _short_settings(v, summary)
+    for c in short:
         header.append(Head(v.labels.get(c, c), description=data.columns[c].description))
     for m in v.metrics:
         col = data.columns.get(m)
@@ -245,7 +267,7 @@ def _table(v: View, summary: Any, data: ReportData) -> Table:
         cells.append(Cell(f"{int(r['n'])}" + (f" ({int(r['n_failed'])} failed)" if r["n_failed"] else "")))
         if v.params:
             cells.append(Cell(f"{r['head_parameters']:,.0f}" if pd.notna(r["head_parameters"]) else "—"))
-        cells += [Cell(r[c] or "—") for c in v.settings]
+        cells += [Cell(r[c] or "—") for c in short]
         for m in v.metrics:
             cells.append(_metric_cell(r, m))
         rows.append(cells)
@@ -307,8 +329,9 @@ def _figures(v: View, summary: Any, data: ReportData) -> list:
         _save(fig, data.out / f"metric_{m}.png")
         against = f"one panel per sweep, against {', '.join(p.x for p in parts)}" if several else f"against {p.x}"
         missing = [p.name for p in v.parts if p not in parts]
-        figs.append(Figure(f"metric_{m}.png", f"{label} {against}; {bar_note}"
-                                              + (f"; no value in the {', '.join(missing)}" if missing else "")))
+        figs.append(Figure(f"metric_{m}.png", f"{label}{':' if several else ''} {against}; {bar_note}"
+                                              + (f"; no value in the {', '.join(missing)}" if missing else ""),
+                           wide=len(parts) > 1))
     if {"precision", "recall"} <= set(v.metrics):
         figs.append(_precision_recall(v, summary, data.out))
     return figs
@@ -324,8 +347,9 @@ def _lineplot(ax: Any, p: Part, summary: Any, m: str) -> bool:
     x = p.x
     xnum = pd.api.types.is_numeric_dtype(summary[x]) and summary[x].notna().any()
     xv = sorted(summary[x].dropna().unique()) if xnum else []
-    log2 = xnum and len(xv) >= 3 and all(v_ > 0 and float(v_).is_integer() and (int(v_) & (int(v_) - 1)) == 0
-                                         for v_ in xv)
+    # a sweep over orders of magnitude (k = 1..16, top-m = 0.01..1) spreads on a log axis
+    log = xnum and len(xv) >= 3 and xv[0] > 0 and xv[-1] / xv[0] >= 8
+    log2 = log and all(float(v_).is_integer() and (int(v_) & (int(v_) - 1)) == 0 for v_ in xv)
     order = list(summary[x].dropna().unique())
     lines = _lines(p, summary)
     colours = sns.color_palette(n_colors=max(len(lines), 1))
@@ -344,13 +368,14 @@ def _lineplot(ax: Any, p: Part, summary: Any, m: str) -> bool:
         ax.errorbar(pos, g[f"{m}_mean"], yerr=yerr, fmt="o-" if xnum else "o", capsize=4, color=colours[j],
                     label=_line_label(gv) if p.line_keys else None, ms=5)
     if xnum:
-        if log2:
-            ax.set_xscale("log", base=2)
+        if log:
+            ax.set_xscale("log", base=2 if log2 else 10)
         ax.set_xticks(xv if len(xv) <= 12 else ax.get_xticks())
         ax.set_xticklabels([num(float(t)) for t in ax.get_xticks()])
         ax.minorticks_off()
     else:
         ax.set_xticks(range(len(order)), [str(num(o)) for o in order])
+        ax.set_xlim(-0.5, len(order) - 0.5)  # categories sit in the middle, not on the frame
         if max((len(str(o)) for o in order), default=0) > 8:
             ax.tick_params(axis="x", labelrotation=30)
     ax.set_xlabel(x)
@@ -390,7 +415,7 @@ def _precision_recall(v: View, summary: Any, out: Any) -> Figure:
     lines = [(p, gv, g) for p in v.parts for gv, g in _lines(p, summary[summary["_part"] == p.index])
              if (g["precision_mean"].notna() & g["recall_mean"].notna()).any()]
     legend = several or any(p.line_keys for p, _, _ in lines)
-    fig, ax = plt.subplots(figsize=(7.5 if legend else 5.5, 5))
+    fig, ax = plt.subplots(figsize=(8.5 if several else 7.5 if legend else 5.5, 5))
     f = np.linspace(0.01, 1, 200)
     for fs in (0.2, 0.4, 0.6, 0.8):  # iso-F1 curves for orientation
         r = fs * f / (2 * f - fs)
@@ -406,12 +431,11 @@ def _precision_recall(v: View, summary: Any, out: Any) -> Figure:
             ax.annotate(num(r[p.x]), (r["recall_mean"], r["precision_mean"]), textcoords="offset points",
                         xytext=(6, 4) if i % 2 else (-6, -12), ha="left" if i % 2 else "right", fontsize=9,
                         color=col if several else "black")
-    xs = list(dict.fromkeys(p.x for p, _, _ in lines))
     ax.set(xlim=(0, 1.05), ylim=(0, 1.05), xlabel="recall", ylabel="precision",
-           title=f"precision–recall (points labelled by {' / '.join(xs)})")
+           title="precision–recall" + ("" if several else f" (points labelled by {v.parts[0].x})"))
     ax.set_aspect("equal")
     if legend:
-        title = "sweep" if several else ", ".join(v.parts[0].line_keys)
+        title = "sweep (points labelled by its value)" if several else ", ".join(v.parts[0].line_keys)
         ax.legend(fontsize=9, title=title, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     _save(fig, out / "precision_recall.png")
     per = ("one line per sweep (" + "; ".join(f"{p.name}: points labelled by {p.x}" for p in v.parts) + ")"
@@ -458,8 +482,7 @@ def _samples(v: View, data: ReportData) -> list:
             runs = [r for r in copied[name] if r["_part"] == p.index]
             if runs:
                 row_keys = [k for k in p.line_keys + seeds if k in df]
-                blocks.append(_grid(v, p, _sorted(runs, row_keys + [p.x]), row_keys, folder, data.swept,
-                                    wide=folder == "panels"))
+                blocks.append(_grid(p, _sorted(runs, row_keys + [p.x]), row_keys, out, folder, data.swept))
     if copied["samples.png"]:
         blocks.append(Figure("samples.png", "all sample grids", only="markdown"))
         _montage(v, [r for p in v.parts for r in copied["samples.png"] if r["_part"] == p.index], data)
@@ -475,11 +498,13 @@ def _sorted(runs: list, keys: list[str]) -> list:
     return sorted(runs, key=rank)  # stable: equal numbers keep results.csv's order
 
 
-def _grid(v: View, p: Part, runs: list, row_keys: list[str], folder: str, swept: list[str],
-          wide: bool = False) -> Gallery:
+def _grid(p: Part, runs: list, row_keys: list[str], out: Any, folder: str, swept: list[str]) -> Gallery:
     import pandas as pd
 
     what = "Panels" if folder == "panels" else "Samples (queries | samples)"
+    # sample grids of one size compare side by side, shrunk alike; panels keep their size (their text stays
+    # readable and a panel of more neighbours stays wider)
+    fit = folder == "samples" and len({_size(out / folder / f"{r['run_id']}.png") for r in runs}) == 1
     of = f" of the {p.name}" if p.name else ""
     xs = list(dict.fromkeys(r[p.x] for r in runs))
     rows = list(dict.fromkeys(tuple(r[k] for k in row_keys) for r in runs))
@@ -493,12 +518,19 @@ def _grid(v: View, p: Part, runs: list, row_keys: list[str], folder: str, swept:
         row_labels = [", ".join(f"{k}={num(val)}" for k, val in zip(row_keys, key) if pd.notna(val)) or "runs"
                       for key in rows]
         return Gallery(items, [f"{p.x}={num(xv)}" for xv in xs], row_labels,
-                       caption=f"{what}{of}, one column per {p.x}.", wide=wide)
+                       caption=f"{what}{of}, one column per {p.x}.", fit=fit)
     items = [(f"{folder}/{r['run_id']}.png",
               r["run_id"] + "".join(f", {k}={num(r[k])}" for k in swept
                                     if pd.notna(r[k]) and f"{k}=" not in r["run_id"]))
              for r in runs]
-    return Gallery(items, caption=f"{what}{of}, one per run.", wide=wide)
+    return Gallery(items, caption=f"{what}{of}, one per run.")
+
+
+def _size(path: Any) -> tuple[int, int]:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.size
 
 
 def _montage(v: View, shots: list, data: ReportData) -> None:
