@@ -404,6 +404,16 @@ def _line_label(gv: Any) -> str:
     return ", ".join(num(val) for val in (gv if isinstance(gv, tuple) else (gv,)))
 
 
+def _extent(lines: list, m: str) -> tuple[float, float]:
+    """Lowest and highest value of metric ``m`` over the lines' points, interval ends included."""
+    import numpy as np
+
+    vals = [g[c].to_numpy(float) for _, _, g in lines for c in (f"{m}_mean", f"{m}_lo", f"{m}_hi") if c in g]
+    vals = np.concatenate(vals) if vals else np.array([0.0, 1.0])
+    vals = vals[np.isfinite(vals)]
+    return (float(vals.min()), float(vals.max())) if len(vals) else (0.0, 1.0)
+
+
 def _precision_recall(v: View, summary: Any, out: Any) -> Figure:
     """Every part's lines in one precision–recall plane (the paper's Fig. 13: a top-m curve and a
     guidance curve), each point labelled by its part's swept value."""
@@ -420,7 +430,8 @@ def _precision_recall(v: View, summary: Any, out: Any) -> Figure:
     for fs in (0.2, 0.4, 0.6, 0.8):  # iso-F1 curves for orientation
         r = fs * f / (2 * f - fs)
         ax.plot(f[r > 0], np.where(r > 0, r, np.nan)[r > 0], color="lightgray", lw=0.8, zorder=0)
-        ax.text(1.0, fs / (2 - fs), f"F1={fs}", fontsize=7, color="gray", ha="right", va="bottom")
+        ax.annotate(f"F1={fs}", (fs * 0.6 / (1.2 - fs), 0.6), fontsize=7, color="gray", ha="left", va="bottom",
+                    annotation_clip=True)
     colours = sns.color_palette(n_colors=max(len(lines), 1))
     for (p, gv, g), col in zip(lines, colours):
         g = g[g["precision_mean"].notna() & g["recall_mean"].notna()]
@@ -431,8 +442,15 @@ def _precision_recall(v: View, summary: Any, out: Any) -> Figure:
             ax.annotate(num(r[p.x]), (r["recall_mean"], r["precision_mean"]), textcoords="offset points",
                         xytext=(6, 4) if i % 2 else (-6, -12), ha="left" if i % 2 else "right", fontsize=9,
                         color=col if several else "black")
-    ax.set(xlim=(0, 1.05), ylim=(0, 1.05), xlabel="recall", ylabel="precision",
-           title="precision–recall" + ("" if several else f" (points labelled by {v.parts[0].x})"))
+    (x0, x1), (y0, y1) = _extent(lines, "recall"), _extent(lines, "precision")
+    # zoomed to the points (square, so a slope reads the same on both axes) unless they fill the plane
+    half = max(x1 - x0, y1 - y0, 0.1) / 2 + 0.03
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    zoom = half < 0.45
+    ax.set(xlim=(max(0.0, cx - half), min(1.05, cx + half)) if zoom else (0, 1.05),
+           ylim=(max(0.0, cy - half), min(1.05, cy + half)) if zoom else (0, 1.05), xlabel="recall",
+           ylabel="precision", title="precision–recall" + ("" if several else f" (points labelled by {v.parts[0].x})")
+           + (" (zoomed to the points)" if zoom else ""))
     ax.set_aspect("equal")
     if legend:
         title = "sweep (points labelled by its value)" if several else ", ".join(v.parts[0].line_keys)
