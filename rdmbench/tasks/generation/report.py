@@ -419,6 +419,7 @@ def _precision_recall(v: View, summary: Any, out: Any) -> Figure:
     guidance curve), each point labelled by its part's swept value."""
     import matplotlib.pyplot as plt
     import numpy as np
+    import pandas as pd
     import seaborn as sns
 
     several = len(v.parts) > 1
@@ -435,8 +436,9 @@ def _precision_recall(v: View, summary: Any, out: Any) -> Figure:
     colours = sns.color_palette(n_colors=max(len(lines), 1))
     for (p, gv, g), col in zip(lines, colours):
         g = g[g["precision_mean"].notna() & g["recall_mean"].notna()]
+        ordered = pd.api.types.is_numeric_dtype(summary[p.x])  # a line joins only points of an ordered sweep
         ax.errorbar(g["recall_mean"], g["precision_mean"], xerr=_bars(g, "recall")[0],
-                    yerr=_bars(g, "precision")[0], fmt="o-", color=col, capsize=3,
+                    yerr=_bars(g, "precision")[0], fmt="o-" if ordered else "o", color=col, capsize=3,
                     label=p.label(gv) if legend else None)
         for i, (_, r) in enumerate(g.iterrows()):  # alternate label sides so neighbours don't collide
             ax.annotate(num(r[p.x]), (r["recall_mean"], r["precision_mean"]), textcoords="offset points",
@@ -449,8 +451,7 @@ def _precision_recall(v: View, summary: Any, out: Any) -> Figure:
     zoom = half < 0.45
     ax.set(xlim=(max(0.0, cx - half), min(1.05, cx + half)) if zoom else (0, 1.05),
            ylim=(max(0.0, cy - half), min(1.05, cy + half)) if zoom else (0, 1.05), xlabel="recall",
-           ylabel="precision", title="precision–recall" + ("" if several else f" (points labelled by {v.parts[0].x})")
-           + (" (zoomed to the points)" if zoom else ""))
+           ylabel="precision", title="precision–recall" + ("" if several else f" (points labelled by {v.parts[0].x})"))
     ax.set_aspect("equal")
     if legend:
         title = "sweep (points labelled by its value)" if several else ", ".join(v.parts[0].line_keys)
@@ -459,7 +460,7 @@ def _precision_recall(v: View, summary: Any, out: Any) -> Figure:
     per = ("one line per sweep (" + "; ".join(f"{p.name}: points labelled by {p.x}" for p in v.parts) + ")"
            if several else f"one point per {v.parts[0].x}")
     return Figure("precision_recall.png", f"precision against recall, {per}; up and right is better; "
-                                          "grey: iso-F1 curves")
+                                          "grey: iso-F1 curves" + ("; axes zoomed to the points" if zoom else ""))
 
 
 def _save(fig: Any, path: Any, dpi: int = 110) -> None:
