@@ -555,6 +555,15 @@ class SamplingSource:
     def __init__(self, load: Callable[[str], Any]):
         self._load = load
 
+    def pick(self, where: str, ids: np.ndarray, omit: np.ndarray | None = None) -> Queries:
+        """Queries of rows ``ids`` of the sampling database (``where="database"``) or of the held-out set
+        (``"reference"``): their embeddings, images, labels and class names."""
+        labels = getattr(self, f"{where}_labels")
+        return Queries(ids, np.asarray(getattr(self, f"{where}_embeddings")[ids], dtype=np.float32),
+                       np.asarray(getattr(self, f"{where}_images")[ids]),
+                       None if labels is None else np.asarray(labels)[ids], getattr(self, f"{where}_class_names"),
+                       omit, {"database": "sampling database", "reference": "reference set"}[where])
+
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)

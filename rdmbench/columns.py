@@ -73,3 +73,4 @@ def from_declarations(d: dict[str, dict[str, Any]]) -> dict[str, Column]:
 #: columns every task's rows carry
 WALL_S = Column("wall_s", "wall time (s)", summary=True, description="the run's wall time, cached stages included")
 ERROR = Column("error", "error", summary=False)
+ENCODER = Column("encoder", "retrieval encoder", summary=False)

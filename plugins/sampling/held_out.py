@@ -25,10 +25,7 @@ class HeldOut(SamplingMode):
     def queries(self, source: SamplingSource, num: int, k: int, seed: int) -> Queries:
         emb = source.reference_embeddings
         ids = np.arange(num) % len(emb)
-        labels = source.reference_labels
-        return Queries(ids, np.asarray(emb[ids], dtype=np.float32), np.asarray(source.reference_images[ids]),
-                       None if labels is None else np.asarray(labels)[ids], source.reference_class_names,
-                       None, "reference set")
+        return source.pick("reference", ids, None)
 
 
 @hookimpl

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import numpy as np
 from pydantic import Field
 
 from rdmbench import proposal
@@ -41,10 +40,7 @@ class Unconditional(SamplingMode):
         emb = source.database_embeddings
         p = proposal.truncate_top_m(proposal.proposal(source.proposal_ids, max(k, 1), len(emb)), self.top_m)
         ids = proposal.draw_pseudo_queries(p, num, seed)
-        labels = source.database_labels
-        return Queries(ids, np.asarray(emb[ids], dtype=np.float32), np.asarray(source.database_images[ids]),
-                       None if labels is None else np.asarray(labels)[ids], source.database_class_names,
-                       ids if self.omit_query else None, "sampling database")
+        return source.pick("database", ids, ids if self.omit_query else None)
 
 
 @hookimpl

@@ -32,10 +32,7 @@ class Uniform(SamplingMode):
     def queries(self, source: SamplingSource, num: int, k: int, seed: int) -> Queries:
         emb = source.database_embeddings
         ids = np.random.default_rng(seed).integers(0, len(emb), num)
-        labels = source.database_labels
-        return Queries(ids, np.asarray(emb[ids], dtype=np.float32), np.asarray(source.database_images[ids]),
-                       None if labels is None else np.asarray(labels)[ids], source.database_class_names,
-                       ids if self.omit_query else None, "sampling database")
+        return source.pick("database", ids, ids if self.omit_query else None)
 
 
 @hookimpl

@@ -18,7 +18,7 @@ from typing import Any
 
 from rdmbench import stages as shared
 from rdmbench.cache import read_json
-from rdmbench.columns import Column
+from rdmbench.columns import ENCODER, Column
 from rdmbench.tasks import Task
 from rdmbench.tasks.generation import stages as gen
 from rdmbench.tasks.generation.schema import RunConfig
@@ -45,7 +45,7 @@ class GenerationTask(Task):
         Column("queries", "queries from", summary=False),
         Column("skipped_metrics", "metrics not measured", summary=False),
         Column("feature_extractor", "feature extractor", summary=False),
-        Column("encoder", "retrieval encoder", summary=False),
+        ENCODER,
         Column("num_samples", "generated samples", summary=False),
         Column("num_reference", "reference images", summary=False),
         Column("train_s", "training time (s)"),

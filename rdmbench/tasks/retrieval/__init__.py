@@ -13,7 +13,7 @@ from typing import Any
 
 from rdmbench import stages as shared
 from rdmbench.cache import read_json
-from rdmbench.columns import Column
+from rdmbench.columns import ENCODER, Column
 from rdmbench.tasks import Task
 from rdmbench.tasks.retrieval.schema import RetrievalRunConfig
 from rdmbench.validation import Checks, data_section, k_fits, retriever_section
@@ -37,7 +37,7 @@ class RetrievalTask(Task):
         Column("k", "k", summary=False),
         Column("database_size", "database size", summary=False),
         Column("dim", "dimensions", summary=False),
-        Column("encoder", "retrieval encoder", summary=False),
+        ENCODER,
     )
 
     def validate(self, run: Any, out: dict[str, Any], checks: Checks) -> None:
