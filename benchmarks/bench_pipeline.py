@@ -37,22 +37,24 @@ def suite_cache_ratio(suite_path: str, profile: str) -> tuple[float, float]:
 
 
 def make_head(channels, batch: int, k: int, dim: int):
+    from rdmbench.api import HeadInputs
     from rdmbench.registry import get_registry
 
     spec = get_registry().validate("head", {"name": "rdm", "block_out_channels": list(channels),
                                             "attention_levels": [False] * (len(channels) - 1) + [True],
                                             "batch_size": batch, "cond_dropout": 0.1})
     head = get_registry().create("head", spec)
-    head.setup((1, 28, 28), dim, k, "cpu", seed=0)
+    head.setup(HeadInputs((1, 28, 28), dim, k), "cpu", seed=0)
     return head
 
 
 def train_step_ratio(steps: int, batch: int = 64, k: int = 4, dim: int = 1280, rounds: int = 3) -> tuple[float, float]:
-    """images/s of RDMHead.train_step (+ EMA, lr schedule) vs a bare diffusers loop, same UNet and batch."""
+    """images/s of a step of the shared training loop (rdmbench.training.Trainer: accelerate backward,
+    clipping, lr schedule, EMA) with the RDM head's loss vs a bare diffusers loop, same UNet and batch."""
     import torch
-    from diffusers.training_utils import EMAModel
 
     from rdmbench.api import TrainingData
+    from rdmbench.training import Trainer
 
     rng = np.random.default_rng(0)
     latents = torch.from_numpy(rng.standard_normal((4096, 1, 28, 28)).astype(np.float32))
@@ -60,9 +62,7 @@ def train_step_ratio(steps: int, batch: int = 64, k: int = 4, dim: int = 1280, r
     data = TrainingData(latents.numpy(), rng.integers(0, 8192, (4096, 16)), db, k)
 
     head = make_head((32, 64, 64), batch, k, dim)
-    opt = torch.optim.AdamW(head.model.parameters(), lr=1e-4)
-    ema = EMAModel(head.model.parameters(), decay=0.999, use_ema_warmup=True, power=0.75)
-    gen = torch.Generator().manual_seed(0)
+    trainer = Trainer(head, data, seed=0)
 
     bare = make_head((32, 64, 64), batch, k, dim).model.unet
     bare_opt = torch.optim.AdamW(bare.parameters(), lr=1e-4)
@@ -70,8 +70,7 @@ def train_step_ratio(steps: int, batch: int = 64, k: int = 4, dim: int = 1280, r
     sched = head.scheduler
 
     def ours() -> None:
-        head.train_step(latents, data, gen, opt)
-        ema.step(head.model.parameters())
+        trainer.step()
 
     def plain() -> None:
         idx = torch.randint(0, len(latents), (batch,))

@@ -153,6 +153,11 @@ class Database(Plugin):
         """Number of entries if known from the config alone (lets k be checked before any work)."""
         return None
 
+    def image_shape(self) -> tuple[int, ...] | None:
+        """(H, W, C) of the images ``build`` will give, when one image read tells it (before any build,
+        for checks such as a crop size); None: not known before building."""
+        return None
+
     def build(self, train: ImageSet, seed: int) -> ImageSet | SplitView:
         """Return D's images (labels if known), or a ``SplitView`` of a dataset's rows, which the
         pipeline stores a chunk at a time. ``train`` is X (memory-mapped), so D can exclude it."""
@@ -175,7 +180,13 @@ class Encoder(Plugin):
     #: the pipeline stores embeddings L2-normalised (cosine retrieval, the paper's); False keeps raw
     #: values, for vector sets searched by L2 distance such as ann-benchmarks' fashion-mnist-784-euclidean
     normalize: ClassVar[bool] = True
+    #: True for an encoder built on the run's first stage (``vqgan-pool``): the generation task fits the
+    #: first stage before embedding, hands it over with ``attach_first_stage``, and keys the embeddings on it
+    uses_first_stage: ClassVar[bool] = False
     batch_size: int = 256
+
+    def attach_first_stage(self, first_stage: FirstStage) -> None:
+        """Receive the run's fitted first stage (only called when ``uses_first_stage``)."""
 
     def identity(self) -> str:
         """Human-readable name of the network and its weights, stored beside every number."""
@@ -390,7 +401,13 @@ def array_digest(x: np.ndarray) -> str:
 
 
 class FirstStage(Plugin):
-    """The space a head generates in: ``encode`` images to latents, ``decode`` back to uint8 images."""
+    """The space a head generates in: ``encode`` images to latents, ``decode`` back to uint8 images.
+
+    A first stage that quantises to a codebook (a VQ autoencoder) also exposes token ids: it returns
+    the number of codes from ``codebook_size`` (None: no tokens, the default), ``encode_tokens``
+    gives int64 (N, h, w) code ids and ``decode_tokens`` images from them. Heads that generate
+    tokens (``Head.generates == "tokens"``, e.g. RARM) need one.
+    """
 
     kind = "first_stage"
     trainable: ClassVar[bool] = False
@@ -407,6 +424,18 @@ class FirstStage(Plugin):
     def decode(self, latents: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def codebook_size(self) -> int | None:
+        """Number of codebook entries when this first stage (as configured, before any fit) has tokens."""
+        return None
+
+    def encode_tokens(self, images: np.ndarray) -> np.ndarray:
+        """uint8 (N, H, W, C) images -> int64 (N, h, w) codebook ids, h x w = ``latent_shape``'s grid."""
+        raise NotImplementedError(f"first stage {self.name!r} has no codebook")
+
+    def decode_tokens(self, tokens: np.ndarray) -> np.ndarray:
+        """int (N, h, w) codebook ids -> uint8 (N, H, W, C) images."""
+        raise NotImplementedError(f"first stage {self.name!r} has no codebook")
+
     def save(self, directory: Path) -> None:
         pass
 
@@ -416,10 +445,12 @@ class FirstStage(Plugin):
 
 @dataclass
 class TrainingData:
-    """What a head trains on: latents of X and, per item, the ids of its neighbours in D.
+    """What a head trains on: X in the head's space and, per item, the ids of its neighbours in D.
 
-    ``context(index)`` gathers the embeddings of the first ``k`` neighbours of the given items,
-    (B, k, dim) float32; with ``k == 0`` (the fully parametric baseline) it returns None.
+    ``latents`` are the first stage's float latents (N, C, H, W), or its int64 token ids (N, h, w)
+    for a head that generates tokens. ``context(index)`` gathers the embeddings of the first ``k``
+    neighbours of the given items, (B, k, dim) float32; with ``k == 0`` (the fully parametric
+    baseline) it returns None.
     """
 
     latents: np.ndarray
@@ -434,9 +465,43 @@ class TrainingData:
         return np.asarray(self.database_embeddings[ids.reshape(-1)], dtype=np.float32).reshape(*ids.shape, -1)
 
 
+@dataclass(frozen=True)
+class HeadInputs:
+    """What a head is built for, known once the first stage is fitted and the database embedded.
+
+    ``shape`` is (C, H, W) of the first stage's latents, or (h, w) of its token grid for a head that
+    generates tokens, whose vocabulary is ``codebook_size``. ``context_dim`` is the width of the
+    database embeddings; the parametric baseline (``k == 0``) is built at the width of the retrieval
+    head it is compared with, so both have the same parameters.
+    """
+
+    shape: tuple[int, ...]
+    context_dim: int
+    k: int
+    codebook_size: int | None = None
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """The shared training loop's settings (``rdmbench.training``); heads take them as constructor arguments."""
+
+    steps: int
+    batch_size: int
+    lr: float
+    warmup_steps: int = 0
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0  # max gradient norm; 0 disables clipping
+    ema_decay: float = 0.999  # 0 disables the EMA (the last weights are kept)
+    ema_power: float = 0.75
+
+
 @dataclass
 class SampleRequest:
-    """What a head samples from: one context per sample (None for the baseline) and the sampler settings."""
+    """What a head samples from: one context per sample (None for the baseline) and the sampler settings.
+
+    Diffusion heads read ``steps`` and ``eta``; token heads ``top_k`` (None: the whole codebook) and
+    ``temperature``. Classifier-free guidance (``guidance_scale``) mixes predictions, or logits.
+    """
 
     context: np.ndarray | None
     num: int
@@ -448,19 +513,46 @@ class SampleRequest:
     #: classifier-free guidance as one batched forward ("batched") or two ("split"); they differ in the
     #: last bits, so the pipeline resolves it per device and keys it (rdmbench.schema.resolve_guidance_batching)
     guidance_batching: str = "split"
+    top_k: int | None = None
+    temperature: float = 1.0
 
 
 class Head(Plugin):
-    """The trained decoding head theta, conditioned on k neighbour embeddings."""
+    """The trained decoding head theta, conditioned on k neighbour embeddings.
+
+    A head is a model and a loss: ``network()`` returns the torch module, ``loss(model, data, index,
+    generator)`` the scalar loss of a batch, and ``train_settings()`` the loop's settings; the default
+    ``fit`` trains it with the one loop every head shares (``rdmbench.training``: AdamW, warm-up,
+    clipping, EMA, progress, on accelerate). A head with a loop of its own overrides ``fit``.
+    """
 
     kind = "head"
+    #: the first stage's space it generates in: "latents" (float) or "tokens" (codebook ids)
+    generates: ClassVar[str] = "latents"
 
-    def setup(self, latent_shape: tuple[int, int, int], context_dim: int, k: int, device: str, seed: int = 0) -> None:
-        """Build the network (weights initialised from ``seed``) for latents of this shape."""
+    def setup(self, inputs: HeadInputs, device: str, seed: int = 0) -> None:
+        """Build the network (weights initialised from ``seed``) for these inputs."""
+        raise NotImplementedError
+
+    def network(self) -> Any:
+        """The torch module the shared loop trains, saves and samples with."""
+        raise NotImplementedError
+
+    def train_settings(self) -> TrainSettings:
+        raise NotImplementedError
+
+    def loss(self, model: Any, data: TrainingData, index: Any, generator: Any) -> Any:
+        """Scalar loss tensor of the items ``index`` (a torch int64 tensor) of ``data``; ``model`` is
+        ``network()`` as the loop prepared it; draw all randomness from ``generator`` (CPU)."""
         raise NotImplementedError
 
     def fit(self, data: TrainingData, seed: int, progress: Progress | None = None) -> dict[str, float]:
-        raise NotImplementedError
+        from rdmbench.training import fit
+
+        return fit(self, data, seed, progress)
+
+    def parameter_count(self) -> int:
+        return sum(p.numel() for p in self.network().parameters())
 
     def supports_guidance(self) -> bool:
         """Whether classifier-free guidance means anything for this head as configured: it must have
@@ -468,7 +560,12 @@ class Head(Plugin):
         guidance scale other than 1; a head opts in."""
         return False
 
+    def check_sampler(self, request: SampleRequest, codebook_size: int | None) -> str | None:
+        """A problem with these sampler settings as one line (None: fine), reported before any work."""
+        return None
+
     def sample(self, request: SampleRequest, progress: Progress | None = None) -> np.ndarray:
+        """(num, *shape) float32 latents, or int64 token ids for a head that generates tokens."""
         raise NotImplementedError
 
     def save(self, directory: Path) -> None:

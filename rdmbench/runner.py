@@ -31,7 +31,7 @@ import yaml
 from rdmbench.cache import DiskFull, StageCache, read_json, write_json, write_text
 from rdmbench.device import resolve_device
 from rdmbench.envinfo import environment
-from rdmbench.errors import RdmbenchError
+from rdmbench.errors import ConfigError, RdmbenchError
 from rdmbench.progress import Progress, default_progress
 from rdmbench.registry import get_registry
 from rdmbench.suite import Run, Suite
@@ -155,6 +155,8 @@ def preflight(suite: Suite, pipeline: Any) -> list[str]:
                 if fingerprint:
                     pipeline.fingerprint(kind, spec)
                 pipeline.plugin(kind, spec).check()
+            except ConfigError as exc:  # a plugin's own key joins the section's: base.database.size
+                problems[f"{suite.path}: {key}{'.' + exc.key if exc.key else ''}: {exc.detail}"] = None
             except RdmbenchError as exc:
                 problems[f"{suite.path}: {key}: {exc}"] = None
     return list(problems)

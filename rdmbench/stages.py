@@ -79,13 +79,22 @@ def database(pipe: Any, spec: dict[str, Any], d: dict[str, Any], data_path: Path
     return pipe.stage("database", config, {"data": data_path.name}, compute)
 
 
-def embeddings(pipe: Any, encoder_spec: dict[str, Any], source: Path, array: str) -> Path:
+def embeddings(pipe: Any, encoder_spec: dict[str, Any], source: Path, array: str,
+               first_stage: tuple[dict[str, Any], Path] | None = None) -> Path:
     """float16 embeddings (memory-mapped when read) of one stored image array, L2-normalised unless
-    the encoder says its raw values are the vectors (``Encoder.normalize``)."""
+    the encoder says its raw values are the vectors (``Encoder.normalize``). ``first_stage`` (its spec
+    and fitted stage) is handed to an encoder built on it (``Encoder.uses_first_stage``) and keyed."""
     config = {"encoder": pipe.fingerprint("encoder", encoder_spec), "array": array}
+    inputs = {"source": source.name, **({"first_stage": first_stage[1].name} if first_stage else {})}
 
     def compute(out: Path) -> dict:
         enc = pipe.plugin("encoder", encoder_spec)
+        if enc.uses_first_stage:
+            if first_stage is None:
+                raise ConfigError(f"encoder {encoder_spec['name']!r} embeds with a generation run's first stage, "
+                                  "and this run has none; choose another encoder", key="encoder")
+            spec, path = first_stage
+            enc.attach_first_stage(pipe.loaded("first_stage", spec, path, lambda f: f.load(path)))
         images = load_array(source / f"{array}_images.npy", mmap=True)
         emb = enc.features(images, pipe.progress)["embedding"].astype(np.float32)
         if enc.normalize:
@@ -93,7 +102,7 @@ def embeddings(pipe: Any, encoder_spec: dict[str, Any], source: Path, array: str
         save_array(out / "embeddings.npy", emb.astype(np.float16))
         return {"count": len(emb), "dim": emb.shape[1], "encoder": enc.identity()}
 
-    return pipe.stage("embeddings", config, {"source": source.name}, compute)
+    return pipe.stage("embeddings", config, inputs, compute)
 
 
 def retriever_spec(r: dict[str, Any]) -> dict[str, Any]:

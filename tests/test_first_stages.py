@@ -1,4 +1,5 @@
-"""First stages: one contract every plugin passes, plus a check that the autoencoder learns."""
+"""First stages: one contract every plugin passes, plus checks that the autoencoder learns and that
+dead-code restarts keep a VQ codebook in use."""
 
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ class FirstStageContract:
 
     size: tuple[int, int] = (16, 16)
     n_fit: int = 32
+    #: whether the stage quantises to a codebook, and so has token ids
+    has_tokens: bool = False
 
     def make(self) -> FirstStage:
         raise NotImplementedError
@@ -78,6 +81,36 @@ class FirstStageContract:
         other.load(tmp_path)
         np.testing.assert_array_equal(other.encode(images[:8]), stage.encode(images[:8]))
         np.testing.assert_array_equal(other.decode(stage.encode(images[:8])), stage.decode(stage.encode(images[:8])))
+
+    def test_codebook_size_is_known_before_fit(self):
+        size = self.make().codebook_size()
+        assert (size is not None) == self.has_tokens
+        assert size == self.fitted()[0].codebook_size()
+
+    def test_tokens(self):
+        stage, images = self.fitted()
+        size = stage.codebook_size()
+        if size is None:
+            with pytest.raises(NotImplementedError, match="no codebook"):
+                stage.encode_tokens(images[:2])
+            return
+        tokens = stage.encode_tokens(images[:5])
+        assert tokens.dtype == np.int64
+        assert tokens.shape == (5, *stage.latent_shape((*self.size, 3))[1:])
+        assert tokens.min() >= 0 and tokens.max() < size
+        # the codes decode snaps encode's latents to: one image either way, to the bit
+        np.testing.assert_array_equal(stage.decode_tokens(tokens), stage.decode(stage.encode(images[:5])))
+        assert stage.decode_tokens(tokens[:0]).shape == (0, *images.shape[1:])
+
+    def test_bad_tokens_are_refused(self):
+        stage, images = self.fitted()
+        size = stage.codebook_size()
+        if size is None:
+            return
+        tokens = stage.encode_tokens(images[:2])
+        for bad in (tokens + size, tokens - size, tokens.astype(np.float32), tokens[0]):
+            with pytest.raises(ValueError, match="token ids"):
+                stage.decode_tokens(bad)
 
     def test_fit_is_deterministic(self, tmp_path):
         a, images = self.fitted(seed=0)
@@ -134,9 +167,41 @@ class TestAutoencoderKL(FirstStageContract):
 
 
 class TestAutoencoderVQ(TestAutoencoderKL):
+    """Codes 3 wide from 4 latent channels, no mid-block attention, and a restart every 2 steps, so that
+    the contract (determinism included) covers them."""
+
+    has_tokens = True
+
     def make(self):
-        return AutoencoderFirstStage(kind="vq", block_out_channels=(8, 16), norm_num_groups=8,
-                                     num_vq_embeddings=16, train_steps=5, batch_size=8, device="cpu")
+        return AutoencoderFirstStage(kind="vq", block_out_channels=(8, 16), norm_num_groups=8, latent_channels=4,
+                                     vq_embed_dim=3, mid_block_attention=False, num_vq_embeddings=16,
+                                     dead_code_restart=2, train_steps=5, batch_size=8, device="cpu")
+
+    def test_fit_reports_codebook_use(self):
+        self.fitted()
+        stats = _FITTED[(type(self), 3, 0)][2]
+        assert 1 <= stats["codebook_used"] <= 16
+        assert 1 <= stats["codebook_perplexity"] <= stats["codebook_used"]
+        assert stats["codebook_restarted"] > 0  # 16 random codes, 2 steps of 8 images: some go unpicked
+
+    def test_tokens_are_the_nearest_codes(self):
+        """Recomputed here in float64 from the codebook: a mixed-up axis or id would not survive."""
+        stage, images = self.fitted()
+        z = stage.encode(images[:6]) / stage.scaling_factor
+        codes = stage._model.quantize.embedding.weight.detach().double().numpy()
+        vectors = z.astype(np.float64).transpose(0, 2, 3, 1)[..., None, :]
+        expected = ((vectors - codes) ** 2).sum(-1).argmin(-1)
+        np.testing.assert_array_equal(stage.encode_tokens(images[:6]), expected)
+
+    def test_odd_sized_tokens_are_padded_then_cropped(self):
+        stage = AutoencoderFirstStage(kind="vq", block_out_channels=(8, 8, 8), norm_num_groups=8,
+                                      num_vq_embeddings=8, train_steps=1, batch_size=4, device="cpu")
+        images = random_images(6, 13, 10, 1)
+        stage.fit(images, seed=0)
+        tokens = stage.encode_tokens(images)
+        assert tokens.shape == (6, 4, 3)
+        assert stage.decode_tokens(tokens).shape == images.shape
+        assert stage.decode_tokens(np.zeros((2, 5, 5), np.int64)).shape == (2, 20, 20, 1)  # another grid: uncropped
 
     def test_decode_quantises(self, monkeypatch):
         stage, images = self.fitted()
@@ -154,6 +219,9 @@ class TestAutoencoderVQ(TestAutoencoderKL):
     ({"train_steps": 0}, "must be positive"),
     ({"device": "gpu"}, "expected auto"),
     ({"kind": "vae"}, "kind"),
+    ({"dead_code_restart": -1}, "dead_code_restart"),
+    ({"vq_embed_dim": 4}, "vq_embed_dim"),  # kind kl has no codebook
+    ({"kind": "vq", "vq_embed_dim": 0}, "vq_embed_dim"),
 ])
 def test_autoencoder_config_errors(spec, message):
     from rdmbench.errors import ConfigError, RdmbenchError
@@ -172,3 +240,20 @@ def test_kl_autoencoder_learns_blobs():
                                     train_steps=20, lr=3e-3, batch_size=32, device="cpu")
     after = trained.fit(images, seed=0)["recon_mse"]
     assert after < 0.5 * before, (before, after)
+
+
+def test_dead_code_restarts_keep_the_codebook_in_use():
+    """Without restarts a 64-code book collapses on blobs (10 codes used after 40 steps); restarting
+    unused codes every 10 steps keeps nearly all in use and spreads the use (perplexity)."""
+    images = blobs(256)
+
+    def fit(restart: int) -> dict[str, float]:
+        stage = AutoencoderFirstStage(kind="vq", block_out_channels=(16, 32), norm_num_groups=8, latent_channels=4,
+                                      num_vq_embeddings=64, mid_block_attention=False, train_steps=40, lr=3e-3,
+                                      batch_size=32, dead_code_restart=restart, device="cpu")
+        return stage.fit(images, seed=0)
+
+    plain, restarted = fit(0), fit(10)
+    assert plain["codebook_restarted"] == 0 and restarted["codebook_restarted"] > 0
+    assert restarted["codebook_used"] >= plain["codebook_used"] + 16, (plain, restarted)
+    assert restarted["codebook_perplexity"] > 2 * plain["codebook_perplexity"], (plain, restarted)

@@ -1,4 +1,4 @@
-"""Head contract: fit, save/load, seeded sampling, guidance and the parametric baseline; for RDM also
+"""The RDM head: the public head contract (rdmbench.testing.HeadContract), and for RDM
 the guidance formula, head sizes, equal-parameter baselines and top-m pseudo-queries in a real run."""
 
 from __future__ import annotations
@@ -6,58 +6,22 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rdmbench.api import SampleRequest, TrainingData
+from rdmbench.api import HeadInputs
 from rdmbench.cache import StageCache, read_json, save_array
 from rdmbench.errors import ConfigError
 from rdmbench.pipeline import Pipeline
 from rdmbench.tasks.generation import stages as gen
 from rdmbench.progress import Progress
 from rdmbench.registry import get_registry
+from rdmbench.testing import HeadContract
 
 from conftest import REPO, TINY_BASE
 
 
-def data(k: int, n: int = 32, dim: int = 12, seed: int = 0) -> TrainingData:
-    rng = np.random.default_rng(seed)
-    latents = rng.standard_normal((n, 1, 8, 8)).astype(np.float32)
-    db = rng.standard_normal((50, dim)).astype(np.float16)
-    return TrainingData(latents, rng.integers(0, 50, (n, 4)), db, k)
-
-
-class HeadContract:
-    spec: dict = {}
-
-    def make(self, k: int = 2, dim: int = 12):
-        head = get_registry().create("head", get_registry().validate("head", self.spec))
-        head.setup((1, 8, 8), dim, k, "cpu")
-        return head
-
-    def fitted(self, k: int = 2):
-        head = self.make(k)
-        head.fit(data(k), seed=0)
-        return head
-
-    def request(self, k: int, **kw) -> SampleRequest:
-        context = data(k).context(np.arange(6))
-        return SampleRequest(context, 6, steps=2, seed=3, batch_size=4, **kw)
-
-    def test_fit_is_seeded(self):
-        a, b = self.fitted(), self.fitted()
-        np.testing.assert_array_equal(a.sample(self.request(2)), b.sample(self.request(2)))
-
-    def test_sample_shape_and_seed(self):
-        head = self.fitted()
-        out = head.sample(self.request(2))
-        assert out.shape == (6, 1, 8, 8) and out.dtype == np.float32 and np.isfinite(out).all()
-        other = head.sample(SampleRequest(self.request(2).context, 6, steps=2, seed=4, batch_size=4))
-        assert not np.allclose(out, other)
-
-    def test_save_load_round_trip(self, tmp_path):
-        head = self.fitted()
-        head.save(tmp_path)
-        again = self.make()
-        again.load(tmp_path)
-        np.testing.assert_array_equal(head.sample(self.request(2)), again.sample(self.request(2)))
+class TestRDM(HeadContract):
+    spec = {"name": "rdm", "block_out_channels": [8, 16], "attention_levels": [False, True], "norm_num_groups": 8,
+            "cross_attention_dim": 16, "train_steps": 2, "batch_size": 4}
+    sampler = {"steps": 2}
 
     def test_guidance_batched_equals_split(self):
         head = self.fitted()
@@ -65,18 +29,6 @@ class HeadContract:
         split = head.sample(self.request(2, guidance_scale=3.0, guidance_batching="split"))
         np.testing.assert_allclose(batched, split, atol=1e-4)
         assert not np.allclose(batched, head.sample(self.request(2)))
-
-    def test_parametric_baseline(self):
-        head = self.fitted(k=0)
-        out = head.sample(SampleRequest(None, 3, steps=2, seed=0, batch_size=3))
-        assert out.shape == (3, 1, 8, 8)
-
-    def test_k0_ignores_neighbours(self):
-        head = self.make(k=0)
-        rng = np.random.default_rng(1)
-        outs = [head.sample(SampleRequest(ctx, 6, guidance_scale=3.0, steps=2, seed=3, batch_size=4))
-                for ctx in (None, *(rng.standard_normal((6, 2, 12)).astype(np.float32) for _ in range(2)))]
-        assert outs[0].tobytes() == outs[1].tobytes() == outs[2].tobytes()
 
     def test_guided_sampling_is_byte_identical(self):
         """Same config, fresh heads: the same bytes (the path is the pipeline's resolved choice, never a timed pick)."""
@@ -86,11 +38,6 @@ class HeadContract:
         assert first.tobytes() == a.sample(self.request(2, guidance_scale=2.0)).tobytes()  # split is the default
         with pytest.raises(ValueError, match="guidance_batching"):
             a.sample(self.request(2, guidance_scale=2.0, guidance_batching="auto"))  # must come resolved
-
-
-class TestRDM(HeadContract):
-    spec = {"name": "rdm", "block_out_channels": [8, 16], "attention_levels": [False, True], "norm_num_groups": 8,
-            "cross_attention_dim": 16, "train_steps": 2, "batch_size": 4}
 
 
 def test_rdm_rejects_inconsistent_levels():
@@ -121,7 +68,7 @@ def test_guidance_formula(mode):
     import torch
 
     head = get_registry().create("head", get_registry().validate("head", TestRDM.spec))
-    head.setup((1, 8, 8), 12, 2, "cpu")
+    head.setup(HeadInputs((1, 8, 8), 12, 2), "cpu")
     head.model.unet = _stub_unet()
     with torch.no_grad():
         head.model.null.fill_(-1.0)
@@ -137,7 +84,7 @@ def test_head_channels_sets_heads_per_level():
                                             "attention_levels": [False, True, True], "head_channels": 16,
                                             "cross_attention_dim": 16, "norm_num_groups": 16})
     head = get_registry().create("head", spec)
-    head.setup((1, 8, 8), 12, 2, "cpu")
+    head.setup(HeadInputs((1, 8, 8), 12, 2), "cpu")
     attns = [m for m in head.model.unet.modules() if type(m).__name__ == "Attention"]
     assert attns and all(a.inner_dim // a.heads == 16 for a in attns), [(a.heads, a.inner_dim) for a in attns]
     assert {a.heads for a in attns} == {4, 6}  # 64 / 16 and 96 / 16 (middle block included)

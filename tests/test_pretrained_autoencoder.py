@@ -17,7 +17,7 @@ from rdmbench_plugins.first_stages.pretrained import PretrainedAutoencoder
 CH, MULT, Z, N_EMBED = 32, (1, 1, 1), 3, 16  # f = 4 like the paper's VQ-f4, 32 groups like LDM
 
 
-def tiny_autoencoder(kind: str, seed: int = 0, scaling_factor: float = 1.0):
+def tiny_autoencoder(kind: str, seed: int = 0, scaling_factor: float = 1.0, **vq):
     """A random-weight diffusers AutoencoderKL / VQModel shaped like LDM's first stages, only smaller."""
     import torch
     from diffusers import AutoencoderKL, VQModel
@@ -27,7 +27,7 @@ def tiny_autoencoder(kind: str, seed: int = 0, scaling_factor: float = 1.0):
                   layers_per_block=1, latent_channels=Z, scaling_factor=scaling_factor)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return VQModel(**common, num_vq_embeddings=N_EMBED) if kind == "vq" else AutoencoderKL(**common)
+        return VQModel(**common, num_vq_embeddings=N_EMBED, **vq) if kind == "vq" else AutoencoderKL(**common)
 
 
 def to_ldm_state_dict(model, prefix: str = "") -> dict:
@@ -126,6 +126,49 @@ def test_single_file_equals_diffusers_folder(saved, suffix, whole_ldm):
     np.testing.assert_array_equal(single.decode(z * single.scaling_factor), folder.decode(z))
 
 
+def test_codebook_size_is_read_from_the_config_alone(saved):
+    """Read before any weights are: the runner asks it in its preflight."""
+    kind, model, root = saved
+    single = write_single_file(model, kind, root / "single-codebook")
+    for path in (root / "diffusers", single):
+        fs = PretrainedAutoencoder(path=str(path))
+        assert fs.codebook_size() == (N_EMBED if kind == "vq" else None)
+        assert fs._model is None
+    assert PretrainedAutoencoder(path=str(single), kind="kl").codebook_size() is None
+
+
+def test_vq_tokens_decode_like_the_model(saved):
+    """Ids are the model's own quantiser's, and their images are the model's decode of its latents."""
+    import torch
+
+    kind, model, root = saved
+    fs = PretrainedAutoencoder(path=str(root / "diffusers"))
+    if kind == "kl":
+        with pytest.raises(NotImplementedError, match="no codebook"):
+            fs.encode_tokens(_images())
+        return
+    tokens = fs.encode_tokens(_images())
+    x = torch.from_numpy(_images()).permute(0, 3, 1, 2).float() / 127.5 - 1
+    with torch.inference_mode():
+        latents = model.encode(x).latents
+        expected = model.quantize(latents)[2][2].reshape(3, 4, 4)
+        pixels = model.decode(latents).sample
+    np.testing.assert_array_equal(tokens, expected.numpy())
+    out = fs.decode_tokens(tokens).astype(np.int16)
+    reference = ((pixels.clamp(-1, 1) + 1) * 127.5).round().permute(0, 2, 3, 1).numpy()
+    assert np.abs(out - reference).max() <= 1  # the model adds z + (z_q - z): the same codes up to rounding
+
+
+def test_code_width_other_than_latent_channels(tmp_path):
+    """A VQModel's latents are its codes, vq_embed_dim wide, not latent_channels."""
+    tiny_autoencoder("vq", vq_embed_dim=2).save_pretrained(tmp_path)
+    fs = PretrainedAutoencoder(path=str(tmp_path))
+    z = fs.encode(_images())
+    assert z.shape == (3, 2, 4, 4) == (3, *fs.latent_shape((16, 16, 3)))
+    assert fs.decode(z).shape == (3, 16, 16, 3)
+    assert fs.encode_tokens(_images()).shape == (3, 4, 4)
+
+
 def test_pickle_bearing_checkpoint_is_refused(tmp_path):
     import torch
 
@@ -177,7 +220,9 @@ from test_first_stages import FirstStageContract  # noqa: E402
 
 class TestPretrainedContract(FirstStageContract):
     """``fit`` is a no-op (nothing is trained), so determinism and round trips hold trivially; a
-    pretrained model takes the channels it was trained on: RGB here, grey is refused."""
+    pretrained model takes the channels it was trained on: RGB here, grey is refused. A VQ model: it has tokens."""
+
+    has_tokens = True
 
     @pytest.fixture(scope="class", autouse=True)
     def _weights(self, request, tmp_path_factory):

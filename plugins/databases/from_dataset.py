@@ -47,6 +47,11 @@ class FromDataset(Database):
     def size_hint(self) -> int | None:
         return self.size
 
+    def image_shape(self) -> tuple[int, ...] | None:
+        if not self.dataset.count(self.split):
+            return None
+        return tuple(self.dataset.read(self.split, np.zeros(1, np.int64)).images.shape[1:])
+
     def build(self, train: ImageSet, seed: int) -> SplitView:
         source = SplitView(self.dataset, self.split, np.arange(self.dataset.count(self.split)))
         keep = np.ones(len(source), dtype=bool)

@@ -91,6 +91,9 @@ class Mixed(Database):
         self.specs = [registry.validate("database", spec, key=f"parts[{i}]") for i, spec in enumerate(parts)]
         self.parts = [registry.create("database", spec) for spec in self.specs]  # cheap by contract
 
+    def image_shape(self) -> tuple[int, ...] | None:
+        return self.parts[0].image_shape()  # the parts share one shape (checked when D is built)
+
     def size_hint(self) -> int | None:
         hints = [part.size_hint() for part in self.parts]
         return None if any(h is None for h in hints) else sum(hints)

@@ -15,8 +15,16 @@ H x W image is therefore ``ceil(H / f) x ceil(W / f)`` (Fashion-MNIST 28 x 28: 1
 7 x 7 at f=4, 4 x 4 at f=8 from a 32 x 32 padded image).
 
 Latents. ``encode`` returns the KL posterior mean (its mode), or the VQ model's pre-quantisation
-latents, times ``scaling_factor``. ``decode`` divides by it and, for VQ, quantises to the nearest
-codebook entry before decoding (so generated latents are snapped to the codebook, as in LDM).
+latents (``vq_embed_dim`` channels), times ``scaling_factor``. ``decode`` divides by it and, for VQ,
+quantises to the nearest codebook entry before decoding (so generated latents are snapped to the
+codebook, as in LDM).
+
+Tokens (VQ). ``encode_tokens`` gives the ids of the codebook entries ``decode`` would snap
+``encode``'s latents to, on the same padded grid, and ``decode`` is ``decode_tokens`` of those ids
+(``codebook.py``), so ``decode_tokens(encode_tokens(x)) == decode(encode(x))`` exactly. While
+training, codes unused for ``dead_code_restart`` steps are moved onto encoder outputs of the
+current batch (Jukebox's random restarts): without them a small codebook collapses to a few dozen
+codes. ``fit`` reports how many codes the stats subset uses and their perplexity.
 
 KL weight. The reconstruction loss is averaged over pixels; the KL divergence (summed over the
 latent per image) is divided by the number of pixels per image too, so ``kl_weight`` means what it
@@ -56,6 +64,7 @@ class AutoencoderFirstStage(FirstStage):
     name = "autoencoder"
     trainable = True
     version = 1
+    code_modules = ("rdmbench_plugins.first_stages.codebook",)
 
     def __init__(
         self,
@@ -65,6 +74,9 @@ class AutoencoderFirstStage(FirstStage):
         layers_per_block: int = 1,
         norm_num_groups: int = 16,
         num_vq_embeddings: int = 256,
+        vq_embed_dim: int | None = None,
+        mid_block_attention: bool = True,
+        dead_code_restart: int = 25,
         kl_weight: float = 1e-6,
         train_steps: int = 1000,
         batch_size: int = 64,
@@ -85,6 +97,12 @@ class AutoencoderFirstStage(FirstStage):
                            ("batch_size", batch_size)):
             if value <= 0:
                 raise ConfigError("must be positive", key=key)
+        if vq_embed_dim is not None and (kind != "vq" or vq_embed_dim <= 0):
+            raise ConfigError("must be a positive code width for kind vq, or null (= latent_channels)",
+                              key="vq_embed_dim")
+        if dead_code_restart < 0:
+            raise ConfigError("must be >= 0 (steps between dead-code restarts; 0 disables them)",
+                              key="dead_code_restart")
         if kl_weight < 0:
             raise ConfigError("must be >= 0", key="kl_weight")
         if not lr > 0:
@@ -97,6 +115,11 @@ class AutoencoderFirstStage(FirstStage):
         self.layers_per_block = layers_per_block
         self.norm_num_groups = norm_num_groups
         self.num_vq_embeddings = num_vq_embeddings
+        self.vq_embed_dim = latent_channels if vq_embed_dim is None else vq_embed_dim
+        #: channels of encode's latents: VQModel's quant_conv maps latent_channels to the code width
+        self.latent_dim = self.vq_embed_dim if kind == "vq" else latent_channels
+        self.mid_block_attention = mid_block_attention
+        self.dead_code_restart = dead_code_restart
         self.kl_weight = kl_weight
         self.train_steps = train_steps
         self.batch_size = batch_size
@@ -119,6 +142,8 @@ class AutoencoderFirstStage(FirstStage):
             "layers_per_block": self.layers_per_block,
             "norm_num_groups": self.norm_num_groups,
             "num_vq_embeddings": self.num_vq_embeddings if self.kind == "vq" else None,
+            "vq_embed_dim": self.vq_embed_dim if self.kind == "vq" else None,
+            "mid_block_attention": self.mid_block_attention,
         }
 
     def _build(self, channels: int):
@@ -134,18 +159,22 @@ class AutoencoderFirstStage(FirstStage):
             layers_per_block=self.layers_per_block,
             latent_channels=self.latent_channels,
             norm_num_groups=self.norm_num_groups,
+            mid_block_add_attention=self.mid_block_attention,
         )
         if self.kind == "kl":
             model = AutoencoderKL(**common)
         else:
-            model = VQModel(**common, num_vq_embeddings=self.num_vq_embeddings)
+            model = VQModel(**common, num_vq_embeddings=self.num_vq_embeddings, vq_embed_dim=self.vq_embed_dim)
         self._device = resolve_device(self.device)
         return model.to(self._device)  # built in float32
 
     def latent_shape(self, image_shape: tuple[int, int, int]) -> tuple[int, int, int]:
         h, w, _ = (int(v) for v in image_shape)
         f = self.factor
-        return (self.latent_channels, -(-h // f), -(-w // f))
+        return (self.latent_dim, -(-h // f), -(-w // f))
+
+    def codebook_size(self) -> int | None:
+        return self.num_vq_embeddings if self.kind == "vq" else None
 
     # -- pixels <-> network tensors ------------------------------------------------------------
 
@@ -188,6 +217,7 @@ class AutoencoderFirstStage(FirstStage):
         import torch.nn.functional as F
 
         from rdmbench.progress import Progress
+        from rdmbench_plugins.first_stages import codebook
 
         images = np.asarray(images)
         if images.dtype != np.uint8 or images.ndim != 4 or len(images) == 0:
@@ -204,6 +234,10 @@ class AutoencoderFirstStage(FirstStage):
         # each batch is gathered from `images`, which may be memory-mapped: the set is never copied whole
         batch_gen = torch.Generator().manual_seed(seed)
         noise_gen = torch.Generator(device=self._device).manual_seed(seed + 1)
+        restart_gen = torch.Generator().manual_seed(seed + 2)
+        restart_every = self.dead_code_restart if self.kind == "vq" else 0
+        used = torch.zeros(self.num_vq_embeddings, dtype=torch.bool, device=self._device)  # since the last restart
+        restarted = 0
         optimizer = torch.optim.Adam(model.parameters(), lr=self.lr)
         pixels_per_image = c * h * w
         bs = min(self.batch_size, n)
@@ -221,10 +255,12 @@ class AutoencoderFirstStage(FirstStage):
                     recon = model.decode(posterior.sample(generator=noise_gen)).sample
                     reg = posterior.kl().mean() / pixels_per_image
                     reg_loss = self.kl_weight * reg
-                else:
-                    out = model.decode(model.encode(x).latents)
-                    recon, reg = out.sample, out.commit_loss.mean()
+                else:  # VQModel.decode(latents) in two steps, to see which codes were picked
+                    latents = model.encode(x).latents
+                    quant, reg, (_, _, ids) = model.quantize(latents)
+                    recon = model.decode(quant, force_not_quantize=True).sample
                     reg_loss = reg
+                    used[ids] = True
                 recon = recon[..., :h, :w]
                 x = x[..., :h, :w]
                 l1, mse = F.l1_loss(recon, x), F.mse_loss(recon, x)
@@ -232,6 +268,10 @@ class AutoencoderFirstStage(FirstStage):
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
+                # none after the last step: a moved code would go into the model untrained
+                if restart_every and (step + 1) % restart_every == 0 and step + 1 < self.train_steps:
+                    restarted += codebook.restart_dead_codes(model.quantize, used, latents, restart_gen)
+                    used.zero_()
                 if step >= self.train_steps - tail:
                     for k, v in (("loss", loss), ("l1", l1), ("mse", mse), ("kl" if self.kind == "kl" else "vq_loss", reg)):
                         running[k] = running.get(k, 0.0) + float(v.detach()) / tail
@@ -247,10 +287,17 @@ class AutoencoderFirstStage(FirstStage):
                              for s in range(0, len(subset), INFERENCE_BATCH)])
         std = float(raw.std()) if raw.numel() > 1 else 1.0
         self.scaling_factor = 1.0 / std if std > 0 and math.isfinite(std) else 1.0
-        rec = self.decode(raw.numpy() * self.scaling_factor)
+        latents = raw.numpy() * self.scaling_factor
+        if self.kind == "vq":
+            ids = self._token_ids(latents)
+            rec = self.decode_tokens(ids)
+            vq_stats = {**codebook.usage(ids, self.num_vq_embeddings), "codebook_restarted": float(restarted)}
+        else:
+            rec, vq_stats = self.decode(latents), {}
         recon_mse = float(np.mean((rec.astype(np.float32) / 255.0 - subset.astype(np.float32) / 255.0) ** 2))
         return {
             "recon_mse": recon_mse,
+            **vq_stats,
             "scaling_factor": self.scaling_factor,
             "latent_std": std,
             "latent_mean": float(raw.mean()),
@@ -274,27 +321,59 @@ class AutoencoderFirstStage(FirstStage):
         return np.ascontiguousarray(np.concatenate(out), dtype=np.float32)
 
     def decode(self, latents: np.ndarray) -> np.ndarray:
-        import torch
-
         if self._model is None:
             raise RuntimeError("the autoencoder is not trained: call fit() or load() first")
         z_all = np.asarray(latents, dtype=np.float32)
-        if z_all.ndim != 4 or z_all.shape[1] != self.latent_channels:
-            raise ValueError(f"expected latents (N, {self.latent_channels}, H', W'), got shape {z_all.shape}")
-        h, w, c = self._image_shape
-        crop = z_all.shape[2:] == self.latent_shape(self._image_shape)[1:]  # crop the padding away
-        out = []
+        if z_all.ndim != 4 or z_all.shape[1] != self.latent_dim:
+            raise ValueError(f"expected latents (N, {self.latent_dim}, H', W'), got shape {z_all.shape}")
+        if self.kind == "vq":  # snapped to the codebook through the ids, as decode_tokens
+            return self.decode_tokens(self._token_ids(z_all))
+        return self._pixels(z_all, lambda z: self._model.decode(z / self.scaling_factor).sample)
+
+    def encode_tokens(self, images: np.ndarray) -> np.ndarray:
+        if self.kind != "vq":
+            return super().encode_tokens(images)
+        return self._token_ids(self.encode(images))
+
+    def decode_tokens(self, tokens: np.ndarray) -> np.ndarray:
+        from rdmbench_plugins.first_stages import codebook
+
+        if self.kind != "vq":
+            return super().decode_tokens(tokens)
+        if self._model is None:
+            raise RuntimeError("the autoencoder is not trained: call fit() or load() first")
+        tokens = codebook.check_tokens(tokens, self.num_vq_embeddings)
+        return self._pixels(tokens, lambda ids: codebook.decode_ids(self._model, ids))
+
+    def _token_ids(self, latents: np.ndarray) -> np.ndarray:
+        """Scaled VQ latents (N, D, h, w) -> int64 (N, h, w) ids of the codes decode snaps them to."""
+        import torch
+
+        from rdmbench_plugins.first_stages import codebook
+
+        out = [np.zeros((0, *latents.shape[2:]), np.int64)]
         with torch.inference_mode():
-            for s in range(0, len(z_all), INFERENCE_BATCH):
-                z = torch.from_numpy(z_all[s : s + INFERENCE_BATCH]).to(self._device) / self.scaling_factor
-                x = self._model.decode(z).sample  # VQModel.decode quantises first (force_not_quantize=False)
+            for s in range(0, len(latents), INFERENCE_BATCH):
+                z = torch.from_numpy(latents[s : s + INFERENCE_BATCH]).to(self._device) / self.scaling_factor
+                out.append(codebook.token_ids(self._model, z).cpu().numpy())
+        return np.ascontiguousarray(np.concatenate(out), dtype=np.int64)
+
+    def _pixels(self, inputs: np.ndarray, network) -> np.ndarray:
+        """uint8 NHWC images of ``network`` (a batch of ``inputs`` on the device -> NCHW in [-1, 1]), cropped
+        to the fitted image size when the inputs' grid is that of its latents (else f times the grid)."""
+        import torch
+
+        h, w, c = self._image_shape
+        grid = tuple(inputs.shape[-2:])
+        crop = grid == self.latent_shape(self._image_shape)[1:]  # crop the padding away
+        out = [np.zeros((0, *((h, w) if crop else (grid[0] * self.factor, grid[1] * self.factor)), c), np.uint8)]
+        with torch.inference_mode():
+            for s in range(0, len(inputs), INFERENCE_BATCH):
+                x = network(torch.from_numpy(inputs[s : s + INFERENCE_BATCH]).to(self._device))
                 if crop:
                     x = x[..., :h, :w]
                 x = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
                 out.append(x.permute(0, 2, 3, 1).cpu().numpy())
-        if not out:
-            oh, ow = (h, w) if crop else (z_all.shape[2] * self.factor, z_all.shape[3] * self.factor)
-            return np.zeros((0, oh, ow, c), dtype=np.uint8)
         return np.ascontiguousarray(np.concatenate(out))
 
     # -- storage -------------------------------------------------------------------------------

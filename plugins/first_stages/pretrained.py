@@ -18,7 +18,9 @@ reads only a whole LDM's config, and loads with ``strict=False`` (missing weight
 
 Latents are as in ``autoencoder``: the KL posterior mode or VQ pre-quantisation latents, times
 ``scaling_factor``; ``decode`` quantises VQ latents to the codebook first. Images must be a multiple
-of the downsampling factor (256 px at f = 4 or 8 in the paper).
+of the downsampling factor (256 px at f = 4 or 8 in the paper). A VQ model also gives token ids
+(``codebook.py``): ``decode`` is ``decode_tokens`` of the ids its latents snap to, and
+``codebook_size`` reads the number of codes from the config file, without loading the weights.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class PretrainedAutoencoder(FirstStage):
 
     name = "pretrained-autoencoder"
     trainable = False
+    code_modules = ("rdmbench_plugins.first_stages.codebook",)
 
     def __init__(self, path: str, kind: Literal["kl", "vq"] | None = None, config: str | None = None,
                  scaling_factor: float | None = None, batch_size: int = 32, device: str = "auto"):
@@ -130,7 +133,9 @@ class PretrainedAutoencoder(FirstStage):
         if self.scaling_factor is None:
             self.scaling_factor = float(scale)
         cfg = model.config
-        self._arch = {"kind": kind, "latent_channels": int(cfg.latent_channels),
+        # a VQModel's latents are its quant_conv's output: vq_embed_dim channels (None: latent_channels)
+        width = cfg.latent_channels if kind == "kl" else (cfg.vq_embed_dim or cfg.latent_channels)
+        self._arch = {"kind": kind, "latent_channels": int(width),
                       "factor": 2 ** (len(cfg.block_out_channels) - 1), "in_channels": int(cfg.in_channels)}
         self._model = model.eval().requires_grad_(False).to(self._device)
         return self._model
@@ -150,20 +155,12 @@ class PretrainedAutoencoder(FirstStage):
         return model, CLASSES[class_name], model.config.scaling_factor
 
     def _from_single_file(self, weights: Path, config_file: Path):
-        import yaml
         from diffusers import AutoencoderKL, VQModel
         from diffusers.loaders.single_file_utils import LDM_VAE_KEYS, convert_ldm_vae_checkpoint
 
         state = _read_state_dict(weights)
-        ldm = yaml.safe_load(config_file.read_text()) or {}
-        try:
-            params = ldm["model"]["params"]
-            scale = params.get("scale_factor", 1.0)
-            first = params["first_stage_config"]["params"] if "first_stage_config" in params else params
-            dd = first["ddconfig"]
-        except (KeyError, TypeError):
-            raise ConfigError(f"{str(config_file)!r} is not an LDM config (model.params[.first_stage_config.params]"
-                              ".ddconfig)", key="first_stage.config") from None
+        scale, first = _ldm_first_stage(config_file)
+        dd = first["ddconfig"]
         prefix = next((p for p in LDM_VAE_KEYS if any(k.startswith(p) for k in state)), "")
         kind = "vq" if ("n_embed" in first or f"{prefix}quantize.embedding.weight" in state) else "kl"
         if dd.get("attn_resolutions"):
@@ -193,6 +190,24 @@ class PretrainedAutoencoder(FirstStage):
         return model, kind, scale
 
     # -- the first-stage contract ------------------------------------------------------------------
+
+    def codebook_size(self) -> int | None:
+        """From the loaded model, else from its config file (cheap: no weights read); the weights only
+        when a diffusers config.json leaves num_vq_embeddings at VQModel's default."""
+        if self._model is not None or self.kind == "kl":
+            return int(self._model.config.num_vq_embeddings) if self.kind == "vq" else None
+        files = self._files()
+        if "config.json" in files:
+            config = json.loads(files["config.json"].read_text())
+            if config.get("_class_name") != "VQModel":
+                return None
+            if "num_vq_embeddings" in config:
+                return int(config["num_vq_embeddings"])
+        else:  # an LDM first stage without n_embed is a KL autoencoder (a VQ one cannot be built from it)
+            first = _ldm_first_stage(files["config"])[1]
+            return int(first["n_embed"]) if "n_embed" in first else None
+        self._load()
+        return int(self._model.config.num_vq_embeddings) if self.kind == "vq" else None
 
     def latent_shape(self, image_shape: tuple[int, int, int]) -> tuple[int, int, int]:
         self._load()
@@ -227,22 +242,53 @@ class PretrainedAutoencoder(FirstStage):
         return np.ascontiguousarray(np.concatenate(out), dtype=np.float32)
 
     def decode(self, latents: np.ndarray) -> np.ndarray:
-        import torch
-
         model = self._load()
         z_all = np.asarray(latents, dtype=np.float32)
         if z_all.ndim != 4 or z_all.shape[1] != self._arch["latent_channels"]:
             raise ValueError(f"expected latents (N, {self._arch['latent_channels']}, H, W), got {z_all.shape}")
-        out = []
+        if self.kind == "vq":  # snapped to the codebook through the ids, as decode_tokens
+            return self.decode_tokens(self._token_ids(z_all))
+        return self._pixels(z_all, lambda z: model.decode(z / self.scaling_factor).sample)
+
+    def encode_tokens(self, images: np.ndarray) -> np.ndarray:
+        self._load()
+        if self.kind != "vq":
+            return super().encode_tokens(images)
+        return self._token_ids(self.encode(images))
+
+    def decode_tokens(self, tokens: np.ndarray) -> np.ndarray:
+        from rdmbench_plugins.first_stages import codebook
+
+        model = self._load()
+        if self.kind != "vq":
+            return super().decode_tokens(tokens)
+        tokens = codebook.check_tokens(tokens, int(model.config.num_vq_embeddings))
+        return self._pixels(tokens, lambda ids: codebook.decode_ids(model, ids))
+
+    def _token_ids(self, latents: np.ndarray) -> np.ndarray:
+        """Scaled VQ latents (N, D, h, w) -> int64 (N, h, w) ids of the codes decode snaps them to."""
+        import torch
+
+        from rdmbench_plugins.first_stages import codebook
+
+        out = [np.zeros((0, *latents.shape[2:]), np.int64)]
         with torch.inference_mode():
-            for s in range(0, len(z_all), self.batch_size):
-                z = torch.from_numpy(z_all[s:s + self.batch_size]).to(self._device) / self.scaling_factor
-                x = model.decode(z).sample  # VQModel.decode snaps to the codebook first
+            for s in range(0, len(latents), self.batch_size):
+                z = torch.from_numpy(latents[s:s + self.batch_size]).to(self._device) / self.scaling_factor
+                out.append(codebook.token_ids(self._model, z).cpu().numpy())
+        return np.ascontiguousarray(np.concatenate(out), dtype=np.int64)
+
+    def _pixels(self, inputs: np.ndarray, network) -> np.ndarray:
+        """uint8 NHWC images of ``network`` (a batch of ``inputs`` on the device -> NCHW in [-1, 1])."""
+        import torch
+
+        f = self._arch["factor"]
+        out = [np.zeros((0, inputs.shape[-2] * f, inputs.shape[-1] * f, self._arch["in_channels"]), np.uint8)]
+        with torch.inference_mode():
+            for s in range(0, len(inputs), self.batch_size):
+                x = network(torch.from_numpy(inputs[s:s + self.batch_size]).to(self._device))
                 x = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
                 out.append(x.permute(0, 2, 3, 1).cpu().numpy())
-        if not out:
-            f = self._arch["factor"]
-            return np.zeros((0, z_all.shape[2] * f, z_all.shape[3] * f, self._arch["in_channels"]), np.uint8)
         return np.ascontiguousarray(np.concatenate(out))
 
     def save(self, directory: Path) -> None:
@@ -261,6 +307,21 @@ class PretrainedAutoencoder(FirstStage):
             raise RdmbenchError(f"pretrained-autoencoder: the weights at {self.path!r} changed since {directory} was "
                                 "computed; run again to recompute the stages that used them")
         self._load()
+
+
+def _ldm_first_stage(config_file: Path) -> tuple[float, dict[str, Any]]:
+    """(scale_factor, first-stage params with its ddconfig) of an LDM YAML: a first stage's or a whole LDM's."""
+    import yaml
+
+    ldm = yaml.safe_load(config_file.read_text()) or {}
+    try:
+        params = ldm["model"]["params"]
+        first = params["first_stage_config"]["params"] if "first_stage_config" in params else params
+        first["ddconfig"]  # noqa: B018 - every LDM first stage has one
+        return params.get("scale_factor", 1.0), first
+    except (KeyError, TypeError):
+        raise ConfigError(f"{str(config_file)!r} is not an LDM config (model.params[.first_stage_config.params]"
+                          ".ddconfig)", key="first_stage.config") from None
 
 
 def _read_state_dict(path: Path) -> dict[str, Any]:

@@ -23,7 +23,6 @@ channels per head, so a level of C channels gets C / head_channels heads (the pa
 from __future__ import annotations
 
 import json
-import time
 from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
@@ -31,7 +30,7 @@ from typing import Literal
 
 import numpy as np
 
-from rdmbench.api import Head, SampleRequest, TrainingData
+from rdmbench.api import Head, HeadInputs, SampleRequest, TrainingData, TrainSettings
 from rdmbench.errors import ConfigError
 from rdmbench.hookspecs import hookimpl
 
@@ -40,6 +39,8 @@ class RDMHead(Head):
     """Latent/pixel diffusion UNet cross-attending to k retrieved neighbour embeddings (RDM)."""
 
     name = "rdm"
+    #: the network module and the shared training loop: editing either recomputes what this head trained
+    code_modules = ("rdmbench_plugins.heads.conditioned_unet", "rdmbench.training")
 
     def __init__(
         self,
@@ -79,23 +80,22 @@ class RDMHead(Head):
         self.k = 0
 
     # -- building -------------------------------------------------------------------------------------
-    def setup(self, latent_shape: tuple[int, int, int], context_dim: int, k: int, device: str, seed: int = 0) -> None:
+    def setup(self, inputs: HeadInputs, device: str, seed: int = 0) -> None:
         import torch
         from diffusers import DDPMScheduler
 
         c = self.cfg
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self._build(latent_shape, context_dim, device)
-        self.k, self.device, self.latent_shape = k, device, tuple(latent_shape)
+            self._build(inputs.shape, inputs.context_dim, device)
+        self.k, self.device, self.latent_shape = inputs.k, device, tuple(inputs.shape)
         self.scheduler = DDPMScheduler(
             num_train_timesteps=c["num_train_timesteps"], beta_schedule=c["beta_schedule"],
             beta_start=c["beta_start"], beta_end=c["beta_end"], prediction_type=c["prediction_type"],
             clip_sample=False,
         )
-        self.num_parameters = sum(p.numel() for p in self.model.parameters())
 
-    def _build(self, latent_shape: tuple[int, int, int], context_dim: int, device: str) -> None:
+    def _build(self, latent_shape: tuple[int, ...], context_dim: int, device: str) -> None:
         from diffusers import UNet2DConditionModel
 
         from rdmbench_plugins.heads.conditioned_unet import ConditionedUNet
@@ -120,47 +120,23 @@ class RDMHead(Head):
         )
         self.model = ConditionedUNet(unet, context_dim).to(device)
 
-    # -- training -------------------------------------------------------------------------------------
-    def fit(self, data: TrainingData, seed: int, progress=None) -> dict[str, float]:
+    # -- training (the loop is rdmbench.training's, shared by every head) --------------------------------
+    def network(self):
+        return self.model
+
+    def train_settings(self) -> TrainSettings:
+        c = self.cfg
+        return TrainSettings(c["train_steps"], c["batch_size"], c["lr"], c["warmup_steps"], c["weight_decay"],
+                             c["grad_clip"], c["ema_decay"], c["ema_power"])
+
+    def loss(self, model, data: TrainingData, index, gen):
+        """The DDPM loss of a batch: noise (or v) prediction at random timesteps, min-SNR-weighted if asked."""
         import torch
-        from diffusers.optimization import get_scheduler
-        from diffusers.training_utils import EMAModel
 
         c = self.cfg
-        torch.manual_seed(seed)
-        gen = torch.Generator().manual_seed(seed)
-        latents = torch.from_numpy(np.ascontiguousarray(data.latents, dtype=np.float32))
-        model = self.model.train()
-        opt = torch.optim.AdamW(model.parameters(), lr=c["lr"], weight_decay=c["weight_decay"])
-        lr_sched = get_scheduler("constant_with_warmup", opt, num_warmup_steps=c["warmup_steps"])
-        ema = EMAModel(model.parameters(), decay=c["ema_decay"], use_ema_warmup=True, power=c["ema_power"])
-        losses, start = [], time.perf_counter()
-        steps = c["train_steps"]
-        ctx_progress = progress.task("train head", steps) if progress else nullcontext()
-        with ctx_progress as advance:
-            for _ in range(steps):
-                loss = self.train_step(latents, data, gen, opt)
-                lr_sched.step()
-                ema.step(model.parameters())
-                losses.append(loss)
-                if advance:
-                    advance(1)
-        ema.copy_to(model.parameters())  # sample with (and store) the EMA weights
-        model.eval()
-        tail = losses[-max(1, len(losses) // 10):]
-        return {"train_loss_last10pct": float(np.mean(tail)) if tail else None, "train_steps": steps,
-                "train_images_per_s": steps * c["batch_size"] / max(time.perf_counter() - start, 1e-9),
-                "head_parameters": self.num_parameters}
-
-    def train_step(self, latents, data: TrainingData, gen, opt) -> float:
-        """One DDPM step on a random batch; kept separate so benchmarks can time it alone."""
-        import torch
-
-        c, model = self.cfg, self.model
-        b = c["batch_size"]
-        idx = torch.randint(0, len(latents), (b,), generator=gen)
-        x0 = latents[idx].to(self.device)
-        context = self._context(data.context(idx.numpy()))
+        b = len(index)
+        x0 = torch.from_numpy(np.asarray(data.latents[index.numpy()], dtype=np.float32)).to(self.device)
+        context = self._context(data.context(index.numpy()))
         drop = torch.rand(b, generator=gen) < c["cond_dropout"]
         noise = torch.randn(x0.shape, generator=gen).to(self.device)
         t = torch.randint(0, self.scheduler.config.num_train_timesteps, (b,), generator=gen).to(self.device)
@@ -168,21 +144,15 @@ class RDMHead(Head):
         target = noise if c["prediction_type"] == "epsilon" else self.scheduler.get_velocity(x0, noise, t)
         pred = model(xt, t, context, drop.to(self.device))
         if c["snr_gamma"] is None:
-            loss = torch.nn.functional.mse_loss(pred, target)
-        else:  # min-SNR-gamma weighting (Hang et al. 2023): far fewer steps to the same quality
-            from diffusers.training_utils import compute_snr
+            return torch.nn.functional.mse_loss(pred, target)
+        # min-SNR-gamma weighting (Hang et al. 2023): far fewer steps to the same quality
+        from diffusers.training_utils import compute_snr
 
-            snr = compute_snr(self.scheduler, t)
-            weight = torch.clamp(snr, max=c["snr_gamma"])
-            weight = weight / (snr + 1 if c["prediction_type"] == "v_prediction" else snr)
-            per_item = torch.nn.functional.mse_loss(pred, target, reduction="none").mean(dim=(1, 2, 3))
-            loss = (per_item * weight).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if c["grad_clip"] > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), c["grad_clip"])
-        opt.step()
-        return float(loss.detach())
+        snr = compute_snr(self.scheduler, t)
+        weight = torch.clamp(snr, max=c["snr_gamma"])
+        weight = weight / (snr + 1 if c["prediction_type"] == "v_prediction" else snr)
+        per_item = torch.nn.functional.mse_loss(pred, target, reduction="none").mean(dim=(1, 2, 3))
+        return (per_item * weight).mean()
 
     def _context(self, context: np.ndarray | None):
         import torch
@@ -243,6 +213,12 @@ class RDMHead(Head):
         if request.guidance_batching not in ("batched", "split"):
             raise ValueError(f"guidance_batching must be 'batched' or 'split', got {request.guidance_batching!r}")
         return request.guidance_batching
+
+    def check_sampler(self, request: SampleRequest, codebook_size: int | None) -> str | None:
+        if request.top_k is not None or request.temperature != 1.0:
+            return ("sample.top_k and sample.temperature apply to token heads (rarm); rdm samples with DDIM "
+                    "(sample.steps, sample.eta): drop them")
+        return None
 
     def supports_guidance(self) -> bool:
         """Guidance needs the null prediction that ``cond_dropout`` > 0 teaches."""

@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from rdmbench import stages as shared
+from rdmbench.api import SampleRequest
 from rdmbench.cache import read_json
 from rdmbench.columns import ENCODER, Column
+from rdmbench.errors import RdmbenchError
 from rdmbench.tasks import Task
 from rdmbench.tasks.generation import stages as gen
 from rdmbench.tasks.generation.schema import RunConfig
@@ -40,6 +42,9 @@ class GenerationTask(Task):
                            "(below 1: samples sit closer to X than unseen images do)"),
         Column("retrieval_recall", "retrieval recall@k_train", "higher",
                description="recall of the training set's neighbours against exact search"),
+        Column("neighbour_class_agreement", "neighbours of the query's class", "higher",
+               description="share of the training images' k_train neighbours that carry the image's class: what "
+                           "the retrieval encoder hands the head, and about the ceiling of class agreement"),
         Column("head_parameters", "head parameters", summary=False),
         Column("sampling_database", "sampling database", summary=False),
         Column("queries", "queries from", summary=False),
@@ -68,6 +73,10 @@ class GenerationTask(Task):
         registry = checks.registry
         fe = checks.plugin("encoder", run.metrics.feature_extractor, "metrics.feature_extractor")
         out["metrics"]["feature_extractor"] = fe
+        if fe is not None and registry.info("encoder", fe["name"]).cls.uses_first_stage:
+            checks.error(f"encoder {fe['name']!r} is built on the run's first stage, which the metrics must not depend "
+                         "on; choose an independent feature extractor (e.g. efficientnet-lite, inception-v3)",
+                         "metrics.feature_extractor")
         use = {}
         for mname, margs in run.metrics.use.items():
             if checks.attempt(registry.info, "metric", mname, file=checks.file,
@@ -119,11 +128,34 @@ class GenerationTask(Task):
         else:
             need = max(k_train, k + extra)
             k_fits(checks, need, 0, "k_train" if k_train >= k + extra else "sample.k", out["database"])
+        self._validate_head(run, out, checks)
         guided = s.guidance_scale != 1.0 and k > 0 and k_train > 0
         if guided and out["head"] is not None and not checks.registry.create("head", out["head"]).supports_guidance():
             checks.error(f"guidance scale {s.guidance_scale} needs a head trained with null conditioning, and head "
                          f"{out['head']['name']!r} as configured has none (rdm: head.cond_dropout > 0); set "
                          "sample.guidance_scale: 1.0 or train with null conditioning", "sample.guidance_scale")
+
+    def _validate_head(self, run: Any, out: dict[str, Any], checks: Checks) -> None:
+        """The head against its first stage (a token head needs a codebook) and its sampler settings."""
+        if out["head"] is None or out["first_stage"] is None:
+            return
+        head, codebook = checks.registry.create("head", out["head"]), None
+        if head.generates == "tokens":
+            try:
+                codebook = checks.registry.create("first_stage", out["first_stage"]).codebook_size()
+            except RdmbenchError as exc:  # a pretrained first stage reads its config file to tell
+                checks.error(str(exc), "first_stage")
+                return
+        if head.generates == "tokens" and codebook is None:
+            checks.error(f"head {out['head']['name']!r} generates codebook tokens, and first stage "
+                         f"{out['first_stage']['name']!r} as configured has no codebook; use one that has "
+                         "(autoencoder with kind: vq, or pretrained-autoencoder of a VQ model)", "first_stage")
+            return
+        s = out["sample"]
+        request = SampleRequest(None, s["num"], s["guidance_scale"], s["steps"], s["eta"], top_k=s["top_k"],
+                                temperature=s["temperature"])
+        if problem := head.check_sampler(request, codebook):
+            checks.error(problem, "sample")
 
     def plugin_specs(self, cfg: dict[str, Any]) -> list[tuple[str, str, dict[str, Any], bool]]:
         s = cfg["sample"]
@@ -163,9 +195,9 @@ class GenerationTask(Task):
         p["data"] = shared.data(pipe, cfg["data"])
         p["database"] = shared.database(pipe, cfg["database"], cfg["data"], p["data"])
         p["first_stage"] = gen.first_stage(pipe, cfg, p["data"])
-        p["db_embeddings"] = shared.embeddings(pipe, cfg["encoder"], p["database"], "database")
+        p["db_embeddings"] = embed(pipe, cfg, p, cfg["encoder"], p["database"], "database")
         if k_train or "proposal" in mode.needs:
-            p["train_embeddings"] = shared.embeddings(pipe, cfg["encoder"], p["data"], "train")
+            p["train_embeddings"] = embed(pipe, cfg, p, cfg["encoder"], p["data"], "train")
         if k_train:
             p["index"] = shared.index(pipe, cfg["retriever"], p["db_embeddings"])
             p["neighbours"] = shared.neighbours(pipe, cfg["retriever"], p["index"], p["db_embeddings"],
@@ -176,7 +208,7 @@ class GenerationTask(Task):
         sp = {n: p[n] for n in ("data", "first_stage", "train", "db_embeddings")}
         sp["sampling_database"] = shared.database(pipe, s["database"], cfg["data"], p["data"]) if swapped \
             else p["database"]
-        sp["sampling_embeddings"] = shared.embeddings(pipe, s["encoder"], sp["sampling_database"], "database")
+        sp["sampling_embeddings"] = embed(pipe, cfg, p, s["encoder"], sp["sampling_database"], "database")
         if (k_train and s["k"]) or "proposal" in mode.needs:
             sp["sampling_index"] = shared.index(pipe, s["retriever"], sp["sampling_embeddings"])
         if "proposal" in mode.needs:
@@ -184,7 +216,7 @@ class GenerationTask(Task):
             sp["proposal"] = shared.neighbours(pipe, s["retriever"], sp["sampling_index"], sp["sampling_embeddings"],
                                                p["train_embeddings"], k_table)
         if "reference" in mode.needs:
-            sp["reference_embeddings"] = shared.embeddings(pipe, s["encoder"], p["data"], "reference")
+            sp["reference_embeddings"] = embed(pipe, cfg, p, s["encoder"], p["data"], "reference")
         p.update(sp)
         p["samples"] = gen.samples(pipe, cfg, sp)
 
@@ -203,8 +235,15 @@ class GenerationTask(Task):
                "sampling_database": database_name(s["database"]) if swapped else "training database"}
         if k_train:
             row["retrieval_recall"] = gen.neighbour_recall(pipe, cfg, p, neighbour_k(cfg))
+            row["neighbour_class_agreement"] = gen.neighbour_classes(pipe, cfg, p)
         row.update(shared.opt_ins(p))
         return row, {"samples.png": p["samples"] / "samples.png", "panel.png": p["novelty"] / "panel.png"}
+
+
+def embed(pipe: Any, cfg: dict[str, Any], p: dict[str, Path], spec: dict[str, Any], source: Path, array: str) -> Path:
+    """Embeddings of a stored image array; an encoder built on the first stage (vqgan-pool) gets the run's."""
+    built_on = pipe.registry.info("encoder", spec["name"]).cls.uses_first_stage
+    return shared.embeddings(pipe, spec, source, array, (cfg["first_stage"], p["first_stage"]) if built_on else None)
 
 
 def neighbour_k(cfg: dict[str, Any]) -> int:
@@ -223,6 +262,8 @@ def database_name(spec: dict[str, Any]) -> str:
     """A short name of a database spec for rows: its dataset's name, or the names of a mixed one's parts."""
     if "parts" in spec:
         return "mixed(" + "+".join(database_name(p) for p in spec["parts"]) + ")"
+    if spec["name"] == "patches":
+        return f"patches({spec['size']}px of {database_name(spec['database'])})"
     dataset = spec.get("dataset")
     return dataset["name"] if isinstance(dataset, dict) and "name" in dataset else spec["name"]
 

@@ -21,6 +21,10 @@ class SampleSection(Section):
     steps: int = Field(default=50, gt=0)
     eta: float = Field(default=0.0, ge=0.0, le=1.0)
     batch_size: int = Field(default=250, gt=0)
+    #: token heads (rarm): sample from the top_k most likely codes (None: all), at this temperature.
+    #: Diffusion heads use ``steps`` and ``eta`` instead, and refuse these when set
+    top_k: int | None = Field(default=None, gt=0)
+    temperature: float = Field(default=1.0, gt=0.0)
     #: classifier-free guidance as one batched forward or two (they differ in the last bits);
     #: auto: batched on CUDA, split elsewhere, by device type only. The resolved value is keyed.
     guidance_batching: Literal["auto", "batched", "split"] = "auto"

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from rdmbench.api import MetricInputs, Queries, SampleRequest, SamplingSource, TrainingData
+from rdmbench.api import HeadInputs, MetricInputs, Queries, SampleRequest, SamplingSource, TrainingData
 from rdmbench.cache import load_array, read_json, save_array, write_json
 from rdmbench.chunks import row_chunks, write_rows
 from rdmbench.imaging import save_grid, save_panel
@@ -21,6 +21,7 @@ from rdmbench.tasks.generation.schema import resolve_guidance_batching
 
 
 def first_stage(pipe: Any, cfg: dict[str, Any], data: Path) -> Path:
+    """Fit the first stage once; store the latents of X and, for a first stage with a codebook, its tokens."""
     spec = cfg["first_stage"]
     config = {"first_stage": pipe.fingerprint("first_stage", spec), "seed": cfg["data"]["seed"]}
 
@@ -30,19 +31,31 @@ def first_stage(pipe: Any, cfg: dict[str, Any], data: Path) -> Path:
         info = fs.fit(images, cfg["data"]["seed"], pipe.progress) if fs.trainable else {}
         fs.save(out)
         write_rows(out / "latents.npy", len(images), (fs.encode(chunk) for chunk in row_chunks(images)))
+        if fs.codebook_size() is not None:
+            write_rows(out / "tokens.npy", len(images),
+                       (np.asarray(fs.encode_tokens(chunk), np.int64) for chunk in row_chunks(images)))
+            info = {**info, "codebook_size": fs.codebook_size()}
         return info
 
     return pipe.stage("first_stage", config, {"data": data.name}, compute)
 
 
-def make_head(pipe: Any, cfg: dict[str, Any], latent_shape: tuple[int, ...], context_dim: int) -> Any:
+def head_space(pipe: Any, cfg: dict[str, Any], fs: Path) -> tuple[np.ndarray, int | None]:
+    """X in the space the run's head generates in (latents, or token ids), and the codebook size if tokens."""
+    if pipe.registry.info("head", cfg["head"]["name"]).cls.generates == "tokens":
+        return load_array(fs / "tokens.npy", mmap=True), read_json(fs / "info.json")["codebook_size"]
+    return load_array(fs / "latents.npy", mmap=True), None
+
+
+def make_head(pipe: Any, cfg: dict[str, Any], fs: Path, context_dim: int) -> Any:
+    x, codebook = head_space(pipe, cfg, fs)
     head = pipe.registry.create("head", cfg["head"])  # fresh: heads hold trained state
-    head.setup(tuple(latent_shape), context_dim, cfg["k_train"], pipe.device, cfg["seed"])
+    head.setup(HeadInputs(tuple(x.shape[1:]), context_dim, cfg["k_train"], codebook), pipe.device, cfg["seed"])
     return head
 
 
 def train(pipe: Any, cfg: dict[str, Any], fs: Path, nbrs: Path | None, db_emb: Path) -> Path:
-    """``db_emb`` also at k = 0: the baseline is built at its RDM's context width, so both have
+    """``db_emb`` also at k = 0: the baseline is built at its retrieval head's context width, so both have
     the same parameters; its key names only that width, not the embeddings it never reads."""
     spec, k = cfg["head"], cfg["k_train"]
     emb = load_array(db_emb / "embeddings.npy", mmap=True)
@@ -50,14 +63,14 @@ def train(pipe: Any, cfg: dict[str, Any], fs: Path, nbrs: Path | None, db_emb: P
     inputs = {"first_stage": fs.name, **({"neighbours": nbrs.name, "embeddings": db_emb.name} if k else {})}
 
     def compute(out: Path) -> dict:
-        latents = load_array(fs / "latents.npy")
-        head = make_head(pipe, cfg, latents.shape[1:], emb.shape[1])
-        data = TrainingData(latents, load_array(nbrs / "ids.npy") if k else None, emb, k)
+        head = make_head(pipe, cfg, fs, emb.shape[1])
+        data = TrainingData(np.asarray(head_space(pipe, cfg, fs)[0]), load_array(nbrs / "ids.npy") if k else None,
+                            emb, k)
         info = head.fit(data, cfg["seed"], pipe.progress)
         head.save(out)
         return info
 
-    return pipe.stage("train", config, inputs, compute)
+    return pipe.stage("train", config, inputs, compute, uses=(make_head, head_space))
 
 
 def source(p: dict[str, Path]) -> SamplingSource:
@@ -120,14 +133,14 @@ def samples(pipe: Any, cfg: dict[str, Any], p: dict[str, Path]) -> Path:
         queries = mode.queries(source(p), s["num"], k, cfg["seed"])
         context, nbr = condition(pipe, cfg, mode, queries, p) if k > 0 and cfg["k_train"] > 0 else (None, None)
         fs = pipe.loaded("first_stage", cfg["first_stage"], p["first_stage"], lambda f: f.load(p["first_stage"]))
-        latents = load_array(p["first_stage"] / "latents.npy", mmap=True)
         emb_dim = load_array(p["db_embeddings"] / "embeddings.npy", mmap=True).shape[1]
-        head = make_head(pipe, cfg, latents.shape[1:], emb_dim)
+        head = make_head(pipe, cfg, p["first_stage"], emb_dim)
         head.load(p["train"])
         request = SampleRequest(context, s["num"], s["guidance_scale"], s["steps"], s["eta"], cfg["seed"],
-                                s["batch_size"], s["guidance_batching"] or "split")
+                                s["batch_size"], s["guidance_batching"] or "split", s["top_k"], s["temperature"])
         start = time.perf_counter()
-        images = batched(fs.decode, head.sample(request, pipe.progress))
+        decode = fs.decode_tokens if head.generates == "tokens" else fs.decode
+        images = batched(decode, head.sample(request, pipe.progress))
         seconds = time.perf_counter() - start
         save_array(out / "samples_images.npy", images)
         save_array(out / "query_ids.npy", np.asarray(queries.ids))
@@ -143,7 +156,7 @@ def samples(pipe: Any, cfg: dict[str, Any], p: dict[str, Path]) -> Path:
         return {"num": len(images), "sample_s": seconds, "k": k, "queries": queries.source,
                 "query_labels_comparable": bool(queries.labels is not None and same_space)}
 
-    return pipe.stage("samples", config, inputs, compute, uses=(condition, source))
+    return pipe.stage("samples", config, inputs, compute, uses=(condition, source, make_head, head_space))
 
 
 def features(pipe: Any, spec: dict[str, Any], src: Path, array: str) -> Path:
@@ -299,3 +312,21 @@ def neighbour_recall(pipe: Any, cfg: dict[str, Any], p: dict[str, Path], k_table
     path = pipe.stage("neighbour_recall", {"k": k, "metric": metric},
                       {"neighbours": p["neighbours"].name, "ground_truth": gt.name}, compute, uses=(recall_at_k,))
     return read_json(path / "info.json")["recall"]
+
+
+def neighbour_classes(pipe: Any, cfg: dict[str, Any], p: dict[str, Path]) -> float | None:
+    """Share of the training images' k_train neighbours that carry the image's own class: how much of
+    the class the retrieval encoder hands the head (the ceiling of class agreement). None without
+    labels, or when D's classes are not X's (another dataset)."""
+    k = cfg["k_train"]
+
+    def compute(out: Path) -> dict:
+        train, db = maybe(p["data"] / "train_labels.npy"), maybe(p["database"] / "database_labels.npy")
+        if train is None or db is None or class_names(p["data"]) != class_names(p["database"]):
+            return {"agreement": None}
+        ids = load_array(p["neighbours"] / "ids.npy")[:, :k]
+        return {"agreement": float(np.mean(db[ids] == train[:, None]))}
+
+    path = pipe.stage("neighbour_classes", {"k": k}, {n: p[n].name for n in ("data", "database", "neighbours")},
+                      compute)
+    return read_json(path / "info.json")["agreement"]

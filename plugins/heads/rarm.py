@@ -1,0 +1,246 @@
+"""RARM: the retrieval-augmented autoregressive head (Blattmann et al. 2022, sec. 3.3; arXiv 2204.11824).
+
+A ``transformers`` GPT-2 predicts a VQ first stage's codebook tokens in row-major order, after a BOS
+token, while cross-attending to the k neighbour embeddings {phi(y) : y in xi_k(x, D)}, projected from
+the encoder's width to the transformer's by a Linear. Trained by next-token cross-entropy; sampled
+token by token with the KV cache, top-k and temperature (the official sampler's options, as in
+taming-transformers, Esser et al. 2021). As in RDM, a learned null token replaces the whole neighbour
+set with probability ``cond_dropout`` in training, which gives classifier-free guidance on logits at
+sampling time (``uncond + scale * (cond - uncond)``) and, with ``k = 0``, the fully parametric
+baseline: the same network, projection and null token included, that only ever sees the null token,
+built with the retrieval head's ``context_dim`` so both have the same parameter count (in the
+baseline the null token and projection amount to one learned context vector: equal count, not more
+capacity).
+
+Positions: BOS sits at position 0 and token i at position i + 1; the last token is predicted, never
+fed, so h*w positions suffice.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import nullcontext
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from rdmbench.api import Head, HeadInputs, SampleRequest, TrainingData, TrainSettings
+from rdmbench.errors import ConfigError
+from rdmbench.hookspecs import hookimpl
+
+
+class RARMHead(Head):
+    """Autoregressive GPT-2 over VQ codebook tokens cross-attending to k retrieved neighbour embeddings (RARM)."""
+
+    name = "rarm"
+    #: the network module and the shared training loop: editing either recomputes what this head trained
+    code_modules = ("rdmbench_plugins.heads.token_transformer", "rdmbench.training")
+    generates = "tokens"
+
+    def __init__(
+        self,
+        n_layer: int = 4,
+        n_embd: int = 256,
+        n_head: int = 4,
+        dropout: float = 0.0,  # GPT-2's residual, attention and embedding dropout
+        cond_dropout: float = 0.1,
+        train_steps: int = 2000,  # 0: untrained weights, the floor every metric should beat
+        batch_size: int = 64,
+        lr: float = 1e-3,
+        warmup_steps: int = 100,
+        weight_decay: float = 0.01,
+        grad_clip: float = 1.0,
+        ema_decay: float = 0.999,
+        ema_power: float = 0.75,
+    ):
+        _check(n_layer >= 1, "n_layer", f"must be at least 1, got {n_layer}")
+        _check(n_head >= 1, "n_head", f"must be at least 1, got {n_head}")
+        _check(n_embd >= 1 and n_embd % n_head == 0, "n_embd",
+               f"must be a positive multiple of n_head={n_head}, got {n_embd}")
+        _check(0.0 <= dropout < 1.0, "dropout", f"must be in [0, 1), got {dropout}")
+        _check(0.0 <= cond_dropout < 1.0, "cond_dropout", f"must be in [0, 1), got {cond_dropout}")
+        _check(train_steps >= 0, "train_steps", f"must be at least 0, got {train_steps}")
+        _check(batch_size >= 1, "batch_size", f"must be at least 1, got {batch_size}")
+        _check(lr > 0, "lr", f"must be > 0, got {lr}")
+        _check(warmup_steps >= 0, "warmup_steps", f"must be at least 0, got {warmup_steps}")
+        _check(weight_decay >= 0, "weight_decay", f"must be at least 0, got {weight_decay}")
+        _check(grad_clip >= 0, "grad_clip", f"must be at least 0 (0 disables clipping), got {grad_clip}")
+        _check(0.0 <= ema_decay < 1.0, "ema_decay", f"must be in [0, 1) (0 disables the EMA), got {ema_decay}")
+        _check(ema_power > 0, "ema_power", f"must be > 0, got {ema_power}")
+        self.cfg = dict(locals())
+        self.cfg.pop("self")
+        self.model = None
+        self.k = 0
+
+    # -- building -------------------------------------------------------------------------------------
+    def setup(self, inputs: HeadInputs, device: str, seed: int = 0) -> None:
+        import torch
+        from transformers import GPT2Config
+
+        from rdmbench_plugins.heads.token_transformer import TokenTransformer
+
+        if inputs.codebook_size is None or len(inputs.shape) != 2:
+            raise ConfigError(f"rarm generates codebook tokens: it needs a first stage with a codebook and an (h, w) "
+                              f"token grid, got shape {tuple(inputs.shape)} and codebook_size {inputs.codebook_size}",
+                              key="first_stage")
+        c = self.cfg
+        h, w = inputs.shape
+        self.codebook_size, self.shape = int(inputs.codebook_size), (int(h), int(w))
+        self.bos = self.codebook_size  # one id past the codes: fed first, never sampled
+        config = GPT2Config(
+            vocab_size=self.codebook_size + 1, n_positions=h * w, n_embd=c["n_embd"], n_layer=c["n_layer"],
+            n_head=c["n_head"], resid_pdrop=c["dropout"], embd_pdrop=c["dropout"], attn_pdrop=c["dropout"],
+            add_cross_attention=True, bos_token_id=self.bos, eos_token_id=None, pad_token_id=None,
+        )
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.model = TokenTransformer(config, inputs.context_dim).to(device)
+        self.model.eval()
+        self.k, self.device, self.context_dim = inputs.k, device, inputs.context_dim
+
+    # -- training (the loop is rdmbench.training's, shared by every head) --------------------------------
+    def network(self):
+        return self.model
+
+    def train_settings(self) -> TrainSettings:
+        c = self.cfg
+        return TrainSettings(c["train_steps"], c["batch_size"], c["lr"], c["warmup_steps"], c["weight_decay"],
+                             c["grad_clip"], c["ema_decay"], c["ema_power"])
+
+    def loss(self, model, data: TrainingData, index, gen):
+        """Mean next-token cross-entropy (nats per token) over all h*w positions of the batch."""
+        import torch
+
+        rows = index.numpy()
+        tokens = torch.from_numpy(np.asarray(data.latents[rows], dtype=np.int64)).reshape(len(rows), -1)
+        tokens = tokens.to(self.device)
+        inputs = torch.cat([torch.full_like(tokens[:, :1], self.bos), tokens[:, :-1]], dim=1)
+        context = self._context(data.context(rows))
+        drop = (torch.rand(len(rows), generator=gen) < self.cfg["cond_dropout"]).to(self.device)
+        logits = model(inputs, context, drop)
+        return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), tokens.reshape(-1))
+
+    def _context(self, context: np.ndarray | None):
+        import torch
+
+        if context is None:  # parametric baseline: the model only ever sees the null token
+            return None
+        return torch.from_numpy(np.ascontiguousarray(context, dtype=np.float32)).to(self.device)
+
+    # -- sampling -------------------------------------------------------------------------------------
+    def supports_guidance(self) -> bool:
+        """Guidance needs the null prediction that ``cond_dropout`` > 0 teaches."""
+        return self.cfg["cond_dropout"] > 0
+
+    def check_sampler(self, request: SampleRequest, codebook_size: int | None) -> str | None:
+        if request.top_k is not None and not 1 <= request.top_k <= (codebook_size or request.top_k):
+            allowed = f"in 1..{codebook_size} (the codebook's size)" if codebook_size else "at least 1"
+            return f"sample.top_k={request.top_k} must be None (the whole codebook) or {allowed}"
+        if not request.temperature > 0:
+            return f"sample.temperature={request.temperature} must be > 0"
+        if request.guidance_batching not in ("batched", "split"):
+            return f"guidance_batching must be 'batched' or 'split', got {request.guidance_batching!r}"
+        return None
+
+    def sample(self, request: SampleRequest, progress=None) -> np.ndarray:
+        import torch
+
+        problem = self.check_sampler(request, self.codebook_size)
+        if problem:
+            raise ValueError(problem)
+        if self.k == 0:  # the baseline was never shown neighbours; whatever context arrives, it sees the null token
+            request = replace(request, context=None)
+        gen = torch.Generator().manual_seed(request.seed)
+        length = self.shape[0] * self.shape[1]
+        out = np.empty((request.num, length), dtype=np.int64)
+        batches = range(0, request.num, request.batch_size)
+        self.model.eval()
+        ctx_progress = progress.task("sample", len(batches) * length) if progress else nullcontext()
+        with torch.inference_mode(), ctx_progress as advance:
+            for s in batches:
+                n = min(request.batch_size, request.num - s)
+                context = None if request.context is None else self._context(request.context[s:s + n])
+                next_logits = self._logits_stream(context, n, request)
+                ids = torch.full((n, 1), self.bos, dtype=torch.long, device=self.device)
+                for i in range(length):
+                    logits = self._warp(next_logits(ids), request)
+                    # drawn on the CPU generator: the same tokens for a seed on any device
+                    chosen = torch.multinomial(torch.softmax(logits, dim=-1).cpu(), 1, generator=gen)
+                    out[s:s + n, i] = chosen[:, 0].numpy()
+                    ids = chosen.to(self.device)
+                    if advance:
+                        advance(1)
+        return out.reshape(request.num, *self.shape)
+
+    def _logits_stream(self, context, n: int, request: SampleRequest):
+        """A function of the last tokens (n, 1) giving the next logits (n, vocabulary), guided when asked.
+
+        Each stream of rows keeps its own KV cache. Guidance runs the unconditional (null token) and
+        conditional rows as one batch of 2n ("batched") or as two ("split"); they differ in the last bits,
+        so the pipeline resolves the choice per device and keys it, as for RDM.
+        """
+        import torch
+
+        model, scale = self.model, request.guidance_scale
+        caches: dict[str, object] = {}
+
+        def run(name: str, ids, states):
+            logits, caches[name] = model.step(ids, states, caches.get(name))
+            return logits
+
+        if scale == 1.0 or context is None:
+            states = model.conditioning(context, None, n)
+            return lambda ids: run("cond", ids, states)
+        null = torch.ones(n, dtype=torch.bool, device=self.device)
+        if request.guidance_batching == "batched":
+            states = model.conditioning(torch.cat([context, context]), torch.cat([null, ~null]), 2 * n)
+
+            def batched(ids):
+                uncond, cond = run("both", torch.cat([ids, ids]), states).chunk(2)
+                return uncond + scale * (cond - uncond)
+            return batched
+        uncond_states, cond_states = model.conditioning(context, null, n), model.conditioning(context, None, n)
+
+        def split(ids):
+            uncond = run("uncond", ids, uncond_states)
+            cond = run("cond", ids, cond_states)
+            return uncond + scale * (cond - uncond)
+        return split
+
+    def _warp(self, logits, request: SampleRequest):
+        """Mask BOS, then temperature and top-k, through transformers' own logits warpers."""
+        from transformers.generation.logits_process import TemperatureLogitsWarper, TopKLogitsWarper
+
+        logits[:, self.bos] = -float("inf")
+        if request.temperature != 1.0:
+            logits = TemperatureLogitsWarper(request.temperature)(None, logits)
+        if request.top_k is not None and request.top_k < self.codebook_size:
+            logits = TopKLogitsWarper(request.top_k)(None, logits)
+        return logits
+
+    # -- persistence ----------------------------------------------------------------------------------
+    def save(self, directory: Path) -> None:
+        from safetensors.torch import save_model
+
+        # save_model, not save_file: GPT-2 ties lm_head to the token embedding, which save_file refuses
+        save_model(self.model, str(Path(directory) / "head.safetensors"))
+        (Path(directory) / "head.json").write_text(json.dumps(
+            {"config": self.cfg, "k": self.k, "shape": self.shape, "codebook_size": self.codebook_size,
+             "context_dim": self.context_dim}, default=list))
+
+    def load(self, directory: Path) -> None:
+        from safetensors.torch import load_model
+
+        load_model(self.model, str(Path(directory) / "head.safetensors"), device=str(self.device))
+        self.model.eval()
+
+
+def _check(ok: bool, key: str, message: str) -> None:
+    if not ok:
+        raise ConfigError(message, key=key)
+
+
+@hookimpl
+def rdmbench_heads():
+    return [RARMHead]
