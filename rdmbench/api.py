@@ -499,8 +499,8 @@ class TrainSettings:
 class SampleRequest:
     """What a head samples from: one context per sample (None for the baseline) and the sampler settings.
 
-    Diffusion heads read ``steps`` and ``eta``; token heads ``top_k`` (None: the whole codebook) and
-    ``temperature``. Classifier-free guidance (``guidance_scale``) mixes predictions, or logits.
+    Diffusion heads read ``solver`` ("ddim", "dpm++"), ``steps`` and ``eta``; token heads ``top_k`` (None:
+    the whole codebook) and ``temperature``. Classifier-free guidance (``guidance_scale``) mixes predictions, or logits.
     """
 
     context: np.ndarray | None
@@ -515,6 +515,7 @@ class SampleRequest:
     guidance_batching: str = "split"
     top_k: int | None = None
     temperature: float = 1.0
+    solver: str = "ddim"
 
 
 class Head(Plugin):

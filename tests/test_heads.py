@@ -40,6 +40,16 @@ class TestRDM(HeadContract):
             a.sample(self.request(2, guidance_scale=2.0, guidance_batching="auto"))  # must come resolved
 
 
+def test_dpm_solver_samples_and_is_seeded():
+    head = TestRDM().fitted()
+    request = TestRDM().request(solver="dpm++", steps=3)
+    out = head.sample(request)
+    assert out.shape == (6, 1, 8, 8) and np.isfinite(out).all()
+    assert out.tobytes() == head.sample(request).tobytes()
+    assert not np.allclose(out, head.sample(TestRDM().request(steps=3)))  # not DDIM's path
+    assert "eta" in head.check_sampler(TestRDM().request(solver="dpm++", eta=0.5), None)
+
+
 def test_rdm_rejects_inconsistent_levels():
     with pytest.raises(ConfigError, match="attention_levels"):
         get_registry().validate("head", {"name": "rdm", "block_out_channels": [8, 16], "attention_levels": [True],

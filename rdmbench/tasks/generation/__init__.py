@@ -153,7 +153,7 @@ class GenerationTask(Task):
             return
         s = out["sample"]
         request = SampleRequest(None, s["num"], s["guidance_scale"], s["steps"], s["eta"], top_k=s["top_k"],
-                                temperature=s["temperature"])
+                                temperature=s["temperature"], solver=s["solver"])
         if problem := head.check_sampler(request, codebook):
             checks.error(problem, "sample")
 

@@ -18,6 +18,8 @@ class SampleSection(Section):
     #: neighbours at sampling time; None: the run's k_train
     k: int | None = Field(default=None, ge=0)
     guidance_scale: float = Field(default=1.0, ge=0.0)
+    #: diffusion heads: DDIM, or DPM-Solver++ (2nd-order multistep; good samples in fewer steps)
+    solver: Literal["ddim", "dpm++"] = "ddim"
     steps: int = Field(default=50, gt=0)
     eta: float = Field(default=0.0, ge=0.0, le=1.0)
     batch_size: int = Field(default=250, gt=0)

@@ -137,7 +137,8 @@ def samples(pipe: Any, cfg: dict[str, Any], p: dict[str, Path]) -> Path:
         head = make_head(pipe, cfg, p["first_stage"], emb_dim)
         head.load(p["train"])
         request = SampleRequest(context, s["num"], s["guidance_scale"], s["steps"], s["eta"], cfg["seed"],
-                                s["batch_size"], s["guidance_batching"] or "split", s["top_k"], s["temperature"])
+                                s["batch_size"], s["guidance_batching"] or "split", s["top_k"], s["temperature"],
+                                s["solver"])
         start = time.perf_counter()
         decode = fs.decode_tokens if head.generates == "tokens" else fs.decode
         images = batched(decode, head.sample(request, pipe.progress))
