@@ -87,13 +87,24 @@ def resolve_includes(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
 
 
 def set_dotted(config: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``a.b.c``. Setting a plugin spec's ``name`` to another plugin replaces the spec with the new
+    plugin's defaults, as ``deep_merge`` does (``--set head.name=rarm`` switches heads in one value)."""
     parts = key.split(".")
-    node = config
+    node, parent = config, None
     for p in parts[:-1]:
         if not isinstance(node.get(p), dict):
             node[p] = {}
-        node = node[p]
+        parent, node = node, node[p]
+    if parts[-1] == "name" and parent is not None and node.get("name") not in (None, value):
+        node = parent[parts[-2]] = {}
     node[parts[-1]] = copy.deepcopy(value)
+
+
+def set_all(config: dict[str, Any], values: dict[str, Any]) -> None:
+    """``set_dotted`` for each key, plugin names first, so that a switched plugin keeps the arguments
+    set beside its name (``head.name: rarm`` with ``head.train_steps: 400``)."""
+    for key, value in sorted(values.items(), key=lambda kv: not kv[0].endswith(".name")):
+        set_dotted(config, key, value)
 
 
 def expand_axes(sweep: dict[str, Any], seeds: list[int], file: str, at: str = "sweep") -> list[dict[str, Any]]:
@@ -208,7 +219,8 @@ def _product(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
 
 def run_id(shown: dict[str, Any]) -> str:
     """``key=value`` of the swept values shown. Whole sections are left out: give such an axis a
-    scalar companion in the same zip (e.g. ``benchmark.label``) so that run ids stay distinct."""
+    scalar companion in the same zip (e.g. ``benchmark.label``) so that run ids stay distinct; a plugin
+    spec swept in a grid shows as ``<key>.name``."""
     text = "_".join(f"{k.split('.')[-1]}={v}" for k, v in shown.items())
     return re.sub(r"[^A-Za-z0-9_.=+-]", "-", text)
 
@@ -238,8 +250,7 @@ def load_suite(path: str | Path, profile: str | None = None, registry: Registry 
     override_at = {key: f"profiles.{profile}.{key}" for key in overrides}
     run_sets, sweep, seeds = parse_sets(sets or [], sweep, seeds, file)
     base = copy.deepcopy(doc.get("base") or {})
-    for key, value in overrides.items():
-        set_dotted(base, key, value)
+    set_all(base, overrides)
     task = doc.get("task", DEFAULT_TASK)
     get_task(task, file=file)  # an unknown task is an error before anything else
     base["task"] = task
@@ -251,12 +262,11 @@ def load_suite(path: str | Path, profile: str | None = None, registry: Registry 
     runs, errors = [], {}
     expanded = expand_axes(sweep, seeds, file, at=sweep_at)
     section_axes = {k for swept in expanded for k, v in swept.items() if isinstance(v, dict)}
+    grid_axes = set(sweep.get("grid") or {}).union(*(g for g in sweep.get("groups") or [] if isinstance(g, dict)))
     for swept in expanded:
         config = copy.deepcopy(base)
-        for key, value in swept.items():
-            set_dotted(config, key, value)
-        for key, value in run_sets.items():  # after the sweep: may refine a swept section, never an axis
-            set_dotted(config, key, value)
+        set_all(config, swept)
+        set_all(config, run_sets)  # after the sweep: may refine a swept section, never an axis
         origins = {**override_at, "seed": seeds_at, **axis_origins(sweep, swept, sweep_at),
                    **{key: f"--set {key}" for key in run_sets}}
         try:
@@ -266,7 +276,12 @@ def load_suite(path: str | Path, profile: str | None = None, registry: Registry 
                 e = as_written(e, origins)
                 errors[str(e)] = e
             continue
-        shown = {k: v for k, v in swept.items() if k not in section_axes}
+        shown = {}
+        for k, v in swept.items():
+            if k not in section_axes:
+                shown[k] = v
+            elif k in grid_axes and isinstance(v, dict) and "name" in v:
+                shown[f"{k}.name"] = v["name"]  # no companion can pair with a grid axis: its plugin names it
         runs.append(Run(run_id(shown), swept, resolved, shown))
     if errors:
         errs = list(errors.values())

@@ -94,6 +94,7 @@ def torch_save_object(path: Path) -> None:
 
 
 PRETRAINED = {"name": "pretrained-autoencoder", "path": "ae/model.ckpt"}
+VQ = {"name": "autoencoder", "kind": "vq", "block_out_channels": [16, 32], "num_vq_embeddings": 256}
 
 
 def yaml_case(text: str):
@@ -164,6 +165,23 @@ CASES = {
                                          "base.retriever.query.nprob: unknown key 'nprob' (did you mean 'nprobe'?"),
     "train split missing": (run(change=setter("base.data.train_split", "training")), "base.data.train_split"),
     "reference split missing": (run(change=setter("base.data.reference_split", "val")), "base.data.reference_split"),
+    "token head over a first stage without a codebook": (
+        run(change=setter("base.head", {"name": "rarm"})),
+        "base.first_stage: head 'rarm' generates codebook tokens, and first stage 'identity' as configured has no "
+        "codebook"),
+    "top-k larger than the codebook": (
+        run(change=lambda d: (setter("base.head", {"name": "rarm"})(d), setter("base.first_stage", VQ)(d),
+                              setter("base.sample.top_k", 300)(d))),
+        "base.sample: sample.top_k=300 must be None (the whole codebook) or in 1..256"),
+    "temperature not positive": (
+        run(change=lambda d: (setter("base.head", {"name": "rarm"})(d), setter("base.first_stage", VQ)(d),
+                              setter("base.sample.temperature", 0.0)(d))),
+        "base.sample.temperature"),
+    "top-k asked of a diffusion head": (run(change=setter("base.sample.top_k", 50)),
+                                        "base.sample: sample.top_k and sample.temperature apply to token heads"),
+    "patch size larger than the image": (
+        run(change=setter("base.database", {"name": "patches", "database": SAMPLING_DB, "size": 20})),
+        "base.database.size: size 20 is larger than the 16x16 images of database 'from-dataset' (allowed: 2..16)"),
     # --- CLI flags ------------------------------------------------------------------------------------
     "unknown --only run": (run("--only", "k_train=9_seed=0"), "--only: unknown run 'k_train=9_seed=0'"),
     "report without results": (verb("report", "{tmp}/nothing"), "results.csv not found"),

@@ -155,3 +155,28 @@ def test_shipped_suites_validate(profile):
 def test_unknown_metric_is_named_by_its_key(tmp_path):
     msg = mutate(tmp_path, lambda d: d["base"]["metrics"]["use"].update({"fdi": {}}))
     assert "base.metrics.use.fdi: unknown metric 'fdi' (did you mean 'fid'?" in msg
+
+
+def test_setting_a_plugin_name_switches_the_plugin():
+    """`head.name: rarm` (a sweep value, a profile key or --set) replaces the rdm spec by rarm's defaults,
+    keeping what is set beside it in the same layer, whatever the order the keys were written in."""
+    from rdmbench.suite import set_all, set_dotted
+
+    config = {"head": {"name": "rdm", "block_out_channels": [8, 16], "train_steps": 3}}
+    set_all(config, {"head.train_steps": 400, "head.name": "rarm"})
+    assert config["head"] == {"name": "rarm", "train_steps": 400}
+    set_dotted(config, "head.name", "rarm")  # the same plugin: arguments kept
+    assert config["head"] == {"name": "rarm", "train_steps": 400}
+
+
+def test_a_plugin_spec_swept_in_a_grid_shows_its_name(tmp_path):
+    """No companion can pair with a grid axis, so a swept plugin spec there is named in the run id."""
+    doc = yaml.safe_load(TINY_BASE)
+    doc["sweep"] = {"grid": {"k_train": [0, 2],
+                             "retriever": [{"name": "exact"}, {"name": "hnswlib", "build": {"m": 8}}]}}
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    suite = load_suite(path)
+    assert [r.run_id for r in suite.runs] == ["k_train=0_name=exact_seed=0", "k_train=0_name=hnswlib_seed=0",
+                                              "k_train=2_name=exact_seed=0", "k_train=2_name=hnswlib_seed=0"]
+    assert suite.runs[1].shown["retriever.name"] == "hnswlib"

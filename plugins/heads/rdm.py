@@ -195,9 +195,11 @@ class RDMHead(Head):
         from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
 
         if request.solver == "dpm++":
+            # "leading" spacing, as DDIM's: linspace starts at t = 999, where squaredcos_cap_v2 leaves sigma ~ 2e4
+            # and the data prediction explodes (measured: FD 2653 vs DDIM's 1068 at 10 steps)
             solver = DPMSolverMultistepScheduler.from_config(
-                self.scheduler.config, algorithm_type="dpmsolver++", solver_order=2,
-                thresholding=False, lower_order_final=True)
+                self.scheduler.config, algorithm_type="dpmsolver++", solver_order=2, lower_order_final=True,
+                timestep_spacing="leading")
         else:
             solver = DDIMScheduler.from_config(self.scheduler.config, clip_sample=self.cfg["clip_sample"])
         solver.set_timesteps(request.steps)
