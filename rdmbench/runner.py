@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import os
 import shutil
 import time
 import traceback
@@ -59,6 +60,10 @@ def run_suite(suite: Suite, out: Path, cache_root: Path, *, use_cache: bool = Tr
     from rdmbench.pipeline import Pipeline
 
     progress = progress or default_progress()
+    # oneDNN doubles CPU convolution throughput once planned but spends seconds planning each new shape:
+    # tiny runs (smoke profiles, the test suite's subprocesses) never repay it; RDMBENCH_ONEDNN=0 turns it off
+    if os.environ.get("RDMBENCH_ONEDNN") == "0":
+        torch.backends.mkldnn.enabled = False
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "suite.json", {"suite": suite.name, "task": suite.task, "profile": suite.profile,
                                     "description": suite.description, "file": str(suite.path),

@@ -16,6 +16,9 @@ REPO = Path(__file__).resolve().parents[1]
 FASHION = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+# the suites the tests run (smoke profiles, in subprocesses too) are tiny: oneDNN's per-shape planning
+# costs more than it saves there (rdmbench.runner; real runs keep it)
+os.environ.setdefault("RDMBENCH_ONEDNN", "0")
 
 
 @pytest.fixture(autouse=True, scope="session")

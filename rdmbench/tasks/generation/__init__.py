@@ -143,9 +143,8 @@ class GenerationTask(Task):
         if head.generates == "tokens":
             try:
                 codebook = checks.registry.create("first_stage", out["first_stage"]).codebook_size()
-            except RdmbenchError as exc:  # a pretrained first stage reads its config file to tell
-                checks.error(str(exc), "first_stage")
-                return
+            except RdmbenchError:  # a pretrained first stage reads its config file to tell: the preflight
+                return             # names a missing or unreadable file, before any work
         if head.generates == "tokens" and codebook is None:
             checks.error(f"head {out['head']['name']!r} generates codebook tokens, and first stage "
                          f"{out['first_stage']['name']!r} as configured has no codebook; use one that has "
