@@ -15,7 +15,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 FASHION = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
 
-os.environ.setdefault("OMP_NUM_THREADS", "2")
+# one thread per pytest-xdist worker (`make test` runs two on two cores), two without xdist
+os.environ.setdefault("OMP_NUM_THREADS", "1" if os.environ.get("PYTEST_XDIST_WORKER") else "2")
 # the suites the tests run (smoke profiles, in subprocesses too) are tiny: oneDNN's per-shape planning
 # costs more than it saves there (rdmbench.runner; real runs keep it)
 os.environ.setdefault("RDMBENCH_ONEDNN", "0")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from rdmbench.api import HeadInputs
-from rdmbench.cache import StageCache, read_json, save_array
+from rdmbench.cache import StageCache, read_json, save_array, write_json
 from rdmbench.errors import ConfigError
 from rdmbench.pipeline import Pipeline
 from rdmbench.tasks.generation import stages as gen
@@ -114,35 +114,39 @@ def test_attention_head_dim_is_gone():
         get_registry().validate("head", {"name": "rdm", "attention_head_dim": 8}, key="head")
 
 
-# -- equal-parameter baseline ----------------------------------------------------------------------------
-def _fake_inputs(tmp_path, latent_shape, dim, n=8, k=16):
-    """The three stage folders ``tasks.generation.stages.train`` reads, filled with random arrays."""
+# -- equal-parameter baselines ---------------------------------------------------------------------------
+def _fake_inputs(tmp_path, n=8, k=16, dim=1280):
+    """The stage folders ``tasks.generation.stages.train`` reads, at the default's shapes: the VQ first
+    stage's 16x7x7 latents and 7x7 tokens of 256 codes, EfficientNet-Lite0's 1280-d embeddings."""
     rng = np.random.default_rng(0)
     folders = {name: tmp_path / name for name in ("first_stage", "neighbours", "embeddings")}
     for folder in folders.values():
         folder.mkdir()
-    save_array(folders["first_stage"] / "latents.npy", rng.standard_normal((n, *latent_shape)).astype(np.float32))
+    save_array(folders["first_stage"] / "latents.npy", rng.standard_normal((n, 16, 7, 7)).astype(np.float32))
+    save_array(folders["first_stage"] / "tokens.npy", rng.integers(0, 256, (n, 7, 7)))
+    write_json(folders["first_stage"] / "info.json", {"codebook_size": 256})
     save_array(folders["neighbours"] / "ids.npy", rng.integers(0, 20, (n, k)))
     save_array(folders["embeddings"] / "embeddings.npy", rng.standard_normal((20, dim)).astype(np.float16))
     return folders
 
 
-def test_baseline_matches_rdm_parameters(tmp_path):
-    """baselines.yaml's k = 0 and k = 4 heads, built through the train stage at the default's shapes."""
+def test_baselines_match_their_heads_parameters(tmp_path):
+    """heads.yaml's four runs, built through the train stage at the default's shapes: each parametric
+    baseline (k = 0) within 2 % of its retrieval head's parameter count (exactly equal, by construction)."""
     from rdmbench.suite import load_suite
 
-    suite = load_suite(REPO / "suites" / "baselines.yaml")
-    configs = {r.config["k_train"]: r.config for r in suite.runs if r.config["head"]["train_steps"]}
-    assert set(configs) == {0, 4}
-    # Fashion-MNIST through the identity first stage; EfficientNet-Lite0 embeddings are 1280-d
-    f = _fake_inputs(tmp_path, (1, 28, 28), 1280)
+    suite = load_suite(REPO / "suites" / "heads.yaml")
+    f = _fake_inputs(tmp_path)
     pipeline = Pipeline(StageCache(tmp_path / "cache"), get_registry(), Progress(), "cpu")
     params = {}
-    for k, cfg in configs.items():
+    for run in suite.runs:
+        cfg, k = run.config, run.config["k_train"]
         cfg = {**cfg, "head": {**cfg["head"], "train_steps": 0}}  # counting needs no training
         out = gen.train(pipeline, cfg, f["first_stage"], f["neighbours"] if k else None, f["embeddings"])
-        params[k] = read_json(out / "info.json")["head_parameters"]
-    assert params[4] > 1e6 and abs(params[0] - params[4]) / params[4] < 0.02, params
+        params[(cfg["head"]["name"], k)] = read_json(out / "info.json")["head_parameters"]
+    assert set(params) == {("rdm", 4), ("rdm", 0), ("rarm", 4), ("rarm", 0)}
+    for name in ("rdm", "rarm"):
+        assert params[(name, 4)] > 1e6 and abs(params[(name, 0)] - params[(name, 4)]) <= 0.02 * params[(name, 4)], params
 
 
 # -- a whole tiny run: top-m pseudo-queries, guidance 2, head_parameters in the row, same bytes twice ----

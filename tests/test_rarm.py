@@ -170,3 +170,37 @@ def test_needs_a_codebook():
     with pytest.raises(ConfigError, match="codebook") as err:
         RARMHead(**TINY).setup(HeadInputs((1, 8, 8), DIM, 4, None), "cpu")
     assert err.value.key == "first_stage"
+
+
+@pytest.mark.parametrize("sample", [{"mode": {"name": "held-out"}, "k": 1, "top_k": 8},
+                                    {"mode": {"name": "uniform"}, "guidance_scale": 2.0, "temperature": 0.7},
+                                    {"database": {"name": "from-dataset", "size": 60,
+                                                  "dataset": {"name": "synthetic-shapes", "image_size": 16,
+                                                              "train_size": 80, "test_size": 20, "seed": 3}}}])
+def test_a_run_samples_rarm_in_every_mode(sample, tmp_path):
+    """RARM through the pipeline over a tiny VQ first stage: held-out queries with k at sampling
+    below k_train, uniform pseudo-queries with guidance, a database swapped at sampling time."""
+    import yaml
+
+    from conftest import TINY_BASE
+    from rdmbench.cache import StageCache, load_array
+    from rdmbench.pipeline import Pipeline
+    from rdmbench.progress import Progress
+    from rdmbench.registry import get_registry
+    from rdmbench.suite import load_suite
+
+    doc = yaml.safe_load(TINY_BASE)
+    doc.pop("sweep")
+    doc["base"].update(
+        first_stage={"name": "autoencoder", "kind": "vq", "block_out_channels": [8, 16], "norm_num_groups": 8,
+                     "latent_channels": 4, "num_vq_embeddings": 16, "train_steps": 3, "batch_size": 8},
+        head={"name": "rarm", "n_layer": 1, "n_embd": 16, "n_head": 2, "train_steps": 3, "batch_size": 8},
+        encoder={"name": "pixels", "normalize": True},
+        metrics={"feature_extractor": {"name": "pixels"}, "use": {"fid": {}}})
+    doc["base"]["sample"].update(sample)
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(doc))
+    cfg = load_suite(tmp_path / "s.yaml").runs[0].config
+    row, paths = Pipeline(StageCache(tmp_path / "cache"), get_registry(), Progress(), "cpu").run(cfg)
+    images = load_array(paths["samples.png"].parent / "samples_images.npy")
+    assert images.shape == (24, 16, 16, 1) and images.dtype == np.uint8
+    assert row["head_parameters"] > 0 and np.isfinite(row["fid"])
