@@ -12,9 +12,9 @@ install:
 run: install
 	rdmbench run suites/k_train.yaml --profile $(PROFILE)
 
-# two workers, one test file each at a time (module fixtures stay shared), one thread each
+# two workers (tests spread one at a time; module fixtures are built once per worker), one thread each
 test: install
-	$(PYTHON) -m pytest -q -n 2 --dist loadfile
+	$(PYTHON) -m pytest -q -n 2
 
 test-slow: install
 	$(PYTHON) -m pytest -q -m slow
