@@ -15,8 +15,13 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 FASHION = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
 
-# one thread per pytest-xdist worker (`make test` runs two on two cores), two without xdist
-os.environ.setdefault("OMP_NUM_THREADS", "1" if os.environ.get("PYTEST_XDIST_WORKER") else "2")
+# one thread per pytest-xdist worker (`make test` runs two on two cores), two without xdist. Forced in a
+# worker: it inherits the controller's value, and two threads per worker (and per suite it runs in a
+# subprocess) on two busy cores made OpenMP spin: a 10-step smoke head took 83 s instead of 2 s
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
+else:
+    os.environ.setdefault("OMP_NUM_THREADS", "2")
 # the suites the tests run (smoke profiles, in subprocesses too) are tiny: oneDNN's per-shape planning
 # costs more than it saves there (rdmbench.runner; real runs keep it)
 os.environ.setdefault("RDMBENCH_ONEDNN", "0")
