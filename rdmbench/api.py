@@ -494,6 +494,14 @@ class TrainSettings:
     ema_decay: float = 0.999  # 0 disables the EMA (the last weights are kept)
     ema_power: float = 0.75
 
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> TrainSettings:
+        """From a head's resolved constructor arguments, named as every built-in head names them
+        (``train_steps``, ``batch_size``, ``lr``, ``warmup_steps``, ``weight_decay``, ``grad_clip``,
+        ``ema_decay``, ``ema_power``)."""
+        return cls(cfg["train_steps"], cfg["batch_size"], cfg["lr"], cfg["warmup_steps"], cfg["weight_decay"],
+                   cfg["grad_clip"], cfg["ema_decay"], cfg["ema_power"])
+
 
 @dataclass
 class SampleRequest:

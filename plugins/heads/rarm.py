@@ -104,9 +104,7 @@ class RARMHead(Head):
         return self.model
 
     def train_settings(self) -> TrainSettings:
-        c = self.cfg
-        return TrainSettings(c["train_steps"], c["batch_size"], c["lr"], c["warmup_steps"], c["weight_decay"],
-                             c["grad_clip"], c["ema_decay"], c["ema_power"])
+        return TrainSettings.from_config(self.cfg)
 
     def loss(self, model, data: TrainingData, index, gen):
         """Mean next-token cross-entropy (nats per token) over all h*w positions of the batch."""

@@ -125,9 +125,7 @@ class RDMHead(Head):
         return self.model
 
     def train_settings(self) -> TrainSettings:
-        c = self.cfg
-        return TrainSettings(c["train_steps"], c["batch_size"], c["lr"], c["warmup_steps"], c["weight_decay"],
-                             c["grad_clip"], c["ema_decay"], c["ema_power"])
+        return TrainSettings.from_config(self.cfg)
 
     def loss(self, model, data: TrainingData, index, gen):
         """The DDPM loss of a batch: noise (or v) prediction at random timesteps, min-SNR-weighted if asked."""
