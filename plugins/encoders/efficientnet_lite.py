@@ -90,6 +90,18 @@ class EfficientNetLiteEncoder(Encoder):
     def encode_batch(self, images: np.ndarray) -> dict[str, np.ndarray]:
         import torch
 
+        # oneDNN on whatever the process chose: without it PyTorch's CPU depthwise convolutions make this
+        # network 10x slower (benchmarks/RESULTS.md), and a frozen network repays the planning. Set by hand:
+        # torch.backends.mkldnn.flags() warns about TF32 on every exit
+        onednn, torch.backends.mkldnn.enabled = torch.backends.mkldnn.enabled, True
+        try:
+            return self._encode(images)
+        finally:
+            torch.backends.mkldnn.enabled = onednn
+
+    def _encode(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        import torch
+
         model = self._load()
         device = next(model.parameters()).device
         with torch.inference_mode():
