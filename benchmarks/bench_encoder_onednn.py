@@ -41,7 +41,7 @@ def main() -> None:
     from rdmbench_plugins.encoders.efficientnet_lite import EfficientNetLiteEncoder
 
     torch.set_num_threads(1)
-    images = np.frombuffer(gzip.open(FASHION).read(), np.uint8, offset=16).reshape(-1, 28, 28, 1)[:args.images]
+    images = np.frombuffer(gzip.open(FASHION).read(), np.uint8, offset=16).reshape(-1, 28, 28, 1)[:args.images].copy()
     print(f"| variant | px | oneDNN off img/s | oneDNN on img/s | on / off | max abs diff |\n|---|---|---|---|---|---|")
     for variant in ("lite0", "lite2"):
         for size in args.image_size:

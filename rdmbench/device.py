@@ -10,3 +10,14 @@ def resolve_device(device: str) -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def float_tensor(array, device: str):
+    """A numpy array (e.g. a batch of neighbour embeddings) as a contiguous float32 tensor on ``device``;
+    None, a parametric baseline's absent neighbours, stays None."""
+    if array is None:
+        return None
+    import numpy as np
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).to(device)

@@ -261,7 +261,7 @@ def test_sweep_groups_of_different_keys_each_get_an_axis_and_a_precision_recall_
     import pandas as pd
 
     drawn, labelled = [], []
-    errorbar, annotate = matplotlib.axes.Axes.errorbar, matplotlib.axes.Axes.annotate
+    errorbar, text = matplotlib.axes.Axes.errorbar, matplotlib.axes.Axes.text
 
     def rounded(values):
         return [round(float(v), 6) for v in values]
@@ -269,9 +269,9 @@ def test_sweep_groups_of_different_keys_each_get_an_axis_and_a_precision_recall_
     monkeypatch.setattr(matplotlib.axes.Axes, "errorbar",
                         lambda ax, x, y, **kw: drawn.append((ax.get_xlabel(), kw.get("label"), rounded(x)))
                         or errorbar(ax, x, y, **kw))
-    monkeypatch.setattr(matplotlib.axes.Axes, "annotate",
-                        lambda ax, text, xy, **kw: labelled.append((text, tuple(rounded(xy))))
-                        or annotate(ax, text, xy, **kw))
+    monkeypatch.setattr(matplotlib.axes.Axes, "text",  # each point's label, placed at the point before
+                        lambda ax, x, y, s, **kw: labelled.append((s, tuple(rounded((x, y)))))  # adjustText moves it
+                        or text(ax, x, y, s, **kw))
     res = make_results(tmp_path / "qd", qd_rows(), ["sample.mode.top_m", "seed", "sample.guidance_scale"])
     md = write_report(res).read_text()
     s = pd.read_csv(res / "report" / "summary.csv")

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from rdmbench.api import Head, HeadInputs, SampleRequest, TrainingData, TrainSettings
+from rdmbench.device import float_tensor
 from rdmbench.errors import ConfigError
 from rdmbench.hookspecs import hookimpl
 
@@ -35,7 +36,7 @@ class RARMHead(Head):
 
     name = "rarm"
     #: the network module and the shared training loop: editing either recomputes what this head trained
-    code_modules = ("rdmbench_plugins.heads.token_transformer", "rdmbench.training")
+    code_modules = ("rdmbench_plugins.heads.token_transformer", "rdmbench.training", "rdmbench.device")
     generates = "tokens"
 
     def __init__(
@@ -114,17 +115,10 @@ class RARMHead(Head):
         tokens = torch.from_numpy(np.asarray(data.latents[rows], dtype=np.int64)).reshape(len(rows), -1)
         tokens = tokens.to(self.device)
         inputs = torch.cat([torch.full_like(tokens[:, :1], self.bos), tokens[:, :-1]], dim=1)
-        context = self._context(data.context(rows))
+        context = float_tensor(data.context(rows), self.device)
         drop = (torch.rand(len(rows), generator=gen) < self.cfg["cond_dropout"]).to(self.device)
         logits = model(inputs, context, drop)
         return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), tokens.reshape(-1))
-
-    def _context(self, context: np.ndarray | None):
-        import torch
-
-        if context is None:  # parametric baseline: the model only ever sees the null token
-            return None
-        return torch.from_numpy(np.ascontiguousarray(context, dtype=np.float32)).to(self.device)
 
     # -- sampling -------------------------------------------------------------------------------------
     def supports_guidance(self) -> bool:
@@ -158,7 +152,7 @@ class RARMHead(Head):
         with torch.inference_mode(), ctx_progress as advance:
             for s in batches:
                 n = min(request.batch_size, request.num - s)
-                context = None if request.context is None else self._context(request.context[s:s + n])
+                context = float_tensor(None if request.context is None else request.context[s:s + n], self.device)
                 next_logits = self._logits_stream(context, n, request)
                 ids = torch.full((n, 1), self.bos, dtype=torch.long, device=self.device)
                 for i in range(length):

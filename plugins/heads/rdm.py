@@ -31,6 +31,7 @@ from typing import Literal
 import numpy as np
 
 from rdmbench.api import Head, HeadInputs, SampleRequest, TrainingData, TrainSettings
+from rdmbench.device import float_tensor
 from rdmbench.errors import ConfigError
 from rdmbench.hookspecs import hookimpl
 
@@ -40,7 +41,7 @@ class RDMHead(Head):
 
     name = "rdm"
     #: the network module and the shared training loop: editing either recomputes what this head trained
-    code_modules = ("rdmbench_plugins.heads.conditioned_unet", "rdmbench.training")
+    code_modules = ("rdmbench_plugins.heads.conditioned_unet", "rdmbench.training", "rdmbench.device")
 
     def __init__(
         self,
@@ -134,7 +135,7 @@ class RDMHead(Head):
         c = self.cfg
         b = len(index)
         x0 = torch.from_numpy(np.asarray(data.latents[index.numpy()], dtype=np.float32)).to(self.device)
-        context = self._context(data.context(index.numpy()))
+        context = float_tensor(data.context(index.numpy()), self.device)
         drop = torch.rand(b, generator=gen) < c["cond_dropout"]
         noise = torch.randn(x0.shape, generator=gen).to(self.device)
         t = torch.randint(0, self.scheduler.config.num_train_timesteps, (b,), generator=gen).to(self.device)
@@ -151,13 +152,6 @@ class RDMHead(Head):
         weight = weight / (snr + 1 if c["prediction_type"] == "v_prediction" else snr)
         per_item = torch.nn.functional.mse_loss(pred, target, reduction="none").mean(dim=(1, 2, 3))
         return (per_item * weight).mean()
-
-    def _context(self, context: np.ndarray | None):
-        import torch
-
-        if context is None:  # parametric baseline: the model only ever sees the null token
-            return None
-        return torch.from_numpy(np.ascontiguousarray(context, dtype=np.float32)).to(self.device)
 
     # -- sampling -------------------------------------------------------------------------------------
     def sample(self, request: SampleRequest, progress=None) -> np.ndarray:
@@ -176,7 +170,7 @@ class RDMHead(Head):
         with torch.inference_mode(), ctx_progress as advance:
             for s in batches:
                 n = min(request.batch_size, request.num - s)
-                context = None if request.context is None else self._context(request.context[s:s + n])
+                context = float_tensor(None if request.context is None else request.context[s:s + n], self.device)
                 x = torch.randn((n, *self.latent_shape), generator=gen).to(self.device)
                 solver = self._solver(request)
                 for t in solver.timesteps:

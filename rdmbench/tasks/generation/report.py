@@ -421,6 +421,7 @@ def _precision_recall(v: View, summary: Any, out: Any) -> Figure:
     import numpy as np
     import pandas as pd
     import seaborn as sns
+    from adjustText import adjust_text
 
     several = len(v.parts) > 1
     lines = [(p, gv, g) for p in v.parts for gv, g in _lines(p, summary[summary["_part"] == p.index])
@@ -434,16 +435,17 @@ def _precision_recall(v: View, summary: Any, out: Any) -> Figure:
         ax.annotate(f"F1={fs}", (fs * 0.6 / (1.2 - fs), 0.6), fontsize=7, color="gray", ha="left", va="bottom",
                     annotation_clip=True)
     colours = sns.color_palette(n_colors=max(len(lines), 1))
+    labels = []
     for (p, gv, g), col in zip(lines, colours):
         g = g[g["precision_mean"].notna() & g["recall_mean"].notna()]
         ordered = pd.api.types.is_numeric_dtype(summary[p.x])  # a line joins only points of an ordered sweep
         ax.errorbar(g["recall_mean"], g["precision_mean"], xerr=_bars(g, "recall")[0],
                     yerr=_bars(g, "precision")[0], fmt="o-" if ordered else "o", color=col, capsize=3,
                     label=p.label(gv) if legend else None)
-        for i, (_, r) in enumerate(g.iterrows()):  # alternate label sides so neighbours don't collide
-            ax.annotate(num(r[p.x]), (r["recall_mean"], r["precision_mean"]), textcoords="offset points",
-                        xytext=(6, 4) if i % 2 else (-6, -12), ha="left" if i % 2 else "right", fontsize=9,
-                        color=col if several else "black")
+        labels += [ax.text(r["recall_mean"], r["precision_mean"], num(r[p.x]), fontsize=9,
+                           color=col if several else "black", zorder=5,
+                           bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8})
+                   for _, r in g.iterrows()]
     (x0, x1), (y0, y1) = _extent(lines, "recall"), _extent(lines, "precision")
     # zoomed to the points (square, so a slope reads the same on both axes) unless they fill the plane
     half = max(x1 - x0, y1 - y0, 0.1) / 2 + 0.03
@@ -453,6 +455,9 @@ def _precision_recall(v: View, summary: Any, out: Any) -> Figure:
            ylim=(max(0.0, cy - half), min(1.05, cy + half)) if zoom else (0, 1.05), xlabel="recall",
            ylabel="precision", title="precision–recall" + ("" if several else f" (points labelled by {v.parts[0].x})"))
     ax.set_aspect("equal")
+    # moved off each other and off the points once the axes are final (labels of close points overlapped)
+    adjust_text(labels, ax=ax, x=[t.get_position()[0] for t in labels], y=[t.get_position()[1] for t in labels],
+                expand=(1.3, 1.6), arrowprops={"arrowstyle": "-", "color": "gray", "lw": 0.5})
     if legend:
         title = "sweep (points labelled by its value)" if several else ", ".join(v.parts[0].line_keys)
         ax.legend(fontsize=9, title=title, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
