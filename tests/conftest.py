@@ -66,6 +66,18 @@ sweep:
 """
 
 
+def register_for_test(request, monkeypatch, hook: str, *classes: type) -> None:
+    """Register plugin classes under one hook (e.g. ``"rdmbench_datasets"``) for the requesting test
+    only: the process-wide registry is as it was afterwards."""
+    from rdmbench import registry
+    from rdmbench.hookspecs import hookimpl
+
+    plugin = type("TestPlugin", (), {hook: hookimpl(lambda self: list(classes))})()
+    monkeypatch.setattr(registry, "_REGISTRY", registry.get_registry())
+    registry.register_in_process(plugin)
+    request.addfinalizer(lambda: registry.get_registry().pm.unregister(plugin))
+
+
 @pytest.fixture
 def tiny_suite(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.yaml"

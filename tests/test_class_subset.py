@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 from rdmbench import chunks
-from rdmbench import registry as registry_module
 from rdmbench.api import Dataset, ImageSet, SplitView
 from rdmbench.errors import ConfigError
-from rdmbench.hookspecs import hookimpl
-from rdmbench.registry import get_registry, register_in_process
+from rdmbench.registry import get_registry
 from rdmbench_plugins.datasets.class_subset import ClassSubset
 from rdmbench_plugins.datasets.synthetic_shapes import CLASS_NAMES, SyntheticShapes
+
+from conftest import register_for_test
 
 SHAPES = {"name": "synthetic-shapes", "train_size": 200, "test_size": 50}
 
@@ -97,19 +97,10 @@ class Unnamed(Dataset):
         return ImageSet(base.images, labels)
 
 
-class _UnnamedPlugin:
-    @hookimpl
-    def rdmbench_datasets(self):
-        return [Unnamed]
-
-
 @pytest.fixture
-def unnamed(monkeypatch):
-    plugin = _UnnamedPlugin()
-    monkeypatch.setattr(registry_module, "_REGISTRY", get_registry())
-    register_in_process(plugin)
-    yield {"name": "test-unnamed"}
-    get_registry().pm.unregister(plugin)
+def unnamed(request, monkeypatch):
+    register_for_test(request, monkeypatch, "rdmbench_datasets", Unnamed)
+    return {"name": "test-unnamed"}
 
 
 def test_without_class_names_indices_are_checked_against_the_labels(unnamed):

@@ -24,13 +24,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import rdmbench.registry as registry_module
 from rdmbench.api import Dataset, ImageSet
 from rdmbench.errors import ConfigError, DataNotFound, RdmbenchError
 from rdmbench.fetch import fetch as fetch_dataset
-from rdmbench.hookspecs import hookimpl
 from rdmbench.overlap import content_hashes, overlap_count
-from rdmbench.registry import get_registry, register_in_process
+from rdmbench.registry import get_registry
 from rdmbench_plugins.databases.from_dataset import FromDataset
 from rdmbench_plugins.datasets import fashion_mnist as fm
 from rdmbench_plugins.datasets.image_folder import ImageFolder
@@ -38,7 +36,7 @@ from rdmbench_plugins.datasets.skimage_patches import PHOTOS, SkimagePatches
 from rdmbench_plugins.datasets.sklearn_digits import SklearnDigits
 from rdmbench_plugins.datasets.synthetic_shapes import SyntheticShapes
 
-from conftest import needs_fashion_mnist
+from conftest import needs_fashion_mnist, register_for_test
 
 DEBIAN = Path("/usr/share/datasets/fashion-mnist")
 needs_debian = needs_fashion_mnist  # skipped without Debian's files locally, a failure in CI (conftest)
@@ -446,20 +444,11 @@ class DuplicatesFixture(Dataset):
         return ImageSet(images, labels, base.class_names)
 
 
-class _DuplicatesPlugin:
-    @hookimpl
-    def rdmbench_datasets(self):
-        return [DuplicatesFixture]
-
-
 @pytest.fixture
-def duplicates_dataset(monkeypatch):
+def duplicates_dataset(request, monkeypatch):
     """Register the fixture dataset for one test, leaving the process-wide registry as it was."""
-    plugin = _DuplicatesPlugin()
-    monkeypatch.setattr(registry_module, "_REGISTRY", get_registry())
-    register_in_process(plugin)
-    yield {"name": "test-duplicates"}
-    get_registry().pm.unregister(plugin)
+    register_for_test(request, monkeypatch, "rdmbench_datasets", DuplicatesFixture)
+    return {"name": "test-duplicates"}
 
 
 def test_from_dataset_drops_duplicates_of_x_inside_the_source(duplicates_dataset):

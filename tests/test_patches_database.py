@@ -8,19 +8,17 @@ import pytest
 import yaml
 
 from rdmbench import chunks
-from rdmbench import registry as registry_module
 from rdmbench.api import Dataset, ImageSet
 from rdmbench.cache import StageCache, load_array, read_json
 from rdmbench.errors import ConfigError
-from rdmbench.hookspecs import hookimpl
 from rdmbench.pipeline import Pipeline
 from rdmbench.progress import Progress
-from rdmbench.registry import get_registry, register_in_process
+from rdmbench.registry import get_registry
 from rdmbench.suite import load_suite
 from rdmbench_plugins.databases.from_dataset import FromDataset
 from rdmbench_plugins.databases.patches import Patches
 
-from conftest import TINY_BASE
+from conftest import TINY_BASE, register_for_test
 
 EMPTY_X = ImageSet(np.zeros((0, 28, 28, 3), np.uint8))
 STEP = 9  # ramp step: 27 * 9 = 243 fits a byte
@@ -42,19 +40,10 @@ class Ramps(Dataset):
         return ImageSet(images, np.arange(40) % 3, self.class_names)
 
 
-class _RampsPlugin:
-    @hookimpl
-    def rdmbench_datasets(self):
-        return [Ramps]
-
-
 @pytest.fixture
-def ramps(monkeypatch):
-    plugin = _RampsPlugin()
-    monkeypatch.setattr(registry_module, "_REGISTRY", get_registry())
-    register_in_process(plugin)
-    yield {"name": "from-dataset", "dataset": {"name": "test-ramps"}, "size": 30}
-    get_registry().pm.unregister(plugin)
+def ramps(request, monkeypatch):
+    register_for_test(request, monkeypatch, "rdmbench_datasets", Ramps)
+    return {"name": "from-dataset", "dataset": {"name": "test-ramps"}, "size": 30}
 
 
 def crop_boxes(images: np.ndarray) -> np.ndarray:
