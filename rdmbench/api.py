@@ -183,10 +183,35 @@ class Encoder(Plugin):
     #: True for an encoder built on the run's first stage (``vqgan-pool``): the generation task fits the
     #: first stage before embedding, hands it over with ``attach_first_stage``, and keys the embeddings on it
     uses_first_stage: ClassVar[bool] = False
+    #: True for an encoder with a text tower in its image space (``encode_text``): text-conditioned
+    #: sampling modes need one, and so does a metric's image–text space
+    encodes_text: ClassVar[bool] = False
+    #: True for an encoder with parts trained on the run's labelled training set (a joint image–text space
+    #: of frozen towers): the pipeline calls ``fit`` once in a cached stage, ``save``s it, and ``load``s it
+    #: before every use, keyed on that stage
+    trainable: ClassVar[bool] = False
+    #: result columns (``rdmbench.columns.Column``) a trainable encoder adds to every row from its ``fit``
+    #: report: column ``encoder_<key>`` holds the report's ``<key>``
+    fit_columns: ClassVar[tuple[str, ...]] = ()
     batch_size: int = 256
 
     def attach_first_stage(self, first_stage: FirstStage) -> None:
         """Receive the run's fitted first stage (only called when ``uses_first_stage``)."""
+
+    def encode_text(self, texts: list[str]) -> np.ndarray:
+        """(N, dim) float32 embeddings of ``texts`` in the image embeddings' space (``encodes_text`` only)."""
+        raise NotImplementedError(f"encoder {self.name!r} has no text tower")
+
+    def fit(self, train: ImageSet, seed: int, progress: Progress | None = None) -> dict[str, Any]:
+        """Train what ``trainable`` says is trained, on the run's training set (images, labels, class names);
+        returns what to report of it (e.g. held-out retrieval accuracy), numbers stored beside every row."""
+        return {}
+
+    def save(self, directory: Path) -> None:
+        """Write what ``fit`` trained (tensors only: it is read back with weights_only loading)."""
+
+    def load(self, directory: Path) -> None:
+        """Read what ``save`` wrote."""
 
     def identity(self) -> str:
         """Human-readable name of the network and its weights, stored beside every number."""
@@ -597,6 +622,27 @@ class MetricInputs:
     reference_labels: np.ndarray | None
     query_labels: np.ndarray | None
     seed: int = 0
+    #: the samples and their prompts in an image–text space (``metrics.text_space``), for text-conditioned runs
+    text: TextInputs | None = None
+
+
+@dataclass
+class TextInputs:
+    """Text-conditioned samples, their prompts and the held-out images, embedded in an image–text space
+    (``metrics.text_space``, never the retrieval encoder alone), for image–text metrics.
+
+    ``features(role)`` gives L2-normalised embeddings: "generated" (num, d), "reference" (held-out images),
+    "prompts" (P, d), one per distinct prompt; ``prompt_of_sample`` (num,) indexes ``prompts``;
+    ``prompt_labels`` (P,) the class each prompt names (None: unlabelled). ``space`` names the space, and
+    ``space_report`` holds its own held-out quality when it was trained (``Encoder.fit``'s report).
+    """
+
+    features: Callable[[str], np.ndarray]
+    prompts: tuple[str, ...]
+    prompt_of_sample: np.ndarray
+    prompt_labels: np.ndarray | None
+    space: str
+    space_report: dict[str, Any]
 
 
 class Metric(Plugin):
@@ -610,6 +656,9 @@ class Metric(Plugin):
     #: ``skipped_metrics``, when the queries' labels are not the reference set's classes (queries from a
     #: database of other classes swapped in at sampling time)
     needs_query_labels: ClassVar[bool] = False
+    #: True for metrics of samples against their prompts (``MetricInputs.text``): skipped, and said so, in a
+    #: run whose queries are not prompts; a suite using one must name ``metrics.text_space``
+    needs_text: ClassVar[bool] = False
     #: columns that get a bootstrap confidence interval (``<col>_lo``, ``<col>_hi``); None: all of them.
     #: Leave out spreads (``kid_std``) and values the generated samples do not change.
     interval_columns: ClassVar[tuple[str, ...] | None] = None
@@ -637,6 +686,13 @@ class Queries:
     context itself). ``images`` are shown beside the samples; ``labels`` (with ``class_names``) let class
     agreement be measured when they name the reference set's classes. ``omit`` (num,) holds, per query, a
     sampling-database id that must not condition its own sample (the pseudo-query itself), or -1.
+
+    ``condition`` says what conditions each sample (the paper's text-to-image variants): ``"neighbours"``,
+    the query's k nearest neighbours in the sampling database; ``"query"``, the query's own embedding
+    alone (k = 1); ``"query+neighbours"``, the query's embedding then its k - 1 nearest neighbours. With
+    ``pool`` = l >= k, each sample's k neighbours are drawn at random (seeded) from its query's l nearest
+    (a class pool). ``texts`` are the prompts behind text queries, one per sample, shown with the samples
+    and graded by image–text metrics.
     """
 
     ids: np.ndarray
@@ -645,8 +701,21 @@ class Queries:
     labels: np.ndarray | None = None
     class_names: tuple[str, ...] | None = None
     omit: np.ndarray | None = None
-    #: where the queries come from, for the row ("sampling database", "reference set")
+    #: where the queries come from, for the row ("sampling database", "reference set", "prompts")
     source: str = ""
+    condition: str = "neighbours"
+    pool: int | None = None
+    texts: tuple[str, ...] | None = None
+
+    CONDITIONS: ClassVar[tuple[str, ...]] = ("neighbours", "query", "query+neighbours")
+
+    def __post_init__(self) -> None:
+        if self.condition not in self.CONDITIONS:
+            raise ValueError(f"condition must be one of {', '.join(self.CONDITIONS)}, got {self.condition!r}")
+        if self.condition != "neighbours" and self.embeddings is None:
+            raise ValueError(f"condition {self.condition!r} conditions on the query embeddings, and there are none")
+        if self.texts is not None and len(self.texts) != len(self.ids):
+            raise ValueError(f"{len(self.texts)} texts for {len(self.ids)} queries")
 
 
 class SamplingSource:
@@ -658,8 +727,16 @@ class SamplingSource:
     tells the task which of the cached stages to compute.
     """
 
-    def __init__(self, load: Callable[[str], Any]):
+    def __init__(self, load: Callable[[str], Any], embed_text: Callable[[list[str]], np.ndarray] | None = None):
         self._load = load
+        self._embed_text = embed_text
+
+    def embed_text(self, texts: list[str]) -> np.ndarray:
+        """(N, dim) float32 embeddings of ``texts`` by the run's encoder, L2-normalised like the database's
+        (a cached stage); only for modes whose ``needs`` name "text"."""
+        if self._embed_text is None:
+            raise RuntimeError("this source embeds no text: name \"text\" in the sampling mode's needs")
+        return self._embed_text(list(texts))
 
     def pick(self, where: str, ids: np.ndarray, omit: np.ndarray | None = None) -> Queries:
         """Queries of rows ``ids`` of the sampling database (``where="database"``) or of the held-out set
@@ -681,20 +758,35 @@ class SamplingMode(Plugin):
 
     Modes are plugins like any other (constructor keyword arguments are their configuration, validated
     before any work). ``needs`` names what ``queries`` reads from the ``SamplingSource``: "proposal" (the
-    training set's neighbours in the sampling database) or "reference" (embeddings of the held-out set).
-    The task searches each query's ``k`` neighbours in the sampling database, dropping ``omit``.
+    training set's neighbours in the sampling database), "reference" (embeddings of the held-out set) or
+    "text" (``embed_text``: the run's encoder must have a text tower). The task searches each query's
+    neighbours in the sampling database as the queries' ``condition`` and ``pool`` say, dropping ``omit``.
     """
 
     kind = "sampling_mode"
     needs: ClassVar[tuple[str, ...]] = ()
 
+    def default_k(self, k_train: int) -> int:
+        """The sampling k when ``sample.k`` is not given: the head's k_train, unless the mode conditions on a
+        fixed number of embeddings (text alone: 1)."""
+        return k_train
+
     def check_k(self, k: int, k_train: int) -> str | None:
         """A problem with these k values as one line (None: fine); the suite loader reports it at ``sample.k``."""
+        return None
+
+    def check_classes(self, class_names: tuple[str, ...] | None) -> str | None:
+        """A problem with the classes this mode names, against the dataset's (None: it has no names), as one
+        line (None: fine); reported at ``sample.mode`` before any work."""
         return None
 
     def extra_neighbours(self) -> int:
         """Neighbours searched beyond k so that ``omit`` can drop one and still leave k."""
         return 0
+
+    def searched(self, k: int) -> int:
+        """How many neighbours of each query are searched for k per sample (k + extra; a pool's size)."""
+        return k + self.extra_neighbours()
 
     def queries(self, source: SamplingSource, num: int, k: int, seed: int) -> Queries:
         raise NotImplementedError

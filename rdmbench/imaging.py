@@ -99,3 +99,38 @@ def save_panel(path: Path, samples: np.ndarray, queries: np.ndarray | None,
     buf = io.BytesIO()
     canvas.save(buf, format="PNG")
     write_bytes(Path(path), buf.getvalue())
+
+
+def save_prompt_grid(path: Path, samples: np.ndarray, texts: list[str], per_prompt: int = 8, max_prompts: int = 16,
+                     scale: int = 2) -> None:
+    """Write a PNG with one row per prompt (in the order they first appear): the prompt's text, then its
+    first ``per_prompt`` samples."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    order: dict[str, list[int]] = {}
+    for i, text in enumerate(texts):
+        order.setdefault(text, []).append(i)
+    rows = list(order.items())[:max_prompts]
+    per_prompt = min(per_prompt, max(len(ids) for _, ids in rows))
+    h, w, c = samples.shape[1:]
+    pad = 2
+    strip = np.full((pad + len(rows) * (h + pad), pad + per_prompt * (w + pad), c), 255, dtype=np.uint8)
+    for r, (_, ids) in enumerate(rows):
+        for j, i in enumerate(ids[:per_prompt]):
+            y, x = pad + r * (h + pad), pad + j * (w + pad)
+            strip[y:y + h, x:x + w] = samples[i]
+    img = Image.fromarray(strip[..., 0] if c == 1 else strip).convert("RGB")
+    img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    measure = ImageDraw.Draw(img)
+    label_w = 8 + max(int(measure.textlength(text)) for text, _ in rows)
+    canvas = Image.new("RGB", (label_w + img.width, img.height), "white")
+    canvas.paste(img, (label_w, 0))
+    draw = ImageDraw.Draw(canvas)
+    row_h = (h + pad) * scale
+    for r, (text, _) in enumerate(rows):
+        draw.text((4, pad * scale + r * row_h + row_h // 2 - 6), text, fill=(30, 30, 30))
+    buf = io.BytesIO()
+    canvas.save(buf, format="PNG")
+    write_bytes(Path(path), buf.getvalue())

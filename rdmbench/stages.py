@@ -79,22 +79,57 @@ def database(pipe: Any, spec: dict[str, Any], d: dict[str, Any], data_path: Path
     return pipe.stage("database", config, {"data": data_path.name}, compute)
 
 
-def embeddings(pipe: Any, encoder_spec: dict[str, Any], source: Path, array: str,
-               first_stage: tuple[dict[str, Any], Path] | None = None) -> Path:
-    """float16 embeddings (memory-mapped when read) of one stored image array, L2-normalised unless
-    the encoder says its raw values are the vectors (``Encoder.normalize``). ``first_stage`` (its spec
-    and fitted stage) is handed to an encoder built on it (``Encoder.uses_first_stage``) and keyed."""
-    config = {"encoder": pipe.fingerprint("encoder", encoder_spec), "array": array}
-    inputs = {"source": source.name, **({"first_stage": first_stage[1].name} if first_stage else {})}
+def encoder_fit(pipe: Any, spec: dict[str, Any], data_path: Path, seed: int) -> Path | None:
+    """Fit a trainable encoder (``Encoder.trainable``: e.g. the lit joint space's projections) once on X, its
+    labels and class names; what it reports (held-out retrieval accuracy) is stored. None: nothing to fit."""
+    if not pipe.registry.info("encoder", spec["name"]).cls.trainable:
+        return None
+    config = {"encoder": pipe.fingerprint("encoder", spec), "seed": seed}
 
     def compute(out: Path) -> dict:
-        enc = pipe.plugin("encoder", encoder_spec)
-        if enc.uses_first_stage:
-            if first_stage is None:
-                raise ConfigError(f"encoder {encoder_spec['name']!r} embeds with a generation run's first stage, "
-                                  "and this run has none; choose another encoder", key="encoder")
-            spec, path = first_stage
-            enc.attach_first_stage(pipe.loaded("first_stage", spec, path, lambda f: f.load(path)))
+        enc = pipe.plugin("encoder", spec)
+        train = ImageSet(load_array(data_path / "train_images.npy", mmap=True), maybe(data_path / "train_labels.npy"),
+                         class_names(data_path))
+        report = enc.fit(train, seed, pipe.progress)
+        enc.save(out)
+        return {"encoder": enc.identity(), **report}
+
+    return pipe.stage("encoder_fit", config, {"data": data_path.name}, compute)
+
+
+def encoder(pipe: Any, spec: dict[str, Any], fitted: Path | None = None,
+            first_stage: tuple[dict[str, Any], Path] | None = None) -> Any:
+    """The shared encoder instance for ``spec``, ready to encode: its fitted parts loaded (``fitted``: its
+    ``encoder_fit`` stage) and, for an encoder built on the first stage, the run's first stage attached."""
+    cls = pipe.registry.info("encoder", spec["name"]).cls
+    if cls.trainable:
+        if fitted is None:
+            raise ConfigError(f"encoder {spec['name']!r} is trained on a generation run's labelled training set, and "
+                              "this run has none; choose another encoder", key="encoder")
+        enc = pipe.loaded("encoder", spec, fitted, lambda e: e.load(fitted))
+    else:
+        enc = pipe.plugin("encoder", spec)
+    if cls.uses_first_stage:
+        if first_stage is None:
+            raise ConfigError(f"encoder {spec['name']!r} embeds with a generation run's first stage, "
+                              "and this run has none; choose another encoder", key="encoder")
+        fs_spec, path = first_stage
+        enc.attach_first_stage(pipe.loaded("first_stage", fs_spec, path, lambda f: f.load(path)))
+    return enc
+
+
+def embeddings(pipe: Any, encoder_spec: dict[str, Any], source: Path, array: str,
+               first_stage: tuple[dict[str, Any], Path] | None = None, fitted: Path | None = None) -> Path:
+    """float16 embeddings (memory-mapped when read) of one stored image array, L2-normalised unless
+    the encoder says its raw values are the vectors (``Encoder.normalize``). ``first_stage`` (its spec
+    and fitted stage) is handed to an encoder built on it (``Encoder.uses_first_stage``), ``fitted`` (the
+    ``encoder_fit`` stage) loaded into a trainable encoder; both are keyed."""
+    config = {"encoder": pipe.fingerprint("encoder", encoder_spec), "array": array}
+    inputs = {"source": source.name, **({"first_stage": first_stage[1].name} if first_stage else {}),
+              **({"encoder_fit": fitted.name} if fitted else {})}
+
+    def compute(out: Path) -> dict:
+        enc = encoder(pipe, encoder_spec, fitted, first_stage)
         images = load_array(source / f"{array}_images.npy", mmap=True)
         emb = enc.features(images, pipe.progress)["embedding"].astype(np.float32)
         if enc.normalize:
@@ -103,6 +138,24 @@ def embeddings(pipe: Any, encoder_spec: dict[str, Any], source: Path, array: str
         return {"count": len(emb), "dim": emb.shape[1], "encoder": enc.identity()}
 
     return pipe.stage("embeddings", config, inputs, compute)
+
+
+def text_embeddings(pipe: Any, encoder_spec: dict[str, Any], texts: list[str], fitted: Path | None = None) -> Path:
+    """float32 embeddings of ``texts`` by an encoder with a text tower, L2-normalised like its image
+    embeddings (``Encoder.normalize``), one row per text in order."""
+    config = {"encoder": pipe.fingerprint("encoder", encoder_spec), "texts": list(texts)}
+
+    def compute(out: Path) -> dict:
+        enc = encoder(pipe, encoder_spec, fitted)
+        if not enc.encodes_text:
+            raise ConfigError(f"encoder {encoder_spec['name']!r} has no text tower", key="encoder")
+        emb = np.asarray(enc.encode_text(list(texts)), dtype=np.float32)
+        if enc.normalize:
+            emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+        save_array(out / "embeddings.npy", emb)
+        return {"count": len(emb), "dim": emb.shape[1] if emb.ndim == 2 else 0, "encoder": enc.identity()}
+
+    return pipe.stage("text_embeddings", config, {"encoder_fit": fitted.name} if fitted else {}, compute)
 
 
 def retriever_spec(r: dict[str, Any]) -> dict[str, Any]:

@@ -62,8 +62,10 @@ def bootstrap(metrics: Sequence[Metric], inputs: MetricInputs, values: dict[str,
     indices = resample_indices(n, resamples, seed)
     out: dict[str, float] = {}
     for metric in metrics:
-        reps = metric.resampler(inputs)(indices)
         wanted = metric.columns if metric.interval_columns is None else metric.interval_columns
+        if not wanted:
+            continue
+        reps = metric.resampler(inputs)(indices)
         for col in wanted:
             out[col + LO], out[col + HI] = interval(values[col], reps[col], level)
     return out

@@ -245,7 +245,8 @@ class SamplingModeContract:
     - ``seeded``: True when the queries depend on the seed (drawn), False when they do not (a fixed list).
 
     The mode reads a small fake source (a 60-entry sampling database, 40 training images' neighbours,
-    25 held-out images); reading anything its ``needs`` does not name fails.
+    25 held-out images, classes "a", "b", "c", and a text embedder: a fixed 16-d vector per text); reading
+    anything its ``needs`` does not name fails.
     """
 
     name = ""
@@ -270,6 +271,8 @@ class SamplingModeContract:
         }
         gated = {"proposal_ids": "proposal", **{k: "reference" for k in values if k.startswith("reference_")}}
 
+        values["class_names"] = ("a", "b", "c")
+
         def load(name):
             if name not in values:
                 raise AttributeError(name)
@@ -277,7 +280,14 @@ class SamplingModeContract:
                 raise AssertionError(f"the mode read {name} but its needs {needs} do not name {gated[name]!r}")
             return values[name]
 
-        return SamplingSource(load)
+        def embed_text(texts):
+            if "text" not in needs:
+                raise AssertionError(f"the mode embedded text but its needs {needs} do not name 'text'")
+            rows = [np.random.default_rng(list(t.encode())).normal(size=16) for t in texts]
+            x = np.asarray(rows, np.float32).reshape(len(texts), 16)
+            return x / np.linalg.norm(x, axis=1, keepdims=True).clip(1e-12)
+
+        return SamplingSource(load, embed_text)
 
     def queries(self, num=30, k=4, seed=0, **overrides):
         mode = self.make(**overrides)
@@ -295,6 +305,10 @@ class SamplingModeContract:
         if q.omit is not None:
             assert q.omit.shape == (30,) and ((q.omit == -1) | ((q.omit >= 0) & (q.omit < 60))).all()
             assert mode.extra_neighbours() >= 1, "a mode that omits ids must search extra neighbours"
+        if q.texts is not None:
+            assert len(q.texts) == 30 and all(isinstance(t, str) and t for t in q.texts)
+        if q.pool is not None:
+            assert mode.searched(4) >= q.pool >= 4, "a pool of l must be searched and hold at least k"
         assert q.source, "say where the queries come from (a row column)"
 
     def test_reproducible_and_seeded(self):
@@ -309,7 +323,8 @@ class SamplingModeContract:
         for k, k_train in ((0, 4), (4, 4), (16, 1), (0, 0)):
             problem = mode.check_k(k, k_train)
             assert problem is None or (isinstance(problem, str) and "\n" not in problem)
-        assert mode.check_k(4, 4) is None
+        assert mode.check_k(mode.default_k(4), 4) is None
+        assert mode.check_classes(("a", "b", "c")) is None
 
     def test_registered_with_a_description(self):
         info = get_registry().info("sampling_mode", self.name)

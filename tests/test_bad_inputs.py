@@ -110,6 +110,9 @@ def drop(key: str):
     return change
 
 
+#: the offline joint image–text space on a pixel tower (nothing to load for a refused run)
+LIT = {"name": "lit", "image": {"name": "pixels"}}
+
 CASES = {
     # --- suite files ------------------------------------------------------------------------------
     "suite file missing": (verb("run", "{tmp}/nope.yaml"), "nope.yaml: suite file not found"),
@@ -124,7 +127,8 @@ CASES = {
     "string for int": (run(change=setter("base.head.batch_size", "64")), "base.head.batch_size"),
     "bool for int": (run(change=setter("base.sample.num", True)), "base.sample.num"),
     "float for int": (run(change=setter("base.head.train_steps", 3.0)), "base.head.train_steps"),
-    "choice not allowed": (run(change=setter("base.sample.mode", {"name": "text"})), "base.sample.mode"),
+    "choice not allowed": (run(change=setter("base.sample.mode", {"name": "texts"})),
+                           "base.sample.mode.name: unknown sampling_mode 'texts' (did you mean 'text'?"),
     "k larger than the database": (run(change=setter("sweep.grid.k_train", [200])),
                                    "k = 200 is larger than the database (100 entries); allowed: 0..100"),
     "unknown profile": (run("--profile", "huge"), "--profile: unknown profile 'huge'"),
@@ -182,6 +186,35 @@ CASES = {
     "patch size larger than the image": (
         run(change=setter("base.database", {"name": "patches", "database": SAMPLING_DB, "size": 20})),
         "base.database.size: size 20 is larger than the 16x16 images of database 'from-dataset' (allowed: 2..16)"),
+    # --- text- and class-conditional sampling (issue 10) ---------------------------------------------
+    "text mode with an encoder without a text tower": (
+        run(change=lambda d: (setter("base.sample.mode", {"name": "text"})(d), setter("sweep.grid.k_train", [2])(d))),
+        "base.encoder: sampling mode 'text' embeds prompts with the run's encoder, and 'efficientnet-lite' has no "
+        "text tower; use an encoder that embeds text too (allowed: clip, lit)"),
+    "empty prompt list": (run(change=lambda d: (setter("base.sample.mode", {"name": "text", "prompts": []})(d),
+                                                setter("base.encoder", LIT)(d), setter("sweep.grid.k_train", [2])(d))),
+                          "base.sample.mode.prompts: the prompt list is empty; list at least one prompt"),
+    "class the dataset does not have": (
+        run(change=lambda d: (setter("base.sample.mode", {"name": "text", "classes": ["circel"]})(d),
+                              setter("base.encoder", LIT)(d), setter("sweep.grid.k_train", [2])(d))),
+        "base.sample.mode: classes: unknown class 'circel' (did you mean 'circle'?"),
+    "class pool smaller than k": (
+        run(change=lambda d: (setter("base.sample.mode", {"name": "class-pool", "pool": 1})(d),
+                              setter("base.encoder", LIT)(d), setter("sweep.grid.k_train", [2])(d))),
+        "base.sample.k: the pool (l = 1) is smaller than sample.k = 2"),
+    "text alone at another k": (
+        run(change=lambda d: (setter("base.sample.mode", {"name": "text"})(d), setter("base.sample.k", 2)(d),
+                              setter("base.encoder", LIT)(d), setter("sweep.grid.k_train", [2])(d))),
+        "base.sample.k: condition 'text' conditions on the prompt's embedding alone (k = 1)"),
+    "text space is the run's encoder": (
+        run(change=lambda d: (setter("base.encoder", LIT)(d), setter("base.metrics.text_space", LIT)(d))),
+        "base.metrics.text_space: the text space is the run's encoder"),
+    "text metric without a text space": (
+        run(change=setter("base.metrics.use", {"text-agreement": {}})),
+        "base.metrics.use.text-agreement: metric 'text-agreement' grades samples against their prompts"),
+    "text space without a text tower": (
+        run(change=setter("base.metrics.text_space", {"name": "pixels"})),
+        "base.metrics.text_space: encoder 'pixels' has no text tower"),
     # --- CLI flags ------------------------------------------------------------------------------------
     "unknown --only run": (run("--only", "k_train=9_seed=0"), "--only: unknown run 'k_train=9_seed=0'"),
     "report without results": (verb("report", "{tmp}/nothing"), "results.csv not found"),

@@ -36,6 +36,7 @@ class ClipEncoder(Encoder):
 
     name = "clip"
     provides = ("embedding",)
+    encodes_text = True
 
     def __init__(self, model: str = "ViT-B-32", pretrained: str | None = "openai", image_size: int | None = None,
                  batch_size: int = 256, device: str = "auto"):

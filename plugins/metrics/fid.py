@@ -75,6 +75,20 @@ class FidMetric(Metric):
         return run
 
 
+def frechet_distance_few(generated: np.ndarray, reference: np.ndarray) -> float:
+    """The Fréchet distance of the Gaussian fits of two feature sets, exactly, for sets smaller than the
+    feature width (a class's samples): with G and R the centred sets, tr sqrt(C_g C_r) is the sum of the
+    singular values of G R^T / sqrt((n_g - 1)(n_r - 1)), an n_g x n_r matrix, so no d x d square root is
+    taken (torch-fidelity's takes seconds at d = 1280; benchmarks/RESULTS.md, "per-class FD")."""
+    x, y = np.asarray(generated, np.float64), np.asarray(reference, np.float64)
+    if len(x) < 2 or len(y) < 2:
+        raise RdmbenchError(f"a Fréchet distance needs at least 2 vectors per set, got {len(x)} and {len(y)}")
+    g, r = x - x.mean(0), y - y.mean(0)
+    cross = np.linalg.svd(g @ r.T / np.sqrt((len(x) - 1) * (len(y) - 1)), compute_uv=False).sum()
+    mean = float(((x.mean(0) - y.mean(0)) ** 2).sum())
+    return mean + float((g ** 2).sum()) / (len(x) - 1) + float((r ** 2).sum()) / (len(y) - 1) - 2 * float(cross)
+
+
 @hookimpl
 def rdmbench_metrics():
     return [FidMetric]

@@ -16,9 +16,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from rdmbench import stages as shared
 from rdmbench.api import SampleRequest
-from rdmbench.cache import read_json
+from rdmbench.cache import load_array, read_json
 from rdmbench.columns import ENCODER, Column
 from rdmbench.errors import RdmbenchError
 from rdmbench.tasks import Task
@@ -73,6 +75,9 @@ class GenerationTask(Task):
         registry = checks.registry
         fe = checks.plugin("encoder", run.metrics.feature_extractor, "metrics.feature_extractor")
         out["metrics"]["feature_extractor"] = fe
+        if fe is not None and registry.info("encoder", fe["name"]).cls.trainable:
+            checks.error(f"encoder {fe['name']!r} is trained within the run; the metric features need a frozen network "
+                         "(e.g. efficientnet-lite, inception-v3)", "metrics.feature_extractor")
         if fe is not None and registry.info("encoder", fe["name"]).cls.uses_first_stage:
             checks.error(f"encoder {fe['name']!r} is built on the run's first stage, which the metrics must not depend "
                          "on; choose an independent feature extractor (e.g. efficientnet-lite, inception-v3)",
@@ -99,16 +104,40 @@ class GenerationTask(Task):
                                  f"provides only {list(provides)}; drop the metric or choose another feature extractor",
                                  f"metrics.use.{mname}")
         out["metrics"]["use"] = use
+        self._validate_text_space(run, out, checks)
+
+    def _validate_text_space(self, run: Any, out: dict[str, Any], checks: Checks) -> None:
+        registry, key = checks.registry, "metrics.text_space"
+        wanted = [m for m in out["metrics"]["use"] if registry.info("metric", m).cls.needs_text]
+        space = checks.plugin("encoder", run.metrics.text_space, key) if run.metrics.text_space is not None else None
+        out["metrics"]["text_space"] = space
+        if wanted and run.metrics.text_space is None:
+            checks.error(f"metric {wanted[0]!r} grades samples against their prompts in an image–text space: name one "
+                         "as metrics.text_space (an encoder with a text tower other than the run's, e.g. lit with "
+                         "image: {name: efficientnet-lite, variant: lite2})", f"metrics.use.{wanted[0]}")
+        if space is None:
+            return
+        cls = registry.info("encoder", space["name"]).cls
+        if not cls.encodes_text or cls.uses_first_stage:
+            with_text = [n for n in registry.names("encoder") if registry.info("encoder", n).cls.encodes_text]
+            checks.error(f"encoder {space['name']!r} has no text tower to grade prompts with (allowed: "
+                         f"{', '.join(with_text)})", key)
+        elif space == out["encoder"]:
+            checks.error("the text space is the run's encoder, which chose the samples' conditioning: grading only in "
+                         "that space rewards its quirks; use another space (e.g. lit with another image network, "
+                         "image: {name: efficientnet-lite, variant: lite2})", key)
 
     def _validate_sample(self, run: Any, out: dict[str, Any], checks: Checks) -> None:
         s, o = run.sample, out["sample"]
         k_train = out["k_train"]
-        k = o["k"] = k_train if s.k is None else s.k
         o["mode"] = mode_spec = checks.plugin("sampling_mode", s.mode, "sample.mode")
         mode = checks.registry.create("sampling_mode", mode_spec) if mode_spec else None
-        extra = mode.extra_neighbours() if mode else 0
+        k = o["k"] = (mode.default_k(k_train) if mode else k_train) if s.k is None else s.k
+        extra = mode.searched(k) - k if mode else 0
         if mode is not None and (problem := mode.check_k(k, k_train)):
             checks.error(problem, "sample.k")
+        if mode is not None:
+            self._validate_text_mode(mode, out, checks)
         if s.encoder is not None:
             enc = checks.plugin("encoder", s.encoder, "sample.encoder")
             if enc is not None and out["encoder"] is not None and enc != out["encoder"]:
@@ -134,6 +163,19 @@ class GenerationTask(Task):
             checks.error(f"guidance scale {s.guidance_scale} needs a head trained with null conditioning, and head "
                          f"{out['head']['name']!r} as configured has none (rdm: head.cond_dropout > 0); set "
                          "sample.guidance_scale: 1.0 or train with null conditioning", "sample.guidance_scale")
+
+    def _validate_text_mode(self, mode: Any, out: dict[str, Any], checks: Checks) -> None:
+        """A mode that embeds text needs an encoder with a text tower; the classes it names must be the dataset's."""
+        if "text" in mode.needs and out["encoder"] is not None:
+            if not checks.registry.info("encoder", out["encoder"]["name"]).cls.encodes_text:
+                with_text = [n for n in checks.registry.names("encoder") if checks.registry.info("encoder", n).cls.encodes_text]
+                checks.error(f"sampling mode {mode.name!r} embeds prompts with the run's encoder, and "
+                             f"{out['encoder']['name']!r} has no text tower; use an encoder that embeds text too "
+                             f"(allowed: {', '.join(with_text)})", "encoder")
+        if out["data"] is not None and out["data"].get("dataset") is not None:
+            names = dataset_class_names(checks.registry, out["data"])
+            if names is not None and (problem := mode.check_classes(names or None)):
+                checks.error(problem, "sample.mode")
 
     def _validate_head(self, run: Any, out: dict[str, Any], checks: Checks) -> None:
         """The head against its first stage (a token head needs a codebook) and its sampler settings."""
@@ -167,12 +209,14 @@ class GenerationTask(Task):
             specs.append(("database", "sample.database", s["database"], True))
         if s["retriever"] != cfg["retriever"]:
             specs.append(("retriever", "sample.retriever", shared.retriever_spec(s["retriever"]), False))
+        if cfg["metrics"].get("text_space"):
+            specs.append(("encoder", "metrics.text_space", cfg["metrics"]["text_space"], True))
         specs += [("metric", f"metrics.use.{m}", {"name": m, **a}, False) for m, a in cfg["metrics"]["use"].items()]
         return specs
 
     def result_columns(self, cfg: dict[str, Any], registry: Any) -> list[Column]:
         metric_columns = [c for m in cfg["metrics"]["use"] for c in registry.info("metric", m).cls.columns]
-        return [*metric_columns, *self.columns]
+        return [*metric_columns, *self.columns, *registry.info("encoder", cfg["encoder"]["name"]).cls.fit_columns]
 
     def describe(self, cfg: dict[str, Any]) -> str:
         s = cfg["sample"]
@@ -194,6 +238,8 @@ class GenerationTask(Task):
         p["data"] = shared.data(pipe, cfg["data"])
         p["database"] = shared.database(pipe, cfg["database"], cfg["data"], p["data"])
         p["first_stage"] = gen.first_stage(pipe, cfg, p["data"])
+        if fitted := shared.encoder_fit(pipe, cfg["encoder"], p["data"], cfg["data"]["seed"]):
+            p["encoder_fit"] = fitted
         p["db_embeddings"] = embed(pipe, cfg, p, cfg["encoder"], p["database"], "database")
         if k_train or "proposal" in mode.needs:
             p["train_embeddings"] = embed(pipe, cfg, p, cfg["encoder"], p["data"], "train")
@@ -217,14 +263,20 @@ class GenerationTask(Task):
         if "reference" in mode.needs:
             sp["reference_embeddings"] = embed(pipe, cfg, p, s["encoder"], p["data"], "reference")
         p.update(sp)
-        p["samples"] = gen.samples(pipe, cfg, sp)
+        embed_text = None
+        if "text" in mode.needs:
+            def embed_text(texts: list[str]) -> Any:
+                return load_array(shared.text_embeddings(pipe, cfg["encoder"], texts, p.get("encoder_fit"))
+                                  / "embeddings.npy")
+        p["samples"] = gen.samples(pipe, cfg, sp, embed_text)
 
         fe = cfg["metrics"]["feature_extractor"]
         p["generated_features"] = gen.features(pipe, fe, p["samples"], "samples")
         p["reference_features"] = gen.features(pipe, fe, p["data"], "reference")
         p["train_features"] = gen.features(pipe, fe, p["data"], "train")
+        text = gen.text_space(pipe, cfg, p) if cfg["metrics"].get("text_space") else None
         p["metrics"] = gen.metrics(pipe, cfg, p["generated_features"], p["reference_features"], p["samples"],
-                                   p["data"])
+                                   p["data"], text)
         p["novelty"] = gen.novelty(pipe, cfg, p)
         trained, sampled = read_json(p["train"] / "info.json"), read_json(p["samples"] / "info.json")
         row = {**read_json(p["metrics"] / "metrics.json"), **read_json(p["novelty"] / "novelty.json"),
@@ -232,17 +284,26 @@ class GenerationTask(Task):
                "train_s": trained.get("seconds"), "head_parameters": trained.get("head_parameters"),
                "sample_s": sampled.get("sample_s"), "queries": sampled.get("queries"),
                "sampling_database": database_name(s["database"]) if swapped else "training database"}
+        if "encoder_fit" in p:  # a trained encoder's own quality (e.g. a joint space's held-out retrieval)
+            fit = read_json(p["encoder_fit"] / "info.json")
+            cls = pipe.registry.info("encoder", cfg["encoder"]["name"]).cls
+            row.update({c: fit.get(c.removeprefix("encoder_")) for c in cls.fit_columns})
         if k_train:
             row["retrieval_recall"] = gen.neighbour_recall(pipe, cfg, p, neighbour_k(cfg))
             row["neighbour_class_agreement"] = gen.neighbour_classes(pipe, cfg, p)
         row.update(shared.opt_ins(p))
-        return row, {"samples.png": p["samples"] / "samples.png", "panel.png": p["novelty"] / "panel.png"}
+        images = {"samples.png": p["samples"] / "samples.png", "panel.png": p["novelty"] / "panel.png"}
+        if (p["samples"] / "prompts.png").is_file():
+            images["prompts.png"] = p["samples"] / "prompts.png"
+        return row, images
 
 
 def embed(pipe: Any, cfg: dict[str, Any], p: dict[str, Path], spec: dict[str, Any], source: Path, array: str) -> Path:
-    """Embeddings of a stored image array; an encoder built on the first stage (vqgan-pool) gets the run's."""
+    """Embeddings of a stored image array; an encoder built on the first stage (vqgan-pool) gets the run's,
+    a trained one (lit) its fit on the run's training set."""
     built_on = pipe.registry.info("encoder", spec["name"]).cls.uses_first_stage
-    return shared.embeddings(pipe, spec, source, array, (cfg["first_stage"], p["first_stage"]) if built_on else None)
+    return shared.embeddings(pipe, spec, source, array, (cfg["first_stage"], p["first_stage"]) if built_on else None,
+                             p.get("encoder_fit"))
 
 
 def neighbour_k(cfg: dict[str, Any]) -> int:
@@ -252,9 +313,24 @@ def neighbour_k(cfg: dict[str, Any]) -> int:
     from rdmbench.registry import get_registry
 
     s = cfg["sample"]
+    # k + what an omitted id needs, not a class pool's l: a pool is searched afresh at sampling time
     extra = get_registry().create("sampling_mode", s["mode"]).extra_neighbours()
     own = s["k"] + extra if s["database"] is None else 0
     return max(cfg["k_train"], own, cfg["retriever"]["train_neighbours"])
+
+
+def dataset_class_names(registry: Any, data: dict[str, Any]) -> tuple[str, ...] | None:
+    """The class names of the run's dataset, from the plugin when it knows them without reading, else from
+    one row of the training split; () when it has none; None when it cannot tell (the preflight reports
+    unreadable data)."""
+    try:
+        ds = registry.create("dataset", data["dataset"])
+        names = getattr(ds, "class_names", None)
+        if names is None:
+            names = ds.read(data["train_split"], np.zeros(1, np.int64)).class_names
+    except (RdmbenchError, OSError, IndexError, ValueError):
+        return None
+    return tuple(names or ())
 
 
 def database_name(spec: dict[str, Any]) -> str:

@@ -27,9 +27,10 @@ from rdmbench.report.common import (config_groups, finite, is_seed, labels, mean
 from rdmbench.report.model import Cell, Figure, Gallery, Head, Legend, ReportData, Section, Table, Text
 
 #: a metric's value expected by chance or for novel samples, drawn as a dashed line and noted in its cell
-EXPECTED = {"class_agreement": ("class_agreement_chance", "chance"),
+EXPECTED = {"class_agreement": ("class_agreement_chance", "chance"), "text_match": ("text_match_chance", "chance"),
             "near_copies": ("near_copy_quantile", "expected")}
-PER_RUN = ("samples.png", "panel.png")
+#: per-run images -> the report folder they are copied to (prompts.png: text-conditioned runs only)
+PER_RUN = {"samples.png": "samples", "panel.png": "panels", "prompts.png": "prompts"}
 #: declared columns that are neither settings shown per row nor header facts of this task's making
 NOT_SETTINGS = ("error", "status", "run_id", "profile", "head_parameters")
 SHORT = 40  # characters: a longer setting (a sentence) is listed under the table, not in a column
@@ -489,12 +490,13 @@ def _samples(v: View, data: ReportData) -> list:
         for name in PER_RUN:
             src = data.results_dir / "runs" / r["run_id"] / name
             if src.is_file():
-                folder = "samples" if name == "samples.png" else "panels"
+                folder = PER_RUN[name]
                 (out / folder).mkdir(exist_ok=True)
                 shutil.copyfile(src, out / folder / f"{r['run_id']}.png")
                 copied[name].append(r)
     blocks: list = []
-    for name, folder in (("panel.png", "panels"), ("samples.png", "samples")):
+    for name in ("panel.png", "prompts.png", "samples.png"):
+        folder = PER_RUN[name]
         if not copied[name]:
             continue
         if folder == "panels":
@@ -525,7 +527,8 @@ def _sorted(runs: list, keys: list[str]) -> list:
 def _grid(p: Part, runs: list, row_keys: list[str], out: Any, folder: str, swept: list[str]) -> Gallery:
     import pandas as pd
 
-    what = "Panels" if folder == "panels" else "Samples (queries | samples)"
+    what = {"panels": "Panels", "prompts": "Samples per prompt (one row per prompt)"}.get(folder,
+                                                                                     "Samples (queries | samples)")
     # sample grids of one size compare side by side, shrunk alike; panels keep their size (their text stays
     # readable and a panel of more neighbours stays wider)
     fit = folder == "samples" and len({_size(out / folder / f"{r['run_id']}.png") for r in runs}) == 1

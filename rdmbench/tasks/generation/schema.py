@@ -57,6 +57,9 @@ class MetricsSection(Section):
     feature_extractor: PluginSpec
     #: metric plugin name -> its arguments
     use: dict[str, dict[str, Any]]
+    #: an encoder with a text tower that grades text-conditioned samples against their prompts
+    #: (``text-agreement``): not the run's encoder, so a head is not graded only by the space that steered it
+    text_space: PluginSpec | None = None
     #: bootstrap resamples of the generated samples behind each metric's ``<col>_lo``/``<col>_hi``
     #: confidence interval (rdmbench.stats); 0: no intervals
     bootstrap: int = Field(default=200, ge=0)

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
-from rdmbench.api import HeadInputs, MetricInputs, Queries, SampleRequest, SamplingSource, TrainingData
+from rdmbench.api import HeadInputs, MetricInputs, Queries, SampleRequest, SamplingSource, TextInputs, TrainingData
 from rdmbench.cache import load_array, read_json, save_array, write_json
 from rdmbench.chunks import row_chunks, write_rows
-from rdmbench.imaging import save_grid, save_panel
-from rdmbench.stages import batched, class_names, maybe, retriever, search
+from rdmbench.imaging import save_grid, save_panel, save_prompt_grid
+from rdmbench.stages import batched, class_names, encoder, encoder_fit, maybe, retriever, search, text_embeddings
 from rdmbench.tasks.generation.schema import resolve_guidance_batching
 
 
@@ -73,11 +73,13 @@ def train(pipe: Any, cfg: dict[str, Any], fs: Path, nbrs: Path | None, db_emb: P
     return pipe.stage("train", config, inputs, compute, uses=(make_head, head_space))
 
 
-def source(p: dict[str, Path]) -> SamplingSource:
+def source(p: dict[str, Path], embed_text: Callable[[list[str]], np.ndarray] | None = None) -> SamplingSource:
     """What a sampling mode may read, loaded when first asked (``p``: the run's stage paths, with
-    ``sampling_*`` the database sampled from)."""
+    ``sampling_*`` the database sampled from); ``embed_text`` embeds prompts with the run's encoder."""
 
     def load(name: str) -> Any:
+        if name == "class_names":  # the dataset's classes, which prompts name
+            return class_names(p["data"])
         where, _, what = name.partition("_")
         if where == "proposal" and what == "ids":
             return load_array(p["proposal"] / "ids.npy")
@@ -99,25 +101,37 @@ def source(p: dict[str, Path]) -> SamplingSource:
             return class_names(base)
         raise AttributeError(name)
 
-    return SamplingSource(load)
+    return SamplingSource(load, embed_text)
 
 
 def condition(pipe: Any, cfg: dict[str, Any], mode: Any, queries: Queries, p: dict[str, Path]) -> tuple:
-    """Each query's k neighbours in the sampling database (its ``omit`` id dropped wherever it ranked)
-    -> (context (num, k, dim) float32, neighbour ids (num, k))."""
+    """What conditions each sample, as the queries' ``condition`` says: the query's k neighbours in the sampling
+    database (its ``omit`` id dropped wherever it ranked; with a ``pool``, k drawn at random from its l
+    nearest), its own embedding alone, or its embedding then its k - 1 neighbours
+    -> (context (num, k, dim) float32, neighbour ids (num, k or k - 1), or None for the embedding alone)."""
     k = cfg["sample"]["k"]
-    extra = mode.extra_neighbours()
+    if queries.condition == "query":
+        return np.ascontiguousarray(queries.embeddings[:, None, :], dtype=np.float32), None
+    take = k - 1 if queries.condition == "query+neighbours" else k
+    depth = max(mode.searched(k), queries.pool or 0)
     r = cfg["sample"]["retriever"]
     ret = retriever(pipe, r, p["sampling_index"], p["sampling_embeddings"])
-    _, nbr = search(ret, queries.embeddings, k + extra, r["query"], None)
+    _, nbr = search(ret, queries.embeddings, depth, r["query"], None)
     if queries.omit is not None:
-        nbr = np.stack([np.concatenate([row[row != q], row[row == q]])[:k] for row, q in zip(nbr, queries.omit)])
-    nbr = nbr[:, :k]
+        nbr = np.stack([np.concatenate([row[row != q], row[row == q]]) for row, q in zip(nbr, queries.omit)])
+    if queries.pool:  # each sample draws its k from its query's pool, seeded
+        rng = np.random.default_rng(cfg["seed"])
+        nbr = np.stack([row[np.sort(rng.choice(queries.pool, take, replace=False))] for row in nbr[:, : queries.pool]])
+    nbr = nbr[:, :take]
     emb = load_array(p["sampling_embeddings"] / "embeddings.npy", mmap=True)
-    return np.asarray(emb[nbr.reshape(-1)], dtype=np.float32).reshape(len(nbr), k, -1), nbr
+    context = np.asarray(emb[nbr.reshape(-1)], dtype=np.float32).reshape(len(nbr), take, -1)
+    if queries.condition == "query+neighbours":
+        context = np.concatenate([queries.embeddings[:, None, :].astype(np.float32), context], axis=1)
+    return context, nbr
 
 
-def samples(pipe: Any, cfg: dict[str, Any], p: dict[str, Path]) -> Path:
+def samples(pipe: Any, cfg: dict[str, Any], p: dict[str, Path],
+            embed_text: Callable[[list[str]], np.ndarray] | None = None) -> Path:
     s, k = dict(cfg["sample"]), cfg["sample"]["k"]
     guided = s["guidance_scale"] != 1.0 and k > 0 and cfg["k_train"] > 0
     # the two guidance paths differ in the last bits, so the one taken is keyed; unguided, none is
@@ -130,7 +144,7 @@ def samples(pipe: Any, cfg: dict[str, Any], p: dict[str, Path]) -> Path:
 
     def compute(out: Path) -> dict:
         mode = pipe.plugin("sampling_mode", cfg["sample"]["mode"])
-        queries = mode.queries(source(p), s["num"], k, cfg["seed"])
+        queries = mode.queries(source(p, embed_text), s["num"], k, cfg["seed"])
         context, nbr = condition(pipe, cfg, mode, queries, p) if k > 0 and cfg["k_train"] > 0 else (None, None)
         fs = pipe.loaded("first_stage", cfg["first_stage"], p["first_stage"], lambda f: f.load(p["first_stage"]))
         emb_dim = load_array(p["db_embeddings"] / "embeddings.npy", mmap=True).shape[1]
@@ -154,27 +168,68 @@ def samples(pipe: Any, cfg: dict[str, Any], p: dict[str, Path]) -> Path:
         if queries.labels is not None and same_space:
             save_array(out / "query_labels.npy", queries.labels)
         save_grid(out / "samples.png", images, queries.images)
+        if queries.texts is not None:
+            write_json(out / "query_texts.json", list(queries.texts))
+            save_prompt_grid(out / "prompts.png", images, list(queries.texts))
         return {"num": len(images), "sample_s": seconds, "k": k, "queries": queries.source,
+                "condition": queries.condition, "pool": queries.pool,
                 "query_labels_comparable": bool(queries.labels is not None and same_space)}
 
     return pipe.stage("samples", config, inputs, compute, uses=(condition, source, make_head, head_space))
 
 
-def features(pipe: Any, spec: dict[str, Any], src: Path, array: str) -> Path:
-    """The metric feature extractor's outputs (float32 ``embedding``, ``logits``...) of a stored image array."""
+def features(pipe: Any, spec: dict[str, Any], src: Path, array: str, fitted: Path | None = None) -> Path:
+    """The metric feature extractor's outputs (float32 ``embedding``, ``logits``...) of a stored image array
+    (``fitted``: a trained encoder's fit, e.g. the image–text space that grades prompts)."""
     config = {"feature_extractor": pipe.fingerprint("encoder", spec), "array": array}
 
     def compute(out: Path) -> dict:
-        fe = pipe.plugin("encoder", spec)
+        fe = encoder(pipe, spec, fitted)
         feats = fe.features(load_array(src / f"{array}_images.npy", mmap=True), pipe.progress)
         for name, arr in feats.items():
             save_array(out / f"{name}.npy", arr.astype(np.float32))
         return {"feature_extractor": fe.identity(), "count": len(next(iter(feats.values())))}
 
-    return pipe.stage("features", config, {"source": src.name}, compute)
+    return pipe.stage("features", config, {"source": src.name, **({"encoder_fit": fitted.name} if fitted else {})},
+                      compute, uses=(encoder,))
 
 
-def metrics(pipe: Any, cfg: dict[str, Any], gen: Path, ref: Path, samples_path: Path, data: Path) -> Path:
+def text_space(pipe: Any, cfg: dict[str, Any], p: dict[str, Path]) -> dict[str, Path] | None:
+    """The samples, the held-out images and the distinct prompts in ``metrics.text_space`` (fitted on X when it
+    is trained); None when the run's queries are not prompts."""
+    texts = maybe_json(p["samples"] / "query_texts.json")
+    if texts is None:
+        return None
+    spec = cfg["metrics"]["text_space"]
+    fit = encoder_fit(pipe, spec, p["data"], cfg["data"]["seed"])
+    out = {"generated": features(pipe, spec, p["samples"], "samples", fit),
+           "reference": features(pipe, spec, p["data"], "reference", fit),
+           "prompts": text_embeddings(pipe, spec, list(dict.fromkeys(texts)), fit)}
+    return {**out, "fit": fit} if fit else out
+
+
+def maybe_json(path: Path) -> Any:
+    return read_json(path) if path.exists() else None
+
+
+def text_inputs(text: dict[str, Path], samples_path: Path) -> TextInputs:
+    """The text-conditioned samples' prompts and their embeddings in the grading space (``text_space``'s paths)."""
+    texts = read_json(samples_path / "query_texts.json")
+    prompts = list(dict.fromkeys(texts))
+    index = {t: i for i, t in enumerate(prompts)}
+    of = np.asarray([index[t] for t in texts], np.int64)
+    labels = maybe(samples_path / "query_labels.npy")
+    prompt_labels = None if labels is None else np.asarray([labels[texts.index(t)] for t in prompts], np.int64)
+    loaded = {"generated": load_array(text["generated"] / "embedding.npy"),
+              "reference": load_array(text["reference"] / "embedding.npy"),
+              "prompts": load_array(text["prompts"] / "embeddings.npy")}
+    report = read_json(text["fit"] / "info.json") if "fit" in text else {}
+    return TextInputs(loaded.__getitem__, tuple(prompts), of, prompt_labels,
+                      read_json(text["reference"] / "info.json")["feature_extractor"], report)
+
+
+def metrics(pipe: Any, cfg: dict[str, Any], gen: Path, ref: Path, samples_path: Path, data: Path,
+            text: dict[str, Path] | None = None) -> Path:
     m = cfg["metrics"]
     config = {"use": {name: pipe.fingerprint("metric", {"name": name, **kwargs}) for name, kwargs in m["use"].items()},
               "seed": cfg["seed"], "bootstrap": m["bootstrap"], "ci_level": m["ci_level"]}
@@ -191,16 +246,22 @@ def metrics(pipe: Any, cfg: dict[str, Any], gen: Path, ref: Path, samples_path: 
 
         identity = read_json(ref / "info.json")["feature_extractor"]
         inputs = MetricInputs(feats, identity, maybe(data / "reference_labels.npy"),
-                              maybe(samples_path / "query_labels.npy"), cfg["seed"])
+                              maybe(samples_path / "query_labels.npy"), cfg["seed"],
+                              text_inputs(text, samples_path) if text else None)
         values: dict[str, Any] = {}
         used = [pipe.registry.create("metric", {"name": name, **kwargs}) for name, kwargs in m["use"].items()]
         sampled = read_json(samples_path / "info.json")
+        if text is None and any(u.needs_text for u in used):
+            skipped = [u.name for u in used if u.needs_text]
+            used = [u for u in used if not u.needs_text]
+            values["skipped_metrics"] = f"{', '.join(skipped)}: queries from the {sampled.get('queries')} are not prompts"
         if not sampled.get("query_labels_comparable", True):
             skipped = [u for u in used if u.needs_query_labels]
             used = [u for u in used if not u.needs_query_labels]
             if skipped:
-                values["skipped_metrics"] = (f"{', '.join(u.name for u in skipped)}: queries from the "
-                                             f"{sampled.get('queries')} are not labelled with the reference classes")
+                why = (f"{', '.join(u.name for u in skipped)}: queries from the {sampled.get('queries')} are not "
+                       "labelled with the reference classes")
+                values["skipped_metrics"] = "; ".join(filter(None, (values.get("skipped_metrics"), why)))
         for metric in used:
             values.update(metric.compute(inputs))
         start = time.perf_counter()
@@ -212,8 +273,9 @@ def metrics(pipe: Any, cfg: dict[str, Any], gen: Path, ref: Path, samples_path: 
         write_json(out / "metrics.json", values)
         return {}
 
-    inputs = {"generated": gen.name, "reference": ref.name, "samples": samples_path.name}
-    return pipe.stage("metrics", config, inputs, compute)
+    inputs = {"generated": gen.name, "reference": ref.name, "samples": samples_path.name,
+              **{f"text_{role}": path.name for role, path in (text or {}).items()}}
+    return pipe.stage("metrics", config, inputs, compute, uses=(text_inputs,))
 
 
 def novelty(pipe: Any, cfg: dict[str, Any], p: dict[str, Path]) -> Path:

@@ -44,9 +44,13 @@ class RetrievalTask(Task):
         for kind in ("database", "encoder"):
             out[kind] = checks.plugin(kind, getattr(run, kind), kind)
         data_section(checks, run.data.model_dump(), out["data"])
-        if out["encoder"] is not None and checks.registry.info("encoder", out["encoder"]["name"]).cls.uses_first_stage:
+        enc = checks.registry.info("encoder", out["encoder"]["name"]).cls if out["encoder"] is not None else None
+        if enc is not None and enc.uses_first_stage:
             checks.error(f"encoder {out['encoder']['name']!r} embeds with a generation run's first stage, and a "
                          "retrieval benchmark has none; choose another encoder", "encoder")
+        if enc is not None and enc.trainable:
+            checks.error(f"encoder {out['encoder']['name']!r} is trained in a generation run (on its labelled training "
+                         "set), and a retrieval benchmark trains nothing; choose a frozen encoder", "encoder")
         # the vector set's metric, as ann-benchmarks hands a dataset's metric to every algorithm
         given = run.retriever.build.get("metric", run.benchmark.metric)
         if given != run.benchmark.metric:
