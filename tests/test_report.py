@@ -321,3 +321,23 @@ def test_column_notes_come_from_the_declarations(tmp_path):
     assert "- **near-copy quantile**: near-copies expected of novel samples" in md
     assert "- **FID" not in md and "- **FD" not in md  # declared without a description: no note
     assert "held-out images' nearest-training distances" not in md
+
+
+def test_chance_that_differs_along_x_is_drawn_per_x(tmp_path, monkeypatch):
+    """Class agreement's chance is 1/3 over 3 classes and 1/10 over 10 (dataset_complexity): one dashed
+    level per x, never their mean; a chance equal everywhere stays one line."""
+    import matplotlib.axes
+
+    levels, lines = [], []
+    hlines, axhline = matplotlib.axes.Axes.hlines, matplotlib.axes.Axes.axhline
+    monkeypatch.setattr(matplotlib.axes.Axes, "hlines",
+                        lambda ax, y, *a, **kw: levels.append([round(float(v), 3) for v in y]) or hlines(ax, y, *a, **kw))
+    monkeypatch.setattr(matplotlib.axes.Axes, "axhline",
+                        lambda ax, y=0, **kw: lines.append(round(float(y), 3)) or axhline(ax, y, **kw))
+    rows = [dict(run_id=f"{n}", status="ok", label=f"{n} classes", seed=0, fid=1.0, precision=0.5, recall=0.5,
+                 class_agreement=0.6, class_agreement_chance=1 / n, feature_extractor=FX, profile="smoke")
+            for n in (3, 6, 10)]
+    write_report(make_results(tmp_path / "dc", rows, ["label", "seed"], {"x": "label"}))
+    assert [0.333, 0.167, 0.1] in levels and lines == []
+    write_report(make_results(tmp_path / "k", k_rows(), ["k_train", "seed"], {"x": "k_train"}))
+    assert lines == [0.1]

@@ -307,8 +307,7 @@ def _figures(v: View, summary: Any, data: ReportData) -> list:
         for ax, p in zip(axes[0], parts):
             with_bars |= _lineplot(ax, p, summary[summary["_part"] == p.index], m)
             if m in EXPECTED and EXPECTED[m][0] in v.ok and v.ok[EXPECTED[m][0]].notna().any():
-                ref = v.ok[EXPECTED[m][0]].dropna().mean()
-                ax.axhline(ref, color="gray", ls="--", label=f"{EXPECTED[m][1]} ({ref:.3g})")
+                _reference_line(ax, p, summary[summary["_part"] == p.index], *EXPECTED[m])
             if p.line_keys or ax.get_legend_handles_labels()[0]:
                 ax.legend(title=", ".join(p.line_keys) or None, fontsize=8 if several else 9)
             if several:
@@ -336,6 +335,25 @@ def _figures(v: View, summary: Any, data: ReportData) -> list:
     if {"precision", "recall"} <= set(v.metrics):
         figs.append(_precision_recall(v, summary, data.out))
     return figs
+
+
+def _reference_line(ax: Any, p: Part, summary: Any, ref: str, name: str) -> None:
+    """The value expected by chance (or of novel samples) as a dashed line: one level when it is the same at
+    every x, else a dashed step per x (class agreement's chance is 1/3 over 3 classes, 1/10 over 10)."""
+    import numpy as np
+    import pandas as pd
+
+    per_x = summary.groupby(p.x, sort=False)[f"{ref}_mean"].mean().dropna()
+    if per_x.empty:
+        return
+    if per_x.max() - per_x.min() <= 0.02 * max(abs(per_x.mean()), 1e-12):
+        ax.axhline(per_x.mean(), color="gray", ls="--", label=f"{name} ({per_x.mean():.3g})")
+        return
+    xnum = pd.api.types.is_numeric_dtype(summary[p.x])
+    order = list(summary[p.x].dropna().unique())
+    pos = per_x.index.to_numpy(float) if xnum else np.array([order.index(o) for o in per_x.index], float)
+    ax.hlines(per_x.to_numpy(), pos - 0.4 if not xnum else pos * 0.9, pos + 0.4 if not xnum else pos * 1.1,
+              colors="gray", linestyles="--", label=f"{name} (per {p.x})")
 
 
 def _lineplot(ax: Any, p: Part, summary: Any, m: str) -> bool:
