@@ -263,8 +263,10 @@ def test_each_condition_end_to_end(tmp_path):
     from rdmbench.cli import main
 
     modes = [{"name": "text", "condition": c} for c in ("text", "text+neighbours", "neighbours")]
-    modes.append({"name": "class-pool", "pool": 5})
-    suite = _text_suite(tmp_path, {"zip": {"label": ["text", "text+nn", "nn", "pool"], "sample.mode": modes}})
+    modes += [{"name": "class-pool", "pool": 5}, {"name": "text", "condition": "text+neighbours"}]
+    # the last: text + k - 1 neighbours at k = 1 (k_train = 1 in text_to_image) is the text alone
+    suite = _text_suite(tmp_path, {"zip": {"label": ["text", "text+nn", "nn", "pool", "text+0"], "sample.mode": modes,
+                                           "sample.k": [None, None, None, None, 1]}})
     assert main(["run", suite, "--cache", str(tmp_path / "c"), "--results", str(tmp_path / "r")]) == 0
     rows = pd.read_csv(tmp_path / "r" / "results.csv").set_index("label")
     assert (rows["status"] == "ok").all() and (rows["queries"].str.startswith(("prompts", "class pools"))).all()
@@ -274,7 +276,7 @@ def test_each_condition_end_to_end(tmp_path):
     runs = tmp_path / "r" / "runs"
     assert all((runs / rid / "prompts.png").is_file() for rid in rows["run_id"])
     # what conditioned each sample: nothing retrieved for the text alone, k - 1 or k neighbours otherwise
-    for label, width in (("text", None), ("text+nn", 1), ("nn", 2), ("pool", 2)):
+    for label, width in (("text", None), ("text+nn", 1), ("nn", 2), ("pool", 2), ("text+0", None)):
         stages = yaml.safe_load((runs / rows.loc[label, "run_id"] / "stages.json").read_text())
         path = next(tmp_path / "c" / "samples" / s["key"] for s in stages if s["stage"] == "samples")
         ids = path / "neighbour_ids.npy"

@@ -50,6 +50,7 @@ class GenerationTask(Task):
         Column("head_parameters", "head parameters", summary=False),
         Column("sampling_database", "sampling database", summary=False),
         Column("queries", "queries from", summary=False),
+        Column("conditioning", "each sample conditioned on", summary=False),
         Column("skipped_metrics", "metrics not measured", summary=False),
         Column("feature_extractor", "feature extractor", summary=False),
         ENCODER,
@@ -119,9 +120,8 @@ class GenerationTask(Task):
             return
         cls = registry.info("encoder", space["name"]).cls
         if not cls.encodes_text or cls.uses_first_stage:
-            with_text = [n for n in registry.names("encoder") if registry.info("encoder", n).cls.encodes_text]
             checks.error(f"encoder {space['name']!r} has no text tower to grade prompts with (allowed: "
-                         f"{', '.join(with_text)})", key)
+                         f"{', '.join(text_encoders(registry))})", key)
         elif space == out["encoder"]:
             checks.error("the text space is the run's encoder, which chose the samples' conditioning: grading only in "
                          "that space rewards its quirks; use another space (e.g. lit with another image network, "
@@ -168,10 +168,9 @@ class GenerationTask(Task):
         """A mode that embeds text needs an encoder with a text tower; the classes it names must be the dataset's."""
         if "text" in mode.needs and out["encoder"] is not None:
             if not checks.registry.info("encoder", out["encoder"]["name"]).cls.encodes_text:
-                with_text = [n for n in checks.registry.names("encoder") if checks.registry.info("encoder", n).cls.encodes_text]
                 checks.error(f"sampling mode {mode.name!r} embeds prompts with the run's encoder, and "
                              f"{out['encoder']['name']!r} has no text tower; use an encoder that embeds text too "
-                             f"(allowed: {', '.join(with_text)})", "encoder")
+                             f"(allowed: {', '.join(text_encoders(checks.registry))})", "encoder")
         if out["data"] is not None and out["data"].get("dataset") is not None:
             names = dataset_class_names(checks.registry, out["data"])
             if names is not None and (problem := mode.check_classes(names or None)):
@@ -283,6 +282,7 @@ class GenerationTask(Task):
                "encoder": read_json(p["db_embeddings"] / "info.json").get("encoder"),
                "train_s": trained.get("seconds"), "head_parameters": trained.get("head_parameters"),
                "sample_s": sampled.get("sample_s"), "queries": sampled.get("queries"),
+               "conditioning": conditioning(sampled, k_train),
                "sampling_database": database_name(s["database"]) if swapped else "training database"}
         if "encoder_fit" in p:  # a trained encoder's own quality (e.g. a joint space's held-out retrieval)
             fit = read_json(p["encoder_fit"] / "info.json")
@@ -317,6 +317,24 @@ def neighbour_k(cfg: dict[str, Any]) -> int:
     extra = get_registry().create("sampling_mode", s["mode"]).extra_neighbours()
     own = s["k"] + extra if s["database"] is None else 0
     return max(cfg["k_train"], own, cfg["retriever"]["train_neighbours"])
+
+
+def text_encoders(registry: Any) -> list[str]:
+    """The installed encoders with a text tower."""
+    return [n for n in registry.names("encoder") if registry.info("encoder", n).cls.encodes_text]
+
+
+def conditioning(sampled: dict[str, Any], k_train: int) -> str:
+    """What conditioned each sample, in words, from the samples stage's record."""
+    k, pool = sampled.get("k", 0), sampled.get("pool")
+    if not k or not k_train:
+        return "nothing (no retrieval)"
+    condition = sampled.get("condition", "neighbours")
+    if condition == "query":
+        return "the query's embedding alone"
+    if condition == "query+neighbours":
+        return f"the query's embedding + its {k - 1} nearest neighbour{'s' if k != 2 else ''}"
+    return f"{k} of the query's {pool} nearest neighbours, drawn at random" if pool else f"the query's {k} nearest neighbours"
 
 
 def dataset_class_names(registry: Any, data: dict[str, Any]) -> tuple[str, ...] | None:

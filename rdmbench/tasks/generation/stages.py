@@ -110,9 +110,9 @@ def condition(pipe: Any, cfg: dict[str, Any], mode: Any, queries: Queries, p: di
     nearest), its own embedding alone, or its embedding then its k - 1 neighbours
     -> (context (num, k, dim) float32, neighbour ids (num, k or k - 1), or None for the embedding alone)."""
     k = cfg["sample"]["k"]
-    if queries.condition == "query":
-        return np.ascontiguousarray(queries.embeddings[:, None, :], dtype=np.float32), None
     take = k - 1 if queries.condition == "query+neighbours" else k
+    if queries.condition == "query" or take == 0:  # the query plus k - 1 = 0 neighbours is the query alone
+        return np.ascontiguousarray(queries.embeddings[:, None, :], dtype=np.float32), None
     depth = max(mode.searched(k), queries.pool or 0)
     r = cfg["sample"]["retriever"]
     ret = retriever(pipe, r, p["sampling_index"], p["sampling_embeddings"])
