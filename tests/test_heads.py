@@ -168,8 +168,8 @@ def test_tiny_run_draws_pseudo_queries_from_top_m(tmp_path, monkeypatch):
     seen: dict = {}
     original = gen.samples
 
-    def spy(pipe, cfg, paths):
-        seen.update(paths, samples=original(pipe, cfg, paths))
+    def spy(pipe, cfg, paths, *rest):
+        seen.update(paths, samples=original(pipe, cfg, paths, *rest))
         return seen["samples"]
 
     monkeypatch.setattr(gen, "samples", spy)

@@ -103,7 +103,7 @@ def test_wrong_type(tmp_path):
 
 
 def test_wrong_choice_lists_allowed(tmp_path):
-    msg = mutate(tmp_path, lambda d: d["base"]["sample"].update(mode={"name": "text"}))
+    msg = mutate(tmp_path, lambda d: d["base"]["sample"].update(mode={"name": "textual"}))
     assert "base.sample.mode" in msg and "unconditional" in msg and "held-out" in msg
 
 

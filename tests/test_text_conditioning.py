@@ -263,13 +263,18 @@ def test_each_condition_end_to_end(tmp_path):
     from rdmbench.cli import main
 
     modes = [{"name": "text", "condition": c} for c in ("text", "text+neighbours", "neighbours")]
-    modes += [{"name": "class-pool", "pool": 5}, {"name": "text", "condition": "text+neighbours"}]
-    # the last: text + k - 1 neighbours at k = 1 (k_train = 1 in text_to_image) is the text alone
-    suite = _text_suite(tmp_path, {"zip": {"label": ["text", "text+nn", "nn", "pool", "text+0"], "sample.mode": modes,
-                                           "sample.k": [None, None, None, None, 1]}})
+    modes += [{"name": "class-pool", "pool": 5}, {"name": "text", "condition": "text+neighbours"}, {"name": "held-out"}]
+    # text + k - 1 neighbours at k = 1 (k_train = 1 in text_to_image) is the text alone; held-out image queries
+    # are no prompts, and their row says the text metrics were skipped
+    suite = _text_suite(tmp_path, {"zip": {"label": ["text", "text+nn", "nn", "pool", "text+0", "images"],
+                                           "sample.mode": modes, "sample.k": [None, None, None, None, 1, None]}})
     assert main(["run", suite, "--cache", str(tmp_path / "c"), "--results", str(tmp_path / "r")]) == 0
     rows = pd.read_csv(tmp_path / "r" / "results.csv").set_index("label")
-    assert (rows["status"] == "ok").all() and (rows["queries"].str.startswith(("prompts", "class pools"))).all()
+    assert (rows["status"] == "ok").all()
+    images = rows.loc["images"]
+    assert "text-agreement" in images["skipped_metrics"] and "not prompts" in images["skipped_metrics"]
+    rows = rows.drop("images")
+    assert (rows["queries"].str.startswith(("prompts", "class pools"))).all()
     for col in ("class_agreement", "text_match", "text_similarity", "class_fid", "encoder_image_to_text"):
         assert rows[col].notna().all(), col
     assert rows["text_space"].str.contains("pixels").all() and rows["encoder"].str.contains("lit").all()
@@ -284,14 +289,3 @@ def test_each_condition_end_to_end(tmp_path):
     pool = np.load(next(p for p in (tmp_path / "c" / "samples").iterdir()
                         if (p / "info.json").read_text().count('"pool": 5')) / "neighbour_ids.npy")
     assert len({tuple(r) for r in pool[::3]}) > 1  # one class's samples draw different neighbours from its pool
-
-
-def test_text_rows_skip_text_metrics_for_image_queries(tmp_path):
-    import pandas as pd
-
-    from rdmbench.cli import main
-
-    suite = _text_suite(tmp_path, {"grid": {"k_train": [2]}}, {"mode": {"name": "held-out"}})
-    assert main(["run", suite, "--cache", str(tmp_path / "c"), "--results", str(tmp_path / "r")]) == 0
-    row = pd.read_csv(tmp_path / "r" / "results.csv").iloc[0]
-    assert row["status"] == "ok" and "text-agreement" in row["skipped_metrics"] and "not prompts" in row["skipped_metrics"]
