@@ -69,6 +69,16 @@ def expand(prompts: list[str | dict[str, str]], class_names: tuple[str, ...] | N
     return texts, (np.asarray(labels, np.int64) if labels and min(labels) >= 0 else None)
 
 
+def problem(prompts: list[str | dict[str, str]], class_names: tuple[str, ...] | None,
+            classes: list[str] | None = None) -> str | None:
+    """What ``expand`` would refuse, as one line naming the key (None: fine): a mode's ``check_classes``."""
+    try:
+        expand(prompts, class_names, classes)
+    except ConfigError as exc:
+        return f"{exc.key}: {exc.detail}" if exc.key else exc.detail
+    return None
+
+
 def mentioned_class(prompt: str, class_names: tuple[str, ...]) -> int:
     """The one class whose name the prompt mentions (whole words, ignoring case), else -1."""
     found, text = set(), prompt.lower()

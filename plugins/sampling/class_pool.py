@@ -44,11 +44,7 @@ class ClassPool(SamplingMode):
         return None
 
     def check_classes(self, class_names: tuple[str, ...] | None) -> str | None:
-        try:
-            prompt_lists.expand([self.template], class_names, self.classes)
-        except ConfigError as exc:
-            return f"{exc.key}: {exc.detail}" if exc.key else exc.detail
-        return None
+        return prompt_lists.problem([self.template], class_names, self.classes)
 
     def searched(self, k: int) -> int:
         return max(self.pool, k)

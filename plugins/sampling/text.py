@@ -73,11 +73,7 @@ class Text(SamplingMode):
         return None
 
     def check_classes(self, class_names: tuple[str, ...] | None) -> str | None:
-        try:
-            prompt_lists.expand(self.prompts, class_names, self.classes)
-        except ConfigError as exc:
-            return f"{exc.key}: {exc.detail}" if exc.key else exc.detail
-        return None
+        return prompt_lists.problem(self.prompts, class_names, self.classes)
 
     def queries(self, source: SamplingSource, num: int, k: int, seed: int) -> Queries:
         names = source.class_names
