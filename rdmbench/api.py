@@ -518,14 +518,20 @@ class TrainSettings:
     grad_clip: float = 1.0  # max gradient norm; 0 disables clipping
     ema_decay: float = 0.999  # 0 disables the EMA (the last weights are kept)
     ema_power: float = 0.75
+    #: autocast in the forward pass ("no", "bf16", "fp16"); the weights and the EMA stay float32
+    mixed_precision: str = "no"
+    #: micro-batches per optimisation step: ``batch_size`` is the effective batch, split over the
+    #: launch's processes (rdmbench.processes) × these
+    grad_accumulation: int = 1
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> TrainSettings:
         """From a head's resolved constructor arguments, named as every built-in head names them
         (``train_steps``, ``batch_size``, ``lr``, ``warmup_steps``, ``weight_decay``, ``grad_clip``,
-        ``ema_decay``, ``ema_power``)."""
+        ``ema_decay``, ``ema_power``, and optionally ``mixed_precision``, ``grad_accumulation``)."""
         return cls(cfg["train_steps"], cfg["batch_size"], cfg["lr"], cfg["warmup_steps"], cfg["weight_decay"],
-                   cfg["grad_clip"], cfg["ema_decay"], cfg["ema_power"])
+                   cfg["grad_clip"], cfg["ema_decay"], cfg["ema_power"], cfg.get("mixed_precision", "no"),
+                   cfg.get("grad_accumulation", 1))
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -14,7 +15,8 @@ from rdmbench.errors import RdmbenchError
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if not getattr(args, "quiet", False) else logging.WARNING,
+    quiet = getattr(args, "quiet", False) or int(os.environ.get("RANK", "0")) > 0  # one voice per launch
+    logging.basicConfig(level=logging.INFO if not quiet else logging.WARNING,
                         format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
     try:
         return args.func(args) or 0
@@ -50,6 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="sets",
                      help="override a dotted key of every run after the profile (VALUE is YAML, e.g. "
                           "head.train_steps=10); a swept axis is sweep.zip.KEY=[...]; repeatable")
+    run.add_argument("--executor", default="local", metavar="NAME",
+                     help="where the runs go: local (this process, one after another; default), ray (a local "
+                          "Ray instance, or the cluster at RAY_ADDRESS), slurm (jobs through submitit); "
+                          "stage cache and results must be on a filesystem every worker shares")
+    run.add_argument("--executor-option", action="append", default=[], metavar="KEY=VALUE", dest="executor_options",
+                     help="an executor setting (VALUE is YAML), e.g. num_gpus=1 (ray), slurm_partition=gpu, "
+                          "timeout_min=600 (slurm); repeatable. See docs/scaling.md")
     run.add_argument("--report", action=argparse.BooleanOptionalAction, default=True,
                      help="write the report after the runs (default: yes)")
     run.add_argument("-q", "--quiet", action="store_true")
@@ -95,8 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from rdmbench import processes, runner
     from rdmbench.suite import load_suite
-    from rdmbench import runner
 
     suite = load_suite(args.suite, args.profile, sets=args.sets)
     root = Path("results")
@@ -109,7 +118,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(runner.dry_run(suite, out))
         return 0
-    rows = runner.run_suite(suite, out, cache, use_cache=not args.no_cache, only=args.only)
+    if args.executor != "local":
+        from rdmbench.execute import fan_out, parse_options
+
+        if processes.launched():
+            raise RdmbenchError("--executor: a launch of several processes (torchrun) runs its suite itself; "
+                                "use one or the other")
+        rows = fan_out(suite, out, cache, args.executor, use_cache=not args.no_cache, only=args.only,
+                       options=parse_options(args.executor_options))
+    else:
+        if args.executor_options:
+            raise RdmbenchError("--executor-option: the local executor takes no options")
+        rows = runner.run_suite(suite, out, cache, use_cache=not args.no_cache, only=args.only)
+    if not processes.is_main():  # another process of a launch: the main one reports
+        return 0
     failed = [r for r in rows if r.get("status") != "ok"]
     print(f"{len(rows) - len(failed)} ok, {len(failed)} failed -> {out / 'results.csv'}")
     if args.report and rows:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
+
 
 def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when a CUDA device is visible, else ``cpu``; anything else as given."""
-    if device != "auto":
-        return device
-    import torch
+    """``auto`` -> ``cuda`` when a CUDA device is visible, else ``cpu``; anything else as given. Under a
+    launcher of several processes (rdmbench.processes), ``cuda`` is the process's own GPU (``LOCAL_RANK``)."""
+    if device == "auto":
+        import torch
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return f"cuda:{os.environ.get('LOCAL_RANK', '0')}"
+    return device
 
 
 def float_tensor(array, device: str):

@@ -13,16 +13,21 @@ from __future__ import annotations
 
 import logging
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
 
-from rdmbench import provenance
+from rdmbench import processes, provenance
 from rdmbench.cache import StageCache, make_key, write_json
 from rdmbench.progress import Progress
 from rdmbench.registry import Registry
 
 log = logging.getLogger("rdmbench")
+
+
+class SharedStagesDone(Exception):
+    """A pipeline told ``until_collective`` reached its first collective stage (named in the message)."""
 
 
 class Pipeline:
@@ -32,6 +37,9 @@ class Pipeline:
         self._plugins: dict[str, Any] = {}
         self._loaded: dict[int, Path] = {}
         self.stage_log: list[dict[str, Any]] = []
+        #: stop a run at its first collective stage (training): what a scheduler computes once for the runs
+        #: that share those stages, before fanning them out (rdmbench.execute)
+        self.until_collective = False
 
     def plugin(self, kind: str, spec: dict[str, Any]) -> Any:
         """One instance per distinct spec, so models load once per suite, not once per run."""
@@ -53,15 +61,29 @@ class Pipeline:
         return provenance.describe(self.plugin(kind, spec), spec)
 
     def stage(self, name: str, config: Any, inputs: dict[str, str], compute: Callable[[Path], dict | None], *,
-              version: int = 1, uses: tuple[Callable, ...] = ()) -> Path:
+              version: int = 1, uses: tuple[Callable, ...] = (), collective: bool = False) -> Path:
         """The stage's entry, computed unless an intact one with the same key exists.
 
         ``version``: bump it when a stage's meaning changes in a way its code hash cannot see.
         ``uses``: functions of other modules the computation calls, whose code is keyed too.
+        ``collective``: under a launcher of several processes (rdmbench.processes), every process
+        computes it together (training); otherwise the main process computes it and the others wait.
         The lock makes concurrent processes compute it once.
         """
         code = [provenance.function_provenance(f) for f in (sys._getframe(1).f_code, *uses)]
         key = make_key(name, {"v": version, "config": config, "code": code}, inputs)
+        path = self.cache.path(name, key)
+        if collective and self.until_collective:
+            raise SharedStagesDone(name)
+        if processes.launched():
+            if collective:
+                return self._together(name, key, config, code, inputs, compute)
+            processes.by_main(lambda: self._compute(name, key, config, code, inputs, compute))
+            return path
+        return self._compute(name, key, config, code, inputs, compute)
+
+    def _compute(self, name: str, key: str, config: Any, code: list, inputs: dict[str, str],
+                 compute: Callable[[Path], dict | None]) -> Path:
         path = self.cache.path(name, key)
         cached = {"stage": name, "key": key, "cached": True, "seconds": 0.0}
         if self.cache.done(name, key):
@@ -79,6 +101,26 @@ class Pipeline:
         seconds = time.perf_counter() - start
         self.stage_log.append({"stage": name, "key": key, "cached": False, "seconds": seconds})
         log.info("stage %s [%s]: done in %.1f s", name, key, seconds)
+        return path
+
+    def _together(self, name: str, key: str, config: Any, code: list, inputs: dict[str, str],
+                  compute: Callable[[Path], dict | None]) -> Path:
+        """Every process computes; the main one writes the entry, the others fill a folder thrown away.
+        Whether it is cached is the main process's answer, so all of them compute it or none does."""
+        if processes.share(self.cache.done(name, key) if processes.is_main() else None):
+            self.stage_log.append({"stage": name, "key": key, "cached": True, "seconds": 0.0})
+            return self.cache.path(name, key)
+        try:
+            if processes.is_main():
+                path = self._compute(name, key, config, code, inputs, compute)
+            else:
+                with tempfile.TemporaryDirectory(prefix=f"rdmbench-{name}-rank{processes.rank()}-") as tmp:
+                    compute(Path(tmp))
+                path = self.cache.path(name, key)
+        except Exception as exc:  # the others are inside the same collective: only stopping them all is safe
+            raise processes.CollectiveFailed(f"stage {name} failed in process {processes.rank()} of "
+                                             f"{processes.world()}: {type(exc).__name__}: {exc}") from exc
+        processes.barrier()  # the others read the entry only once the main process has published it
         return path
 
     def run(self, cfg: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Path]]:

@@ -22,6 +22,7 @@ import io
 import logging
 import os
 import shutil
+import socket
 import time
 import traceback
 from pathlib import Path
@@ -29,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from rdmbench import processes
 from rdmbench.cache import DiskFull, StageCache, read_json, write_json, write_text
 from rdmbench.device import resolve_device
 from rdmbench.envinfo import environment
@@ -55,46 +57,93 @@ def results_dir_for(suite: Suite, root: Path) -> Path:
 
 def run_suite(suite: Suite, out: Path, cache_root: Path, *, use_cache: bool = True,
               progress: Progress | None = None, only: list[str] | None = None) -> list[dict[str, Any]]:
+    progress = progress or default_progress()
+    main = processes.is_main()  # under a launcher, the other processes only compute beside it (rdmbench.processes)
+    runs = select(suite, only)
+    devices = {resolve_device(r.config["device"]) for r in runs}
+    if processes.launched():
+        if len(devices) > 1:
+            raise RdmbenchError(f"{suite.path}: a launch of several processes needs one device for every run; "
+                                f"these runs resolve to {', '.join(sorted(devices))}")
+        processes.start(next(iter(devices)))
+    if not main:
+        progress = Progress(interval_s=float("inf"))
+    pipelines = {d: pipeline_for(cache_root, use_cache, progress, d) for d in devices}
+    begin(suite, out, next(iter(pipelines.values())), write=main)
+    for i, run in enumerate(runs, 1):
+        log.info("[%d/%d] %s", i, len(runs), run.run_id)
+        if not main:
+            follow(pipelines[resolve_device(run.config["device"])], run)
+            continue
+        row = run_one(suite, run, out, pipelines[resolve_device(run.config["device"])], use_cache)
+        status = "already done (every stage cached under the keys its row records)" if row is None else \
+            row["status"] if row["status"] == "ok" else f"FAILED: {row['error']}"
+        log.info("[%d/%d] %s: %s%s", i, len(runs), run.run_id, status, f" ({row['wall_s']:.0f} s)" if row else "")
+    if not main:
+        return []
+    with _results_lock(out):
+        return write_results_csv(out, suite)
+
+
+def select(suite: Suite, only: list[str] | None) -> list[Run]:
+    return [r for r in suite.runs if not only or r.run_id in only]
+
+
+def pipeline_for(cache_root: Path, use_cache: bool, progress: Progress, device: str) -> Any:
+    """A pipeline on the stage cache at ``cache_root``, in a process that runs suites (sets torch up)."""
     import torch
 
     from rdmbench.pipeline import Pipeline
 
-    progress = progress or default_progress()
     # oneDNN doubles CPU convolution throughput once planned but spends seconds planning each new shape:
     # tiny runs (smoke profiles, the test suite's subprocesses) never repay it; RDMBENCH_ONEDNN=0 turns it off
     if os.environ.get("RDMBENCH_ONEDNN") == "0":
         torch.backends.mkldnn.enabled = False
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "suite.json", {"suite": suite.name, "task": suite.task, "profile": suite.profile,
-                                    "description": suite.description, "file": str(suite.path),
-                                    "swept_keys": swept_keys(suite), "report": suite.report,
-                                    "columns": suite_columns(suite)})
-    runs = [r for r in suite.runs if not only or r.run_id in only]
-    devices = {resolve_device(r.config["device"]) for r in runs}
-    pipelines = {d: Pipeline(StageCache(cache_root, use_cache), get_registry(), progress, d) for d in devices}
-    problems = preflight(suite, next(iter(pipelines.values())))
+    return Pipeline(StageCache(cache_root, use_cache), get_registry(), progress, device)
+
+
+def begin(suite: Suite, out: Path, pipeline: Any, write: bool = True) -> None:
+    """Before any run: the preflight (every problem at once, before any work) and ``suite.json``."""
+    problems = preflight(suite, pipeline)
     if problems:
         raise RdmbenchError("\n".join(problems))
-    for i, run in enumerate(runs, 1):
-        run_dir = out / "runs" / run.run_id
-        log.info("[%d/%d] %s", i, len(runs), run.run_id)
-        device = resolve_device(run.config["device"])
-        torch.manual_seed(run.config["seed"])
-        row, stage_log = execute(pipelines[device], run, run_dir, suite.profile, device)
-        with _results_lock(out):
-            previous = _read_row(run_dir)
-            if (use_cache and row["all_cached"] and previous and previous.get("status") == "ok"
-                    and row["status"] == "ok" and previous.get("stage_keys") == row["stage_keys"]):
-                log.info("[%d/%d] %s: already done (every stage cached under the keys its row records)",
-                         i, len(runs), run.run_id)
-                continue
-            write_json(run_dir / "stages.json", stage_log)
-            write_json(run_dir / "row.json", row)
-            write_results_csv(out, suite)
-        status = row["status"] if row["status"] == "ok" else f"FAILED: {row['error']}"
-        log.info("[%d/%d] %s: %s (%.0f s)", i, len(runs), run.run_id, status, row["wall_s"])
+    if write:
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / "suite.json", {"suite": suite.name, "task": suite.task, "profile": suite.profile,
+                                        "description": suite.description, "file": str(suite.path),
+                                        "swept_keys": swept_keys(suite), "report": suite.report,
+                                        "columns": suite_columns(suite)})
+
+
+def run_one(suite: Suite, run: Run, out: Path, pipeline: Any, use_cache: bool = True) -> dict[str, Any] | None:
+    """One run, in whichever process executes it (the local loop, a Ray or SLURM worker): its stages, then
+    its row and results.csv under the results lock. None when its row already stands (nothing changed)."""
+    import torch
+
+    run_dir = out / "runs" / run.run_id
+    device = resolve_device(run.config["device"])
+    torch.manual_seed(run.config["seed"])
+    row, stage_log = execute(pipeline, run, run_dir, suite.profile, device)
     with _results_lock(out):
-        return write_results_csv(out, suite)
+        previous = _read_row(run_dir)
+        if (use_cache and row["all_cached"] and previous and previous.get("status") == "ok"
+                and row["status"] == "ok" and previous.get("stage_keys") == row["stage_keys"]):
+            return None
+        write_json(run_dir / "stages.json", stage_log)
+        write_json(run_dir / "row.json", row)
+        write_results_csv(out, suite)
+    return row
+
+
+def follow(pipeline: Any, run: Run) -> None:
+    """Another process of a launch walks a run beside the main one: trains with it, waits for the rest.
+    The main process records the run; a failure the main process also meets is its to record."""
+    try:
+        pipeline.run(run.config)
+    except (processes.CollectiveFailed, KeyboardInterrupt, DiskFull):
+        raise
+    except Exception as exc:
+        log.debug("process %d: run %s: %s", processes.rank(), run.run_id, exc)
 
 
 def _results_lock(out: Path):
@@ -107,11 +156,12 @@ def execute(pipeline: Any, run: Run, run_dir: Path, profile: str, device: str) -
     """Walk one run's stages (computing what is not cached); return its row and stage record."""
     run_dir.mkdir(parents=True, exist_ok=True)
     write_text(run_dir / "config.yaml", yaml.safe_dump(run.config, sort_keys=False))
-    write_json(run_dir / "env.json", environment(device))
+    write_json(run_dir / "env.json", {**environment(device), "processes": processes.world()})
     handler = logging.FileHandler(run_dir / "run.log", mode="a")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     logging.getLogger("rdmbench").addHandler(handler)
     start = time.perf_counter()
+    log.info("run %s in process %d on %s", run.run_id, os.getpid(), socket.gethostname())
     row: dict[str, Any] = {"run_id": run.run_id, **run.shown, "profile": profile}
     try:
         values, keep = pipeline.run(run.config)
@@ -125,6 +175,8 @@ def execute(pipeline: Any, run: Run, run_dir: Path, profile: str, device: str) -
     except DiskFull as exc:  # every later stage would fail alike: stop, keep what is finished
         log.error("%s", exc)
         raise RdmbenchError(str(exc)) from None
+    except processes.CollectiveFailed:  # the launch's other processes cannot go on without this one
+        raise
     except Exception as exc:  # one failed run must not stop the suite
         row["status"] = "failed"
         row["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]

@@ -251,6 +251,12 @@ CASES = {
                                                       change=setter("base.metrics.feature_extractor",
                                                                     {"name": "inception-v3", "weights_path": "evil.pth"})),
                                                   "holds more than tensors"),
+    "executor unknown": (run("--executor", "dask"), "--executor: unknown executor 'dask'"),
+    "executor option for the local loop": (run("--executor-option", "num_gpus=1"),
+                                           "the local executor takes no options"),
+    "executor option unknown to ray": (run("--executor", "ray", "--executor-option", "gpus=1"),
+                                       "unknown option 'gpus' for --executor ray (allowed: num_cpus, num_gpus"),
+    "slurm without sbatch": (run("--executor", "slurm"), "no sbatch on PATH"),
 }
 
 

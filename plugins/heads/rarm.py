@@ -22,6 +22,7 @@ import json
 from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -54,6 +55,10 @@ class RARMHead(Head):
         grad_clip: float = 1.0,
         ema_decay: float = 0.999,
         ema_power: float = 0.75,
+        # the shared loop's launch options: autocast precision (weights and the EMA stay float32), and
+        # micro-batches per step; batch_size stays the effective batch, split over processes × micro-batches
+        mixed_precision: Literal["no", "bf16", "fp16"] = "no",
+        grad_accumulation: int = 1,
     ):
         _check(n_layer >= 1, "n_layer", f"must be at least 1, got {n_layer}")
         _check(n_head >= 1, "n_head", f"must be at least 1, got {n_head}")
@@ -63,6 +68,8 @@ class RARMHead(Head):
         _check(0.0 <= cond_dropout < 1.0, "cond_dropout", f"must be in [0, 1), got {cond_dropout}")
         _check(train_steps >= 0, "train_steps", f"must be at least 0, got {train_steps}")
         _check(batch_size >= 1, "batch_size", f"must be at least 1, got {batch_size}")
+        _check(grad_accumulation >= 1 and batch_size % grad_accumulation == 0, "grad_accumulation",
+               f"must be at least 1 and divide batch_size={batch_size}, got {grad_accumulation}")
         _check(lr > 0, "lr", f"must be > 0, got {lr}")
         _check(warmup_steps >= 0, "warmup_steps", f"must be at least 0, got {warmup_steps}")
         _check(weight_decay >= 0, "weight_decay", f"must be at least 0, got {weight_decay}")

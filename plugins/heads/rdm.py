@@ -60,6 +60,10 @@ class RDMHead(Head):
         cond_dropout: float = 0.1,
         ema_decay: float = 0.999,
         ema_power: float = 0.75,
+        # the shared loop's launch options: autocast precision (weights and the EMA stay float32), and
+        # micro-batches per step; batch_size stays the effective batch, split over processes × micro-batches
+        mixed_precision: Literal["no", "bf16", "fp16"] = "no",
+        grad_accumulation: int = 1,
         num_train_timesteps: int = 1000,
         beta_schedule: Literal["linear", "scaled_linear", "squaredcos_cap_v2"] = "squaredcos_cap_v2",
         beta_start: float = 0.0015,
@@ -75,6 +79,9 @@ class RDMHead(Head):
         if not 0.0 <= cond_dropout < 1.0:
             raise ValueError("cond_dropout must be in [0, 1)")
         _check_head_channels(head_channels, block_out_channels, attention_levels)
+        if grad_accumulation < 1 or batch_size % grad_accumulation:
+            raise ValueError(f"grad_accumulation must be at least 1 and divide batch_size={batch_size}, "
+                             f"got {grad_accumulation}")
         self.cfg = dict(locals())
         self.cfg.pop("self")
         self.model = None

@@ -51,6 +51,12 @@ class Task:
         """``(kind, dotted key, spec, fingerprint?)`` of every plugin a run uses, for the preflight."""
         return []
 
+    def shared_part(self, cfg: dict[str, Any]) -> dict[str, Any]:
+        """The part of a run's config that decides the stages before its first training stage: runs with
+        the same part share those stages, so a scheduler computes them once before fanning the runs out
+        (rdmbench.execute). A wrong part costs waiting on a stage lock, never a wrong number."""
+        return cfg
+
     def result_columns(self, cfg: dict[str, Any], registry: Registry) -> list[Column]:
         """Every column a run of this config can write: the task's own and its plugins'."""
         return list(self.columns)

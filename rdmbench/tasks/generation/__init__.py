@@ -48,6 +48,8 @@ class GenerationTask(Task):
                description="share of the training images' k_train neighbours that carry the image's class: what "
                            "the retrieval encoder hands the head, and about the ceiling of class agreement"),
         Column("head_parameters", "head parameters", summary=False),
+        Column("train_processes", "training processes", summary=False,
+               description="processes that trained the head together (torchrun / accelerate launch); 1: one"),
         Column("sampling_database", "sampling database", summary=False),
         Column("queries", "queries from", summary=False),
         Column("conditioning", "each sample conditioned on", summary=False),
@@ -213,6 +215,9 @@ class GenerationTask(Task):
         specs += [("metric", f"metrics.use.{m}", {"name": m, **a}, False) for m, a in cfg["metrics"]["use"].items()]
         return specs
 
+    def shared_part(self, cfg: dict[str, Any]) -> dict[str, Any]:
+        return {k: cfg[k] for k in ("device", "data", "database", "first_stage", "encoder", "retriever")}
+
     def result_columns(self, cfg: dict[str, Any], registry: Any) -> list[Column]:
         metric_columns = [c for m in cfg["metrics"]["use"] for c in registry.info("metric", m).cls.columns]
         return [*metric_columns, *self.columns, *registry.info("encoder", cfg["encoder"]["name"]).cls.fit_columns]
@@ -281,7 +286,7 @@ class GenerationTask(Task):
         row = {**read_json(p["metrics"] / "metrics.json"), **read_json(p["novelty"] / "novelty.json"),
                "encoder": read_json(p["db_embeddings"] / "info.json").get("encoder"),
                "train_s": trained.get("seconds"), "head_parameters": trained.get("head_parameters"),
-               "sample_s": sampled.get("sample_s"), "queries": sampled.get("queries"),
+               "train_processes": trained.get("train_processes", 1), "sample_s": sampled.get("sample_s"), "queries": sampled.get("queries"),
                "conditioning": conditioning(sampled, k_train),
                "sampling_database": database_name(s["database"]) if swapped else "training database"}
         if "encoder_fit" in p:  # a trained encoder's own quality (e.g. a joint space's held-out retrieval)

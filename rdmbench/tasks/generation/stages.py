@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from rdmbench import processes
 from rdmbench.api import HeadInputs, MetricInputs, Queries, SampleRequest, SamplingSource, TextInputs, TrainingData
 from rdmbench.cache import load_array, read_json, save_array, write_json
 from rdmbench.chunks import row_chunks, write_rows
@@ -59,7 +60,9 @@ def train(pipe: Any, cfg: dict[str, Any], fs: Path, nbrs: Path | None, db_emb: P
     the same parameters; its key names only that width, not the embeddings it never reads."""
     spec, k = cfg["head"], cfg["k_train"]
     emb = load_array(db_emb / "embeddings.npy", mmap=True)
-    config = {"head": pipe.fingerprint("head", spec), "k_train": k, "seed": cfg["seed"], "context_dim": emb.shape[1]}
+    config = {"head": pipe.fingerprint("head", spec), "k_train": k, "seed": cfg["seed"], "context_dim": emb.shape[1],
+              # several processes share each batch and draw their own noise: the same effective batch, other weights
+              **({"processes": processes.world()} if processes.launched() else {})}
     inputs = {"first_stage": fs.name, **({"neighbours": nbrs.name, "embeddings": db_emb.name} if k else {})}
 
     def compute(out: Path) -> dict:
@@ -70,7 +73,7 @@ def train(pipe: Any, cfg: dict[str, Any], fs: Path, nbrs: Path | None, db_emb: P
         head.save(out)
         return info
 
-    return pipe.stage("train", config, inputs, compute, uses=(make_head, head_space))
+    return pipe.stage("train", config, inputs, compute, uses=(make_head, head_space), collective=True)
 
 
 def source(p: dict[str, Path], embed_text: Callable[[list[str]], np.ndarray] | None = None) -> SamplingSource:

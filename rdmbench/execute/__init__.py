@@ -1,0 +1,153 @@
+"""Fan a suite's runs out to workers of a scheduler a user already operates: Ray, or SLURM through submitit.
+
+``rdmbench run SUITE --executor ray|slurm`` keeps every guarantee of a local run. The workers compute
+through the same stage cache (on a filesystem they all mount at the same path; checked before any work),
+whose per-entry locks make a stage shared by runs computed once, and each worker writes its run's row
+and results.csv under the results lock, exactly as the local loop does (rdmbench.runner.run_one).
+
+Scheduling: runs whose configs agree on what decides their stages before training
+(``Task.shared_part``) form a group. One job per group computes those shared stages first
+(``Pipeline.until_collective``); when it ends, the group's runs are submitted, one job each. So no worker
+waits on a lock held by another for the data, the first stage or the database's embeddings, and groups
+progress independently. A run whose worker dies is retried from its cached stages as often as
+``max_retries`` says, then recorded as a failed row; running the same command again resumes it.
+
+The executors are small adapters (``on_ray``, ``on_slurm``): submit a function, ask which jobs ended,
+fetch a result. Everything else is here and in ``work``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Protocol
+
+from rdmbench.cache import canonical
+from rdmbench.errors import ConfigError, RdmbenchError
+from rdmbench.execute.work import Job, PROBE, prepare, work
+from rdmbench.registry import unknown_choice
+
+log = logging.getLogger("rdmbench")
+
+#: executor name -> "module:class"; ``local`` is the runner's own loop
+EXECUTORS = {"ray": "rdmbench.execute.on_ray:RayExecutor", "slurm": "rdmbench.execute.on_slurm:SlurmExecutor"}
+
+
+class Executor(Protocol):
+    def submit(self, fn: Any, job: Job | list[Job]) -> Any: ...
+
+    def finished(self, handles: list[Any]) -> list[Any]: ...
+
+    def result(self, handle: Any) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+def make_executor(name: str, out: Path, options: dict[str, Any]) -> Executor:
+    import importlib
+
+    if name not in EXECUTORS:
+        raise ConfigError(unknown_choice("executor", name, ["local", *EXECUTORS]), key="--executor")
+    module, cls = EXECUTORS[name].split(":")
+    return getattr(importlib.import_module(module), cls)(out, dict(options))
+
+
+def fan_out(suite: Any, out: Path, cache_root: Path, executor: str, *, use_cache: bool = True,
+            only: list[str] | None = None, options: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    from rdmbench import runner
+    from rdmbench.progress import Progress
+    from rdmbench.tasks import get_task
+
+    out, cache_root = Path(out).resolve(), Path(cache_root).resolve()
+    runs = runner.select(suite, only)
+    device = runner.resolve_device(runs[0].config["device"]) if runs else "cpu"
+    ex = make_executor(executor, out, options or {})  # a missing package or cluster: before any work
+    try:
+        runner.begin(suite, out, runner.pipeline_for(cache_root, use_cache, Progress(), device))
+    except BaseException:
+        ex.close()
+        raise
+    token = uuid.uuid4().hex
+    probes = [folder / f"{PROBE}{token}" for folder in (cache_root, out)]
+    for probe in probes:  # a worker that cannot see these does not share the driver's filesystem
+        probe.parent.mkdir(parents=True, exist_ok=True)
+        probe.write_text(token)
+    task = get_task(suite.task)
+    groups: dict[str, list[Any]] = {}
+    for run in runs:
+        groups.setdefault(canonical(task.shared_part(run.config)), []).append(run)
+    job = {r.run_id: Job(suite, r.run_id, str(out), str(cache_root), use_cache, token) for r in runs}
+    capacity = getattr(ex, "capacity", None) or len(runs) + len(groups)
+    queue: list[tuple[Any, Any]] = [(prepare, members) for members in groups.values()]  # jobs not yet submitted
+    waiting: dict[Any, Any] = {}  # shared stages computing -> their group
+    running: dict[Any, Any] = {}  # run jobs -> their run
+    done = 0
+    log.info("%s: %d runs in %d groups sharing their first stages; computing those first",
+             executor, len(runs), len(groups))
+    try:
+        while queue or waiting or running:
+            while queue and len(waiting) + len(running) < capacity:
+                fn, what = queue.pop(0)
+                if fn is prepare:
+                    waiting[ex.submit(prepare, [job[r.run_id] for r in what])] = what
+                else:
+                    running[ex.submit(work, job[what.run_id])] = what
+            for handle in ex.finished(list(waiting)):
+                members = waiting.pop(handle)
+                _report_prepare(ex, handle, members)
+                queue += [(work, run) for run in members]
+            for handle in ex.finished(list(running)):
+                done += 1
+                _report_run(ex, handle, running.pop(handle), suite, out, done, len(runs))
+            time.sleep(0.2)
+    finally:
+        ex.close()
+        for probe in probes:
+            probe.unlink(missing_ok=True)
+    with runner._results_lock(out):
+        return runner.write_results_csv(out, suite)
+
+
+def _report_prepare(ex: Executor, handle: Any, members: list[Any]) -> None:
+    try:
+        outcome = ex.result(handle)
+    except Exception as exc:  # its runs meet the same problem and record it in their rows
+        outcome = f"failed: {type(exc).__name__}: {exc}".splitlines()[0]
+    log.info("shared stages of %s: %s", ", ".join(r.run_id for r in members), outcome)
+
+
+def _report_run(ex: Executor, handle: Any, run: Any, suite: Any, out: Path, done: int, total: int) -> None:
+    from rdmbench import runner
+    from rdmbench.cache import write_json
+
+    try:
+        outcome = ex.result(handle)
+    except Exception as exc:  # the worker died (killed, out of memory, preempted) after its retries
+        error = f"worker lost: {type(exc).__name__}: {exc}".splitlines()[0][:500]
+        row = {"run_id": run.run_id, **run.shown, "profile": suite.profile, "status": "failed", "error": error}
+        with runner._results_lock(out):
+            write_json(out / "runs" / run.run_id / "row.json", row)
+            runner.write_results_csv(out, suite)
+        log.error("[%d/%d] %s: FAILED: %s (run the same command again to resume it from its cached stages)",
+                  done, total, run.run_id, error)
+        return
+    log.info("[%d/%d] %s: %s on %s", done, total, run.run_id, outcome["status"], outcome["worker"])
+
+
+def parse_options(items: list[str]) -> dict[str, Any]:
+    """``--executor-option KEY=VALUE`` (VALUE is YAML) -> a dict."""
+    import yaml
+
+    options = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise ConfigError(f"expected KEY=VALUE, got {item!r}", key="--executor-option")
+        options[key.strip()] = yaml.safe_load(value)
+    return options
+
+
+class ExecutorError(RdmbenchError):
+    """The executor cannot start (package missing, cluster unreachable): nothing was submitted."""
