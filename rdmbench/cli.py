@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--executor-option", action="append", default=[], metavar="KEY=VALUE", dest="executor_options",
                      help="an executor setting (VALUE is YAML), e.g. num_gpus=1 (ray), slurm_partition=gpu, "
                           "timeout_min=600 (slurm); repeatable. See docs/scaling.md")
+    run.add_argument("--track", action="append", default=[], metavar="TRACKER",
+                     help="also export every finished run to tensorboard or mlflow (repeatable; adds to the "
+                          "suite's track: list): <results>/tensorboard, <results>/mlruns")
     run.add_argument("--report", action=argparse.BooleanOptionalAction, default=True,
                      help="write the report after the runs (default: yes)")
     run.add_argument("-q", "--quiet", action="store_true")
@@ -108,6 +111,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     from rdmbench.suite import load_suite
 
     suite = load_suite(args.suite, args.profile, sets=args.sets)
+    if args.track:
+        from dataclasses import replace
+
+        from rdmbench.track import check
+
+        check(args.track, key="--track")
+        suite = replace(suite, track=tuple(dict.fromkeys([*suite.track, *args.track])))
+    if suite.track:
+        from rdmbench.track import check
+
+        check(suite.track, file=str(args.suite))
     root = Path("results")
     out = args.results or runner.results_dir_for(suite, root)
     cache = args.cache or (out.parent / ".cache")

@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from rdmbench import processes
+from rdmbench import processes, track
 from rdmbench.cache import DiskFull, StageCache, read_json, write_json, write_text
 from rdmbench.device import resolve_device
 from rdmbench.envinfo import environment
@@ -132,6 +132,10 @@ def run_one(suite: Suite, run: Run, out: Path, pipeline: Any, use_cache: bool = 
         write_json(run_dir / "stages.json", stage_log)
         write_json(run_dir / "row.json", row)
         write_results_csv(out, suite)
+        try:
+            track.export(suite.track, suite, run_dir, row, stage_log, pipeline.cache.root)
+        except Exception as exc:  # a tracker's trouble must not cost the row: it is written, the export is not
+            log.error("run %s: export to %s failed: %s: %s", run.run_id, ", ".join(suite.track), type(exc).__name__, exc)
     return row
 
 

@@ -49,6 +49,6 @@ class RetrieverSection(Section):
 
 
 SUITE_KEYS = ("suite", "version", "description", "task", "include", "base", "sweep", "seeds", "profiles",
-              "default_profile", "report")
+              "default_profile", "report", "track")
 SWEEP_KEYS = ("grid", "zip", "groups")
 REPORT_KEYS = ("x", "hue", "metrics", "title")

@@ -23,6 +23,7 @@ from rdmbench import schema
 from rdmbench.errors import ConfigError, ConfigErrors
 from rdmbench.registry import Registry, get_registry, unknown_choice
 from rdmbench.tasks import DEFAULT_TASK, get_task
+from rdmbench.track import TRACKERS
 from rdmbench.validation import Checks
 
 @dataclass
@@ -44,6 +45,8 @@ class Suite:
     runs: list[Run]
     report: dict[str, Any] = field(default_factory=dict)
     task: str = DEFAULT_TASK
+    #: experiment trackers every finished run is exported to (rdmbench.track); none by default
+    track: tuple[str, ...] = ()
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
@@ -259,6 +262,14 @@ def load_suite(path: str | Path, profile: str | None = None, registry: Registry 
     if bad:
         raise ConfigError(unknown_choice("report key", bad[0], list(schema.REPORT_KEYS)), file=file, key=f"report.{bad[0]}")
 
+    track = doc.get("track") or []
+    if not isinstance(track, list) or not all(isinstance(t, str) for t in track):
+        raise ConfigError(f"expected a list of tracker names (allowed: {', '.join(TRACKERS)}), got {track!r}",
+                          file=file, key="track")
+    for i, name in enumerate(track):
+        if name not in TRACKERS:
+            raise ConfigError(unknown_choice("tracker", name, list(TRACKERS)), file=file, key=f"track[{i}]")
+
     runs, errors = [], {}
     expanded = expand_axes(sweep, seeds, file, at=sweep_at)
     section_axes = {k for swept in expanded for k, v in swept.items() if isinstance(v, dict)}
@@ -292,7 +303,7 @@ def load_suite(path: str | Path, profile: str | None = None, registry: Registry 
         raise ConfigError(f"two runs resolve to the same run id {dup!r}; a swept mapping needs a scalar companion "
                           "axis (e.g. a label) in the same zip", file=file, key="sweep")
     name = doc.get("suite") or path.stem
-    return Suite(name, path, profile, str(doc.get("description") or "").strip(), runs, report, task)
+    return Suite(name, path, profile, str(doc.get("description") or "").strip(), runs, report, task, tuple(track))
 
 
 def validate_run(config: dict[str, Any], registry: Registry, *, file: str, prefix: str) -> dict[str, Any]:

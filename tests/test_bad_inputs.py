@@ -257,6 +257,9 @@ CASES = {
     "executor option unknown to ray": (run("--executor", "ray", "--executor-option", "gpus=1"),
                                        "unknown option 'gpus' for --executor ray (allowed: num_cpus, num_gpus"),
     "slurm without sbatch": (run("--executor", "slurm"), "no sbatch on PATH"),
+    "tracker unknown in the suite": (run(change=setter("track", ["tensorbord"])),
+                                     "s.yaml: track[0]: unknown tracker 'tensorbord' (did you mean 'tensorboard'?"),
+    "tracker unknown on the command line": (run("--track", "wandb"), "--track: unknown tracker 'wandb'"),
 }
 
 
