@@ -310,8 +310,17 @@ class Retriever(Plugin):
             except ImportError as exc:
                 raise MissingDependency(f"{hint} ({type(exc).__name__}: {exc})") from None
 
+    #: True when the plugin builds with ``build_streamed`` (a training sample, then the database added a
+    #: chunk at a time) rather than ``build_index`` (one float32 copy of the whole database in memory)
+    streams: ClassVar[bool] = False
+
     # -- what a plugin writes -------------------------------------------------------------------------
     def build_index(self, x: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def build_streamed(self, embeddings: np.ndarray) -> None:
+        """Build from the raw (memory-mapped) embeddings, reading them with ``vector_sample`` and
+        ``vector_chunks``; only for a plugin that sets ``streams``."""
         raise NotImplementedError
 
     def search_index(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -334,14 +343,34 @@ class Retriever(Plugin):
 
     # -- what every retriever gets --------------------------------------------------------------------
     def build(self, embeddings: np.ndarray) -> None:
+        """Build over ``embeddings`` (memory-mapped from the cache). A retriever that ``streams`` is handed
+        them as they are and reads them a chunk at a time (``vector_chunks``, ``vector_sample``); any other
+        gets one float32 copy (``build_index``)."""
         if self.metric not in self.METRICS:
             raise ValueError(f"metric must be one of {', '.join(self.METRICS)}, got {self.metric!r}")
         self.check_requirements()
-        x = self._vectors(embeddings)
-        self.n, self.dim = x.shape
+        if embeddings.ndim != 2:
+            raise ValueError(f"expected a (n, dim) array, got shape {embeddings.shape}")
+        self.n, self.dim = embeddings.shape
         self._digest = array_digest(embeddings)
         if self.n:
-            self.build_index(x)
+            self.build_streamed(embeddings) if self.streams else self.build_index(self._vectors(embeddings))
+
+    def vector_chunks(self, embeddings: np.ndarray) -> Iterator[np.ndarray]:
+        """Consecutive rows of ``embeddings`` as ``build_index`` would see them (float32, normalised for
+        cosine), about ``rdmbench.chunks.CHUNK_BYTES`` at a time."""
+        from rdmbench.chunks import row_chunks
+
+        for chunk in row_chunks(embeddings):
+            yield self._vectors(chunk)
+
+    def vector_sample(self, embeddings: np.ndarray, size: int, seed: int) -> np.ndarray:
+        """A seeded sample of ``size`` rows (all rows when the database is no larger), in ascending order:
+        what an index trains its quantisers on."""
+        if size >= len(embeddings):
+            return self._vectors(np.asarray(embeddings))
+        rows = np.sort(np.random.default_rng(seed).choice(len(embeddings), size, replace=False))
+        return self._vectors(np.asarray(embeddings[rows]))
 
     def search(self, queries: np.ndarray, k: int, **query: Any) -> tuple[np.ndarray, np.ndarray]:
         """Return (scores float32 (Q, k), ids int64 (Q, k)), best first; -1 / -inf pad missing results.
@@ -394,7 +423,6 @@ class Retriever(Plugin):
             problems.append(f"it was saved by {meta['retriever']!r} v{meta['version']}, not {self.name!r} v{self.version}")
         if json.loads(json.dumps(self.config, default=str)) != meta["config"]:
             problems.append(f"it was built with {meta['config']}, not {self.config}")
-        embeddings = np.asarray(embeddings)
         if embeddings.ndim != 2 or embeddings.shape[1] != meta["dim"] or len(embeddings) != meta["n"]:
             problems.append(f"it holds {meta['n']} x {meta['dim']} vectors, the embeddings are {embeddings.shape}")
         elif array_digest(embeddings) != meta["embeddings_sha256"]:
@@ -420,9 +448,14 @@ class Retriever(Plugin):
 
 
 def array_digest(x: np.ndarray) -> str:
-    """sha256 of an array's float32 values and shape: what an index was built from."""
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    return hashlib.sha256(repr(x.shape).encode() + x.tobytes()).hexdigest()
+    """sha256 of an array's float32 values and shape: what an index was built from. Read a chunk of rows at a
+    time, so a memory-mapped database of any size is hashed in flat memory (the digest is the whole array's)."""
+    from rdmbench.chunks import row_chunks
+
+    h = hashlib.sha256(repr(tuple(x.shape)).encode())
+    for chunk in row_chunks(x):
+        h.update(np.ascontiguousarray(chunk, dtype=np.float32).tobytes())
+    return h.hexdigest()
 
 
 class FirstStage(Plugin):

@@ -106,6 +106,16 @@ class StageCache:
                 shutil.rmtree(tmp, ignore_errors=True)
 
 
+def scratch(tmp: Path) -> Path:
+    """A folder for a stage's resumable work in progress, beside the temporary folder ``write`` handed it:
+    kept when the stage is interrupted (its next attempt, under the same key, finds it), removed by the stage
+    when done, and by ``rdmbench cache prune`` as a leftover of an interrupted write."""
+    key = Path(tmp).name[1:].split(".")[0]
+    folder = Path(tmp).parent / f".partial-{key}"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
 class DiskFull(OSError):
     """The cache's disk is full: the suite stops (every later stage would fail the same way)."""
 

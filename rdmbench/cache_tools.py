@@ -69,7 +69,7 @@ def leftovers(cache: Path) -> list[Path]:
             if p.name.startswith(".corrupt-"):
                 found.append(p)
                 continue
-            key = p.name[1:].split(".")[0]
+            key = p.name.removeprefix(".partial-") if p.name.startswith(".partial-") else p.name[1:].split(".")[0]
             try:  # a writer holds its entry's lock for as long as its temporary folder exists
                 with FileLock(str(cache / LOCKS / f"{stage_dir.name}-{key}.lock"), timeout=0):
                     found.append(p)

@@ -44,33 +44,51 @@ def write_rows(path: Path, count: int, chunks: Iterable[np.ndarray]) -> tuple[in
     must match it. At least one chunk must arrive (an empty one when ``count`` is 0). The file
     appears under its name only when complete, as with ``rdmbench.cache.save_array``.
     """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npy", dir=path.parent)
-    written, shape = 0, None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for chunk in chunks:
-                chunk = np.asarray(chunk)
-                if shape is None:
-                    shape, dtype = (count, *chunk.shape[1:]), chunk.dtype
-                    _write_header(f, shape, dtype)
-                elif chunk.shape[1:] != shape[1:] or chunk.dtype != dtype:
-                    raise ValueError(f"{path.name}: a chunk of {chunk.dtype} {chunk.shape[1:]} rows after "
-                                     f"{dtype} {shape[1:]} rows")
-                if written + len(chunk) > count:
-                    raise ValueError(f"{path.name}: more than the {count} rows announced")
-                f.write(np.ascontiguousarray(chunk).tobytes())
-                written += len(chunk)
-            if shape is None:
-                raise ValueError(f"{path.name}: no chunk arrived, so the row shape is unknown")
-            if written != count:
-                raise ValueError(f"{path.name}: {written} rows written, {count} announced")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return shape
+    with RowWriter(path, count) as writer:
+        for chunk in chunks:
+            writer.append(chunk)
+    return writer.shape
+
+
+class RowWriter:
+    """``write_rows`` for a caller that fills several files side by side (``with RowWriter(...) as w:
+    w.append(rows)``): complete under its name when the block ends without error, absent otherwise."""
+
+    def __init__(self, path: Path, count: int):
+        self.path, self.count = Path(path), count
+        self.shape: tuple[int, ...] | None = None
+        self.written = 0
+
+    def __enter__(self) -> RowWriter:
+        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".npy", dir=self.path.parent)
+        self._file = os.fdopen(fd, "wb")
+        return self
+
+    def append(self, chunk: np.ndarray) -> None:
+        chunk = np.asarray(chunk)
+        if self.shape is None:
+            self.shape, self.dtype = (self.count, *chunk.shape[1:]), chunk.dtype
+            _write_header(self._file, self.shape, self.dtype)
+        elif chunk.shape[1:] != self.shape[1:] or chunk.dtype != self.dtype:
+            raise ValueError(f"{self.path.name}: a chunk of {chunk.dtype} {chunk.shape[1:]} rows after "
+                             f"{self.dtype} {self.shape[1:]} rows")
+        if self.written + len(chunk) > self.count:
+            raise ValueError(f"{self.path.name}: more than the {self.count} rows announced")
+        self._file.write(np.ascontiguousarray(chunk).tobytes())
+        self.written += len(chunk)
+
+    def __exit__(self, kind, value, tb) -> None:
+        try:
+            self._file.close()
+            if kind is None:
+                if self.shape is None:
+                    raise ValueError(f"{self.path.name}: no chunk arrived, so the row shape is unknown")
+                if self.written != self.count:
+                    raise ValueError(f"{self.path.name}: {self.written} rows written, {self.count} announced")
+                os.replace(self._tmp, self.path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._tmp)
 
 
 def _write_header(f, shape: tuple[int, ...], dtype: np.dtype) -> None:

@@ -10,6 +10,7 @@ database and a database given at sampling time, and a stage's key never holds mo
 
 from __future__ import annotations
 
+import shutil
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Callable
@@ -17,8 +18,8 @@ from typing import Any, Callable
 import numpy as np
 
 from rdmbench.api import ImageSet, SplitView
-from rdmbench.cache import load_array, read_json, save_array, write_json
-from rdmbench.chunks import write_rows
+from rdmbench.cache import load_array, read_json, save_array, scratch, write_json
+from rdmbench.chunks import RowWriter, row_chunks, write_rows
 from rdmbench.errors import ConfigError, RdmbenchError
 from rdmbench.progress import Progress
 
@@ -131,13 +132,33 @@ def embeddings(pipe: Any, encoder_spec: dict[str, Any], source: Path, array: str
     def compute(out: Path) -> dict:
         enc = encoder(pipe, encoder_spec, fitted, first_stage)
         images = load_array(source / f"{array}_images.npy", mmap=True)
-        emb = enc.features(images, pipe.progress)["embedding"].astype(np.float32)
-        if enc.normalize:
-            emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
-        save_array(out / "embeddings.npy", emb.astype(np.float16))
-        return {"count": len(emb), "dim": emb.shape[1], "encoder": enc.identity()}
+        # float16 shards of SHARD_ROWS images, each saved as it is computed beside the entry-to-be, so an
+        # interrupted encoding of a large database resumes at its first missing shard; then joined into
+        # one memory-mappable file, a shard at a time
+        partial = scratch(out)
+        starts = range(0, len(images), SHARD_ROWS)
+        shards = [partial / f"shard-{i:05d}.npy" for i in range(len(starts))]
+        for start, shard in zip(starts, shards):
+            if not shard.is_file():
+                save_array(shard, _embed(enc, np.asarray(images[start:start + SHARD_ROWS]), pipe.progress))
+        dim = load_array(shards[0], mmap=True).shape[1] if shards else _embed(enc, images[:0], None).shape[1]
+        write_rows(out / "embeddings.npy", len(images),
+                   (load_array(shard) for shard in shards) if shards else [np.zeros((0, dim), np.float16)])
+        shutil.rmtree(partial)
+        return {"count": len(images), "dim": dim, "encoder": enc.identity(), "shards": len(shards)}
 
     return pipe.stage("embeddings", config, inputs, compute)
+
+
+#: images per float16 shard of an embeddings stage (a multiple of every encoder's batch size)
+SHARD_ROWS = 1 << 17
+
+
+def _embed(enc: Any, images: np.ndarray, progress: Progress | None) -> np.ndarray:
+    emb = enc.features(images, progress)["embedding"].astype(np.float32)
+    if enc.normalize:
+        emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+    return emb.astype(np.float16)
 
 
 def text_embeddings(pipe: Any, encoder_spec: dict[str, Any], texts: list[str], fitted: Path | None = None) -> Path:
@@ -171,7 +192,7 @@ def index(pipe: Any, r: dict[str, Any], db_emb: Path) -> Path:
         import time
 
         ret = pipe.plugin("retriever", spec)
-        emb = load_array(db_emb / "embeddings.npy")
+        emb = load_array(db_emb / "embeddings.npy", mmap=True)  # a streaming retriever reads it by chunks
         start = time.perf_counter()
         ret.build(emb)
         build_s = time.perf_counter() - start
@@ -186,7 +207,7 @@ def index(pipe: Any, r: dict[str, Any], db_emb: Path) -> Path:
 def retriever(pipe: Any, r: dict[str, Any], index_path: Path, db_emb: Path) -> Any:
     """The shared retriever instance with this index loaded."""
     return pipe.loaded("retriever", retriever_spec(r), index_path,
-                       lambda ret: ret.load(index_path, load_array(db_emb / "embeddings.npy")))
+                       lambda ret: ret.load(index_path, load_array(db_emb / "embeddings.npy", mmap=True)))
 
 
 def neighbours(pipe: Any, r: dict[str, Any], index_path: Path, db_emb: Path, queries: Path, k: int) -> Path:
@@ -197,11 +218,20 @@ def neighbours(pipe: Any, r: dict[str, Any], index_path: Path, db_emb: Path, que
 
     def compute(out: Path) -> dict:
         ret = retriever(pipe, r, index_path, db_emb)
-        q = load_array(queries / "embeddings.npy").astype(np.float32)
-        sims, ids = search(ret, q, k, query, pipe.progress)
-        save_array(out / "ids.npy", ids.astype(np.int64))
-        save_array(out / "similarities.npy", sims.astype(np.float16))
-        return {"queries": len(q), "k": k, "mean_top1_similarity": float(sims[:, 0].mean())}
+        q = load_array(queries / "embeddings.npy", mmap=True)
+        top1 = 0.0
+        # the queries in parts, each part's answers written as it ends: memory stays flat however many
+        with RowWriter(out / "ids.npy", len(q)) as id_rows, RowWriter(out / "similarities.npy", len(q)) as sim_rows, \
+                pipe.progress.task("search neighbours", len(q)) if pipe.progress else nullcontext() as advance:
+            for chunk in row_chunks(q) if len(q) else [np.zeros((0, q.shape[1]), np.float32)]:
+                sims, ids = search(ret, chunk.astype(np.float32), k, query, None) if len(chunk) else \
+                    (np.zeros((0, k), np.float32), np.zeros((0, k), np.int64))
+                top1 += float(sims[:, 0].astype(np.float64).sum())
+                id_rows.append(ids.astype(np.int64))
+                sim_rows.append(sims.astype(np.float16))
+                if advance:
+                    advance(len(chunk))
+        return {"queries": len(q), "k": k, "mean_top1_similarity": top1 / max(len(q), 1)}
 
     return pipe.stage("neighbours", config, {"index": index_path.name, "queries": queries.name}, compute,
                       uses=(search,))

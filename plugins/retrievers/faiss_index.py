@@ -41,6 +41,10 @@ class FaissRetriever(Retriever):
         seed: seed of the IVF k-means.
         small_database: error: refuse a database too small to train ivf-pq's codebooks; flat:
             search such a database exactly instead (recorded as `built: flat` in the manifest).
+        train_size: vectors the IVF k-means and PQ codebooks train on, a seeded sample; null: 256 per
+            list (FAISS' guideline is 30-256), at least 64 per PQ centroid, at most the database.
+            The database is then added a chunk at a time, so building an IVF-PQ index holds the
+            sample and the compressed codes, never the float vectors of the whole database.
     """
 
     name = "faiss"
@@ -58,12 +62,15 @@ class FaissRetriever(Retriever):
         use_gpu: bool | None = None,
         seed: int = 0,
         small_database: Literal["error", "flat"] = "error",
+        train_size: int | None = None,
     ):
         if nlist is not None and nlist < 1:
             raise ValueError("nlist must be >= 1")
         self.index_type, self.metric, self.nlist = index_type, metric, nlist
         self.pq_m, self.pq_bits, self.hnsw_m, self.ef_construction = pq_m, pq_bits, hnsw_m, ef_construction
-        self.use_gpu, self.seed, self.small_database = use_gpu, seed, small_database
+        if train_size is not None and train_size < 1:
+            raise ValueError("train_size must be >= 1 (or null)")
+        self.use_gpu, self.seed, self.small_database, self.train_size = use_gpu, seed, small_database, train_size
         self.index = None
         self.built = index_type  # what was built: index_type, or flat where small_database allowed it
         self._params: dict = {}
@@ -71,9 +78,11 @@ class FaissRetriever(Retriever):
     def build_info(self) -> dict:
         return {"built": self.built}
 
-    def build_index(self, x: np.ndarray) -> None:
+    streams = True
+
+    def build_streamed(self, embeddings: np.ndarray) -> None:
         faiss = require("faiss", INSTALL)
-        n, d = x.shape
+        n, d = embeddings.shape
         metric = faiss.METRIC_L2 if self.metric == "l2" else faiss.METRIC_INNER_PRODUCT
         kind = self.index_type
         if kind == "ivf-pq" and n < 2 ** self.pq_bits:
@@ -103,8 +112,10 @@ class FaissRetriever(Retriever):
                     raise RdmbenchError(f"faiss ivf-pq: pq_m={self.pq_m} must divide the dimension {d}")
                 index = faiss.IndexIVFPQ(quantizer, d, nlist, self.pq_m, self.pq_bits, metric)
             index.cp.seed = self.seed
-            index.train(x)
-        index.add(x)
+            size = self.train_size or max(256 * nlist, 64 * 2 ** self.pq_bits if kind == "ivf-pq" else 0)
+            index.train(self.vector_sample(embeddings, size, self.seed))
+        for chunk in self.vector_chunks(embeddings):
+            index.add(chunk)
         self.index = self._to_device(index)
 
     def _to_device(self, index):
