@@ -222,7 +222,8 @@ def text_inputs(text: dict[str, Path], samples_path: Path) -> TextInputs:
     index = {t: i for i, t in enumerate(prompts)}
     of = np.asarray([index[t] for t in texts], np.int64)
     labels = maybe(samples_path / "query_labels.npy")
-    prompt_labels = None if labels is None else np.asarray([labels[texts.index(t)] for t in prompts], np.int64)
+    first = np.unique(of, return_index=True)[1]  # each prompt's first sample, in prompt order
+    prompt_labels = None if labels is None else np.asarray(labels[first], np.int64)
     loaded = {"generated": load_array(text["generated"] / "embedding.npy"),
               "reference": load_array(text["reference"] / "embedding.npy"),
               "prompts": load_array(text["prompts"] / "embeddings.npy")}
