@@ -62,6 +62,23 @@ def test_faiss_ivf_pq_trains_on_a_sample_and_adds_by_chunks(monkeypatch):
     assert sample.shape == (500, 32) and np.allclose(np.linalg.norm(sample, axis=1), 1, atol=1e-3)
 
 
+def test_hnswlib_inserted_by_chunks_builds_the_graph_inserted_whole(monkeypatch):
+    pytest.importorskip("hnswlib")
+    from rdmbench_plugins.retrievers.hnswlib_index import HnswlibRetriever
+
+    db, q = _database(1500), _database(40, seed=1)
+    whole = HnswlibRetriever(m=8, ef_construction=40)
+    whole.build(db)
+    monkeypatch.setattr(chunks, "CHUNK_BYTES", 32 * 2 * 200)  # eight chunks of 200 float16 vectors
+    parted = HnswlibRetriever(m=8, ef_construction=40)
+    parted.build(db)
+    for retriever in (whole, parted):
+        retriever.search_threads = 1
+    (s1, i1), (s2, i2) = whole.search(q, 5, ef=10), parted.search(q, 5, ef=10)
+    np.testing.assert_array_equal(i1, i2)
+    np.testing.assert_array_equal(s1, s2)
+
+
 class CountingEncoder:
     """Stands in for the run's encoder: records the images of every call, fails when told to."""
 

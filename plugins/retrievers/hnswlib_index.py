@@ -48,10 +48,18 @@ class HnswlibRetriever(Retriever):
     def _space(self) -> str:
         return "l2" if self.metric == "l2" else "ip"  # cosine arrives normalised: ip is cosine then
 
-    def build_index(self, x: np.ndarray) -> None:
-        index = require("hnswlib", INSTALL).Index(space=self._space(), dim=x.shape[1])
-        index.init_index(max_elements=len(x), ef_construction=self.ef_construction, M=self.m, random_seed=self.seed)
-        index.add_items(x, np.arange(len(x)), num_threads=self.build_threads)
+    # inserted a chunk at a time: the graph holds its own copy of the vectors, so no second float32 copy of
+    # the database is made; with one build thread the points go in in the same order, giving the same graph
+    streams = True
+
+    def build_streamed(self, embeddings: np.ndarray) -> None:
+        index = require("hnswlib", INSTALL).Index(space=self._space(), dim=embeddings.shape[1])
+        index.init_index(max_elements=len(embeddings), ef_construction=self.ef_construction, M=self.m,
+                         random_seed=self.seed)
+        start = 0
+        for chunk in self.vector_chunks(embeddings):
+            index.add_items(chunk, np.arange(start, start + len(chunk)), num_threads=self.build_threads)
+            start += len(chunk)
         self.index = index
 
     def search_index(self, q: np.ndarray, k: int, *, ef: int = 64) -> tuple[np.ndarray, np.ndarray]:
