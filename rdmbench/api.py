@@ -353,8 +353,10 @@ class Retriever(Plugin):
             raise ValueError(f"expected a (n, dim) array, got shape {embeddings.shape}")
         self.n, self.dim = embeddings.shape
         self._digest = array_digest(embeddings)
-        if self.n:
-            self.build_streamed(embeddings) if self.streams else self.build_index(self._vectors(embeddings))
+        if self.n and self.streams:
+            self.build_streamed(embeddings)
+        elif self.n:
+            self.build_index(self._vectors(embeddings))
 
     def vector_chunks(self, embeddings: np.ndarray) -> Iterator[np.ndarray]:
         """Consecutive rows of ``embeddings`` as ``build_index`` would see them (float32, normalised for

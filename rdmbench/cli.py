@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
-from rdmbench import __version__
+from rdmbench import __version__, processes
 from rdmbench.errors import RdmbenchError
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    quiet = getattr(args, "quiet", False) or int(os.environ.get("RANK", "0")) > 0  # one voice per launch
+    quiet = getattr(args, "quiet", False) or not processes.is_main()  # one voice per launch
     logging.basicConfig(level=logging.INFO if not quiet else logging.WARNING,
                         format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
     try:
@@ -107,21 +106,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from rdmbench import processes, runner
+    from rdmbench import runner
     from rdmbench.suite import load_suite
 
     suite = load_suite(args.suite, args.profile, sets=args.sets)
-    if args.track:
+    if suite.track or args.track:
         from dataclasses import replace
 
         from rdmbench.track import check
 
+        check(suite.track, file=str(args.suite))
         check(args.track, key="--track")
         suite = replace(suite, track=tuple(dict.fromkeys([*suite.track, *args.track])))
-    if suite.track:
-        from rdmbench.track import check
-
-        check(suite.track, file=str(args.suite))
     root = Path("results")
     out = args.results or runner.results_dir_for(suite, root)
     cache = args.cache or (out.parent / ".cache")

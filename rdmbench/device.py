@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+from rdmbench import processes
 
 
 def resolve_device(device: str) -> str:
@@ -12,8 +12,8 @@ def resolve_device(device: str) -> str:
         import torch
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        return f"cuda:{os.environ.get('LOCAL_RANK', '0')}"
+    if device == "cuda" and processes.launched():
+        return f"cuda:{processes.local_rank()}"
     return device
 
 

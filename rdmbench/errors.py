@@ -24,6 +24,11 @@ class ConfigErrors(RdmbenchError):
         super().__init__("\n".join(str(e) for e in errors))
 
 
+def one_line(exc: BaseException, limit: int = 500) -> str:
+    """``Type: message``, first line only, at most ``limit`` characters: an error as a row or log shows it."""
+    return f"{type(exc).__name__}: {exc}".splitlines()[0][:limit]
+
+
 class MissingDependency(RdmbenchError):
     """An optional library or a local file a plugin needs is not there; says how to get it."""
 

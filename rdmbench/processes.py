@@ -19,7 +19,7 @@ import os
 from datetime import timedelta
 from typing import Any, Callable, TypeVar
 
-from rdmbench.errors import RdmbenchError
+from rdmbench.errors import RdmbenchError, one_line
 
 T = TypeVar("T")
 
@@ -97,7 +97,7 @@ def by_main(compute: Callable[[], T]) -> T | None:
     try:
         result = compute()
     except BaseException as exc:
-        share(f"{type(exc).__name__}: {exc}".splitlines()[0][:500] or type(exc).__name__)
+        share(one_line(exc))
         raise
     share("")
     return result

@@ -34,7 +34,7 @@ from rdmbench import processes, track
 from rdmbench.cache import DiskFull, StageCache, read_json, write_json, write_text
 from rdmbench.device import resolve_device
 from rdmbench.envinfo import environment
-from rdmbench.errors import ConfigError, RdmbenchError
+from rdmbench.errors import ConfigError, RdmbenchError, one_line
 from rdmbench.progress import Progress, default_progress
 from rdmbench.registry import get_registry
 from rdmbench.suite import Run, Suite
@@ -183,7 +183,7 @@ def execute(pipeline: Any, run: Run, run_dir: Path, profile: str, device: str) -
         raise
     except Exception as exc:  # one failed run must not stop the suite
         row["status"] = "failed"
-        row["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+        row["error"] = one_line(exc)
         log.error("run %s failed:\n%s", run.run_id, traceback.format_exc())
     finally:
         logging.getLogger("rdmbench").removeHandler(handler)

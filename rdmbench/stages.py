@@ -155,10 +155,15 @@ SHARD_ROWS = 1 << 17
 
 
 def _embed(enc: Any, images: np.ndarray, progress: Progress | None) -> np.ndarray:
-    emb = enc.features(images, progress)["embedding"].astype(np.float32)
+    return _normalised(enc, enc.features(images, progress)["embedding"]).astype(np.float16)
+
+
+def _normalised(enc: Any, emb: np.ndarray) -> np.ndarray:
+    """float32, L2-normalised unless the encoder says its raw values are the vectors (``Encoder.normalize``)."""
+    emb = np.asarray(emb, dtype=np.float32)
     if enc.normalize:
-        emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
-    return emb.astype(np.float16)
+        emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+    return emb
 
 
 def text_embeddings(pipe: Any, encoder_spec: dict[str, Any], texts: list[str], fitted: Path | None = None) -> Path:
@@ -170,9 +175,7 @@ def text_embeddings(pipe: Any, encoder_spec: dict[str, Any], texts: list[str], f
         enc = encoder(pipe, encoder_spec, fitted)
         if not enc.encodes_text:
             raise ConfigError(f"encoder {encoder_spec['name']!r} has no text tower", key="encoder")
-        emb = np.asarray(enc.encode_text(list(texts)), dtype=np.float32)
-        if enc.normalize:
-            emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+        emb = _normalised(enc, enc.encode_text(list(texts)))
         save_array(out / "embeddings.npy", emb)
         return {"count": len(emb), "dim": emb.shape[1] if emb.ndim == 2 else 0, "encoder": enc.identity()}
 

@@ -190,15 +190,7 @@ def parse_sets(sets: list[str], sweep: dict[str, Any], seeds: list[int],
     axes_at.update({f"sweep.groups[{i}].{k}": k for i, g in enumerate(groups) for k in g})
     out: dict[str, Any] = {}
     for item in sets:
-        key, eq, text = item.partition("=")
-        key = key.strip()
-        if not eq or not re.fullmatch(r"[A-Za-z_][\w-]*(\[\d+\])?(\.[A-Za-z_][\w-]*)*", key):
-            raise ConfigError(f"expected dotted.key=VALUE, got {item!r}", file=file, key="--set")
-        try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"VALUE is not valid YAML: {' '.join(str(exc).split())}", file=file,
-                              key=f"--set {key}") from None
+        key, value = key_value(item, "--set", "dotted.key", r"[A-Za-z_][\w-]*(\[\d+\])?(\.[A-Za-z_][\w-]*)*", file)
         if key == "seeds":
             seeds = value
         elif key.startswith("sweep."):
@@ -214,6 +206,20 @@ def parse_sets(sets: list[str], sweep: dict[str, Any], seeds: list[int],
                                   f"set the axis instead (--set {at}=[...])", file=file, key=f"--set {key}")
             out[key] = value
     return out, sweep, seeds
+
+
+def key_value(item: str, flag: str, form: str = "KEY", pattern: str = r".+", file: str | None = None) -> tuple[str, Any]:
+    """One ``KEY=VALUE`` command-line item (``flag``: --set, --executor-option) -> (key, VALUE read as YAML);
+    a key not matching ``pattern`` or a VALUE that is not YAML is one line naming the flag."""
+    key, eq, text = item.partition("=")
+    key = key.strip()
+    if not eq or not re.fullmatch(pattern, key):
+        raise ConfigError(f"expected {form}=VALUE, got {item!r}", file=file, key=flag)
+    try:
+        return key, yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"VALUE is not valid YAML: {' '.join(str(exc).split())}", file=file,
+                          key=f"{flag} {key}") from None
 
 
 def _product(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:

@@ -40,23 +40,16 @@ class ExactRetriever(Retriever):
     streams = True
 
     def build_streamed(self, embeddings: np.ndarray) -> None:
+        import torch
+
         from rdmbench.chunks import rows_per_chunk
 
         self._parts = rows_per_chunk(embeddings.shape[1] * 4)
         if len(embeddings) <= self._parts:  # the usual case: one float32 copy, one product per batch
-            self._set(self._vectors(np.asarray(embeddings)))
+            self._db = torch.from_numpy(self._vectors(np.asarray(embeddings)))
+            self._sq_norms = (self._db * self._db).sum(1) if self.metric == "l2" else None
         else:
             self._mapped, self._db = embeddings, None
-
-    def build_index(self, x: np.ndarray) -> None:
-        self._parts = len(x)
-        self._set(x)
-
-    def _set(self, x: np.ndarray) -> None:
-        import torch
-
-        self._db = torch.from_numpy(x)
-        self._sq_norms = (self._db * self._db).sum(1) if self.metric == "l2" else None
 
     def search_index(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         import torch

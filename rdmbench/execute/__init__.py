@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from rdmbench.cache import canonical
-from rdmbench.errors import ConfigError, RdmbenchError
+from rdmbench.errors import ConfigError, one_line
 from rdmbench.execute.work import Job, PROBE, prepare, work
 from rdmbench.registry import unknown_choice
 
@@ -114,7 +114,7 @@ def _report_prepare(ex: Executor, handle: Any, members: list[Any]) -> None:
     try:
         outcome = ex.result(handle)
     except Exception as exc:  # its runs meet the same problem and record it in their rows
-        outcome = f"failed: {type(exc).__name__}: {exc}".splitlines()[0]
+        outcome = f"failed: {one_line(exc)}"
     log.info("shared stages of %s: %s", ", ".join(r.run_id for r in members), outcome)
 
 
@@ -125,7 +125,7 @@ def _report_run(ex: Executor, handle: Any, run: Any, suite: Any, out: Path, done
     try:
         outcome = ex.result(handle)
     except Exception as exc:  # the worker died (killed, out of memory, preempted) after its retries
-        error = f"worker lost: {type(exc).__name__}: {exc}".splitlines()[0][:500]
+        error = f"worker lost: {one_line(exc)}"
         row = {"run_id": run.run_id, **run.shown, "profile": suite.profile, "status": "failed", "error": error}
         with runner._results_lock(out):
             write_json(out / "runs" / run.run_id / "row.json", row)
@@ -138,16 +138,6 @@ def _report_run(ex: Executor, handle: Any, run: Any, suite: Any, out: Path, done
 
 def parse_options(items: list[str]) -> dict[str, Any]:
     """``--executor-option KEY=VALUE`` (VALUE is YAML) -> a dict."""
-    import yaml
+    from rdmbench.suite import key_value
 
-    options = {}
-    for item in items:
-        key, eq, value = item.partition("=")
-        if not eq or not key:
-            raise ConfigError(f"expected KEY=VALUE, got {item!r}", key="--executor-option")
-        options[key.strip()] = yaml.safe_load(value)
-    return options
-
-
-class ExecutorError(RdmbenchError):
-    """The executor cannot start (package missing, cluster unreachable): nothing was submitted."""
+    return dict(key_value(item, "--executor-option") for item in items)
