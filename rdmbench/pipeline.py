@@ -61,16 +61,23 @@ class Pipeline:
         return provenance.describe(self.plugin(kind, spec), spec)
 
     def stage(self, name: str, config: Any, inputs: dict[str, str], compute: Callable[[Path], dict | None], *,
-              version: int = 1, uses: tuple[Callable, ...] = (), collective: bool = False) -> Path:
+              version: int = 1, uses: tuple[Callable, ...] = (), collective: bool = False,
+              portable: bool = False) -> Path:
         """The stage's entry, computed unless an intact one with the same key exists.
 
         ``version``: bump it when a stage's meaning changes in a way its code hash cannot see.
-        ``uses``: functions of other modules the computation calls, whose code is keyed too.
+        ``uses``: functions the computation calls that its code does not name (they are keyed too).
         ``collective``: under a launcher of several processes (rdmbench.processes), every process
         computes it together (training); otherwise the main process computes it and the others wait.
+        ``portable``: its bytes are the same on every device and thread count (it copies and counts, but
+        sums no floats), so neither is keyed. Otherwise the device type and the thread count are: float
+        sums reduce in another order on CUDA or with another number of threads, and a trained head
+        amplifies those last bits like another seed.
         The lock makes concurrent processes compute it once.
         """
-        code = [provenance.function_provenance(f) for f in (sys._getframe(1).f_code, *uses)]
+        code = provenance.stage_provenance(sys._getframe(1).f_code, uses)
+        if not portable:
+            code = {**code, "runs_on": self.runs_on()}
         key = make_key(name, {"v": version, "config": config, "code": code}, inputs)
         path = self.cache.path(name, key)
         if collective and self.until_collective:
@@ -82,7 +89,13 @@ class Pipeline:
             return path
         return self._compute(name, key, config, code, inputs, compute)
 
-    def _compute(self, name: str, key: str, config: Any, code: list, inputs: dict[str, str],
+    def runs_on(self) -> dict[str, Any]:
+        """The device type and the thread count in force, which the keys of device-dependent stages hold."""
+        import torch
+
+        return {"device": self.device.split(":")[0], "threads": torch.get_num_threads()}
+
+    def _compute(self, name: str, key: str, config: Any, code: dict, inputs: dict[str, str],
                  compute: Callable[[Path], dict | None]) -> Path:
         path = self.cache.path(name, key)
         cached = {"stage": name, "key": key, "cached": True, "seconds": 0.0}
@@ -103,7 +116,7 @@ class Pipeline:
         log.info("stage %s [%s]: done in %.1f s", name, key, seconds)
         return path
 
-    def _together(self, name: str, key: str, config: Any, code: list, inputs: dict[str, str],
+    def _together(self, name: str, key: str, config: Any, code: dict, inputs: dict[str, str],
                   compute: Callable[[Path], dict | None]) -> Path:
         """Every process computes; the main one writes the entry, the others fill a folder thrown away.
         Whether it is cached is the main process's answer, so all of them compute it or none does."""

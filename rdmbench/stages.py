@@ -18,7 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 from rdmbench.api import ImageSet, SplitView
-from rdmbench.cache import load_array, read_json, save_array, scratch, write_json
+from rdmbench.cache import DONE, load_array, read_json, save_array, scratch, write_json
 from rdmbench.chunks import RowWriter, row_chunks, write_rows
 from rdmbench.errors import ConfigError, RdmbenchError
 from rdmbench.progress import Progress
@@ -46,7 +46,7 @@ def data(pipe: Any, d: dict[str, Any]) -> Path:
         write_json(out / "meta.json", {"class_names": list(class_names or [])})
         return {"train": len(train), "reference": len(ref)}
 
-    return pipe.stage("data", config, {}, compute)
+    return pipe.stage("data", config, {}, compute, portable=True)
 
 
 def database(pipe: Any, spec: dict[str, Any], d: dict[str, Any], data_path: Path) -> Path:
@@ -77,7 +77,7 @@ def database(pipe: Any, spec: dict[str, Any], d: dict[str, Any], data_path: Path
         return {"size": len(stored), "overlap_with_train": overlap, "overlap_with_reference": ref_overlap,
                 "allow_reference_overlap": allow_ref, "excluded": getattr(db, "excluded", None)}
 
-    return pipe.stage("database", config, {"data": data_path.name}, compute)
+    return pipe.stage("database", config, {"data": data_path.name}, compute, portable=True)
 
 
 def encoder_fit(pipe: Any, spec: dict[str, Any], data_path: Path, seed: int) -> Path | None:
@@ -242,8 +242,12 @@ def neighbours(pipe: Any, r: dict[str, Any], index_path: Path, db_emb: Path, que
 
 def opt_ins(p: dict[str, Path]) -> dict[str, Any]:
     """Row columns for explicit opt-ins that made a stage differ from what was asked, so a number never
-    hides them: an index built otherwise (``small_database:``), a database overlapping the reference set."""
+    hides them: an index built otherwise (``small_database:``), a database overlapping the reference set,
+    and whatever a plugin's fingerprint declares as ``opt_in`` (a dataset keyed by file sizes and times)."""
     out: dict[str, Any] = {}
+    for stage in ("data", "database"):
+        if stage in p:
+            out.update(_declared_opt_ins(read_json(p[stage] / DONE)["config"]))
     built = read_json(p["index"] / "info.json").get("built") if "index" in p else None
     if built:
         out["retriever_built"] = built
@@ -251,6 +255,15 @@ def opt_ins(p: dict[str, Path]) -> dict[str, Any]:
     if overlap:
         out["database_reference_overlap"] = overlap
     return out
+
+
+def _declared_opt_ins(node: Any) -> dict[str, Any]:
+    if isinstance(node, list):
+        return {k: v for n in node for k, v in _declared_opt_ins(n).items()}
+    if not isinstance(node, dict):
+        return {}
+    found = {k: v for n in node.values() for k, v in _declared_opt_ins(n).items()}
+    return {**found, **(node.get("opt_in") or {})}
 
 
 def take(count: int, size: int | None, rng: np.random.Generator, key: str) -> np.ndarray:

@@ -20,6 +20,7 @@ class names and little else, and it is not CLIP.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -99,9 +100,13 @@ class LitEncoder(Encoder):
         from rdmbench.cache import file_digest
         from rdmbench.provenance import describe
 
-        if self._digest is None:
-            self._digest = file_digest(self._text_dir() / "model.safetensors")
-        return {"image": describe(self.image, self.image_spec), "text_weights_sha256": self._digest}
+        if self._digest is None:  # weights, tokenizer, pooling and config alike decide the text vectors
+            root = self._text_dir()
+            h = hashlib.sha256()
+            for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+                h.update(f"{path.relative_to(root)}\0{file_digest(path)}\n".encode())
+            self._digest = h.hexdigest()
+        return {"image": describe(self.image, self.image_spec), "text_model_files_sha256": self._digest}
 
     def check(self) -> None:
         self.image.check()

@@ -140,8 +140,11 @@ def samples(pipe: Any, cfg: dict[str, Any], p: dict[str, Path],
     # the two guidance paths differ in the last bits, so the one taken is keyed; unguided, none is
     s["guidance_batching"] = resolve_guidance_batching(s["guidance_batching"], pipe.device) if guided else None
     s["mode"] = pipe.fingerprint("sampling_mode", s["mode"])
-    for key in ("database", "encoder", "retriever"):  # the sampling database enters through its stages' keys
+    for key in ("database", "encoder"):  # the sampling database enters through its stages' keys
         s.pop(key)
+    # the index's key holds how it was built; how `condition` searches it (nprobe, ef, …) is keyed here
+    retriever = s.pop("retriever")
+    s["retriever_query"] = retriever["query"] if retriever else None
     config = {"sample": s, "seed": cfg["seed"], "k_train": cfg["k_train"]}
     inputs = {n: q.name for n, q in p.items()}
 
@@ -395,5 +398,5 @@ def neighbour_classes(pipe: Any, cfg: dict[str, Any], p: dict[str, Path]) -> flo
         return {"agreement": float(np.mean(db[ids] == train[:, None]))}
 
     path = pipe.stage("neighbour_classes", {"k": k}, {n: p[n].name for n in ("data", "database", "neighbours")},
-                      compute)
+                      compute, portable=True)
     return read_json(path / "info.json")["agreement"]

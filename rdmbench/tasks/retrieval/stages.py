@@ -54,14 +54,16 @@ def recall_at_k(db: np.ndarray, q: np.ndarray, truth: np.ndarray, found: np.ndar
 def ground_truth(pipe: Any, cfg: dict[str, Any], db_emb: Path, q_emb: Path) -> Path:
     b = cfg["benchmark"]
     k_gt = max(GROUND_TRUTH_K, b["k"])
-    config = {"metric": b["metric"], "k": k_gt, "num_queries": b["num_queries"], "seed": cfg["data"]["seed"]}
+    exact_spec = {"name": "exact", "metric": b["metric"]}
+    config = {"metric": b["metric"], "k": k_gt, "num_queries": b["num_queries"], "seed": cfg["data"]["seed"],
+              "exact": pipe.fingerprint("retriever", exact_spec)}
 
     def compute(out: Path) -> dict:
         db = load_array(db_emb / "embeddings.npy")
         queries = load_array(q_emb / "embeddings.npy", mmap=True)
         n = len(queries) if b["num_queries"] is None else min(b["num_queries"], len(queries))
         ids = np.sort(np.random.default_rng(cfg["data"]["seed"]).permutation(len(queries))[:n])
-        exact = pipe.registry.create("retriever", {"name": "exact", "metric": b["metric"]})
+        exact = pipe.registry.create("retriever", exact_spec)
         exact.build(db)
         q = np.asarray(queries[ids], dtype=np.float32)
         _, found = batched_search(exact, q, min(k_gt, len(db)), {}, pipe.progress, batch=1024,
