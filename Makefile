@@ -14,7 +14,7 @@ run: install
 
 # two workers (tests spread one at a time; module fixtures are built once per worker), one thread each
 test: install
-	$(PYTHON) -m pytest -q -n 2 --dist loadgroup
+	$(PYTHON) -m pytest -q -n 2 --dist loadgroup --durations=15
 
 test-slow: install
 	$(PYTHON) -m pytest -q -m slow

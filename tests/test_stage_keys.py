@@ -44,13 +44,9 @@ def project_module(filename: str) -> str | None:
     return None
 
 
-@pytest.fixture(scope="module")
-def warm(tmp_path_factory):
-    """The one-run tiny suite computed once into a cache the tests below reuse; while each stage computes,
-    the project modules whose code runs are recorded (``executed``: entry key -> modules)."""
-    tmp = tmp_path_factory.mktemp("keys")
-    (tmp / "s.yaml").write_text(ONE_RUN)
-    cache = tmp / "cache"
+def traced_run(suite: Path, out: Path, cache: Path) -> dict[str, set[str]]:
+    """Run a suite; while each stage computes, record the project modules whose code runs (entry key ->
+    modules), by sys.setprofile: what actually ran, not what the key's static reach assumes."""
     executed: dict[str, set[str]] = {}
     real = Pipeline._compute
 
@@ -74,10 +70,20 @@ def warm(tmp_path_factory):
 
     Pipeline._compute = traced
     try:
-        runner.run_suite(load_suite(tmp / "s.yaml"), tmp / "first", cache)
+        rows = runner.run_suite(load_suite(suite), out, cache)
     finally:
         Pipeline._compute = real
-    return tmp, cache, executed
+    assert all(r["status"] == "ok" for r in rows), [r.get("error") for r in rows]
+    return executed
+
+
+@pytest.fixture(scope="module")
+def warm(tmp_path_factory):
+    """The one-run tiny suite computed once, traced, into a cache the tests below reuse."""
+    tmp = tmp_path_factory.mktemp("keys")
+    (tmp / "s.yaml").write_text(ONE_RUN)
+    cache = tmp / "cache"
+    return tmp, cache, traced_run(tmp / "s.yaml", tmp / "first", cache)
 
 
 def recomputed(tmp: Path, cache: Path, text: str = ONE_RUN, out: str = "again", only=None) -> dict[str, bool]:
@@ -168,18 +174,48 @@ def keyed_modules(cache: Path, key: str, through_inputs: bool = True) -> set[str
     return found
 
 
-def test_every_module_that_runs_while_a_stage_computes_is_in_its_key(warm):
-    """Traced with sys.setprofile while each stage of a real run computed: a module whose code ran but whose
-    source no key holds could change the entry without changing its key."""
-    _, cache, executed = warm
-    assert len(executed) >= 12, executed  # every stage of the run was computed and traced
+def assert_what_ran_is_keyed(cache: Path, executed: dict[str, set[str]], stages: int) -> None:
+    assert len(executed) >= stages, executed  # every stage of the run was computed and traced
     missing = {}
     for key, modules in executed.items():
-        stage = entry(cache, key).parent.name
         unkeyed = modules - keyed_modules(cache, key) - set(provenance.ENGINE)
         if unkeyed:
-            missing[f"{stage}/{key}"] = sorted(unkeyed)
+            missing[f"{entry(cache, key).parent.name}/{key}"] = sorted(unkeyed)
     assert not missing, f"code that ran while these stages computed is in no key: {missing}"
+
+
+def test_every_module_that_runs_while_a_stage_computes_is_in_its_key(warm):
+    """Traced while each stage of a real run computed: a module whose code ran but whose source no key holds
+    could change the entry without changing its key."""
+    _, cache, executed = warm
+    assert_what_ran_is_keyed(cache, executed, 12)
+
+
+OTHER_PLUGINS = ONE_RUN.replace("first_stage: {name: identity}", """first_stage: {name: autoencoder, kind: vq, block_out_channels: [8, 16], norm_num_groups: 8,
+                latent_channels: 4, num_vq_embeddings: 16, train_steps: 2, batch_size: 8}""").replace(
+    "retriever: {name: exact}", "retriever: {name: faiss, build: {index_type: ivf-flat, nlist: 4}, query: {nprobe: 2}}").replace(
+    "head: {name: rdm, block_out_channels: [8, 16], attention_levels: [false, true], norm_num_groups: 8,\n"
+    "         cross_attention_dim: 16, train_steps: 3, batch_size: 8}",
+    "head: {name: rarm, n_layer: 1, n_embd: 16, n_head: 2, train_steps: 2, batch_size: 8}").replace(
+    "sample: {num: 24, steps: 2, batch_size: 12}", "sample: {num: 24, batch_size: 12, mode: {name: held-out}}")
+
+
+@pytest.mark.parametrize("suite", [OTHER_PLUGINS, RETRIEVAL_RUN := """
+suite: tiny-retrieval
+task: retrieval
+base:
+  data: {dataset: {name: synthetic-shapes, image_size: 16, train_size: 60, test_size: 20}, train_size: 40}
+  database: {name: from-dataset, dataset: {name: synthetic-shapes, image_size: 16, train_size: 60, test_size: 20},
+             split: train, size: 20}
+  encoder: {name: pixels}
+  retriever: {name: hnswlib}
+  benchmark: {label: shapes, k: 5, metric: l2, num_queries: 10, single_queries: 3, repeats: 1}
+"""], ids=["rarm-vq-faiss-held-out", "retrieval-task"])
+def test_what_runs_is_keyed_with_other_plugins_and_tasks(suite, tmp_path):
+    assert all(w in OTHER_PLUGINS for w in ("kind: vq", "faiss", "rarm", "held-out"))  # every replacement took
+    (tmp_path / "s.yaml").write_text(suite)
+    executed = traced_run(tmp_path / "s.yaml", tmp_path / "out", tmp_path / "cache")
+    assert_what_ran_is_keyed(tmp_path / "cache", executed, 12 if suite is OTHER_PLUGINS else 6)
 
 
 class KeyWalk(Pipeline):
