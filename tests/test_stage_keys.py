@@ -301,6 +301,32 @@ def test_the_device_type_and_thread_count_are_keyed_where_results_depend_on_them
     assert {"embeddings", "train", "samples", "features", "metrics"} <= changed
 
 
+def changed(cfg: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
+    import copy
+
+    out = copy.deepcopy(cfg)
+    *path, last = dotted.split(".")
+    node = out
+    for part in path:
+        node = node[part]
+    node[last] = value
+    return out
+
+
+@pytest.mark.parametrize("dotted,value,stages", [
+    ("data.train_size", 100, {"data"}), ("head.lr", 0.5, {"train"}), ("seed", 1, {"train", "samples", "metrics"}),
+    ("encoder.image_size", 48, {"embeddings"}), ("retriever.train_neighbours", 20, {"neighbours"}),
+    ("sample.num", 20, {"samples"}), ("metrics.feature_extractor.image_size", 48, {"features"}),
+    ("metrics.bootstrap", 7, {"metrics"}), ("metrics.near_copy_quantile", 0.1, {"novelty"}),
+])
+def test_a_config_value_rekeys_the_stages_that_read_it(walk, dotted, value, stages):
+    """One resolved value changed: the stages that read it get new keys (those downstream then follow
+    through their inputs' keys, which the walk stands in for), no other stage does."""
+    walker, cfg, reference = walk
+    after = walker.keys(changed(cfg, dotted, value))
+    assert {a.split("/")[0] for a, r in zip(after, reference) if a != r} == stages
+
+
 # -- every argument of sampling is in the samples key -----------------------------------------------------
 
 def other_values(arg: Any, tmp_path: Path) -> list[Any]:
