@@ -102,7 +102,10 @@ class Registry:
             sub = f"{key}.{exc.key}" if key and exc.key else (exc.key or key)
             raise ConfigError(exc.detail, file=file, key=sub) from None
         except (ValueError, TypeError) as exc:
-            raise ConfigError(f"{exc} ({kind} {info.name!r})", file=file, key=key) from None
+            # "image_size must be positive": a message that opens with an argument's name is about that argument
+            first = str(exc).split(" ", 1)[0]
+            sub = f"{key}.{first}" if key and first in resolved else key
+            raise ConfigError(f"{exc} ({kind} {info.name!r})", file=file, key=sub) from None
         return {"name": info.name, **resolved}
 
     def create(self, kind: str, spec: dict[str, Any]) -> Any:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import os
 import re
 import typing
 from dataclasses import dataclass, field
@@ -50,17 +51,39 @@ class Suite:
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
+    return load_yaml_with_lines(path)[0]
+
+
+def load_yaml_with_lines(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
+    """The document, and ``{dotted key as written: "file:line"}`` for every key of it (a profile's dotted
+    override ``encoder.image_size`` is one key: ``profiles.smoke.encoder.image_size``)."""
     try:
         text = Path(path).read_text()
     except FileNotFoundError:
         raise ConfigError("suite file not found", file=str(path)) from None
     try:
         doc = yaml.safe_load(text) or {}
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         raise ConfigError(f"not valid YAML: {exc}", file=str(path)) from None
     if not isinstance(doc, dict):
         raise ConfigError("a suite must be a mapping at the top level", file=str(path))
-    return doc
+    lines: dict[str, str] = {}
+
+    def walk(n: Any, at: str) -> None:
+        if isinstance(n, yaml.MappingNode):
+            for k, v in n.value:
+                if isinstance(k, yaml.ScalarNode):
+                    key = f"{at}.{k.value}" if at else str(k.value)
+                    lines[key] = f"{path}:{k.start_mark.line + 1}"
+                    walk(v, key)
+        elif isinstance(n, yaml.SequenceNode):  # sweep.groups[1], seeds[0]
+            for i, item in enumerate(n.value):
+                lines[f"{at}[{i}]"] = f"{path}:{item.start_mark.line + 1}"
+                walk(item, f"{at}[{i}]")
+
+    walk(node, "")
+    return doc, lines
 
 
 def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -75,18 +98,73 @@ def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 def resolve_includes(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    return resolve_with_lines(path, seen)[0]
+
+
+def resolve_with_lines(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict[str, Any], dict[str, str]]:
+    """A suite with its includes merged in (the including file wins; see ``superseded``), and where each key
+    was written (``load_yaml_with_lines``), the including file's lines over the included ones'."""
     path = Path(path).resolve()
     if path in seen:
         raise ConfigError(f"include cycle: {' -> '.join(str(p) for p in (*seen, path))}", file=str(path), key="include")
-    doc = load_yaml(path)
+    doc, lines = load_yaml_with_lines(path)
     unknown = [k for k in doc if k not in schema.SUITE_KEYS]
     if unknown:
         raise ConfigError(unknown_choice("top-level key", unknown[0], list(schema.SUITE_KEYS)), file=str(path), key=unknown[0])
     includes = doc.pop("include", None) or []
     merged: dict[str, Any] = {}
+    merged_lines: dict[str, str] = {}
     for inc in [includes] if isinstance(includes, str) else includes:
-        merged = deep_merge(merged, resolve_includes(path.parent / inc, (*seen, path)))
-    return deep_merge(merged, doc)
+        inc_doc, inc_lines = resolve_with_lines(path.parent / inc, (*seen, path))
+        merged = deep_merge(merged, inc_doc)
+        merged_lines.update(inc_lines)
+    return deep_merge(superseded(merged, doc), doc), {**merged_lines, **lines}
+
+
+def superseded(included: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
+    """The included suite less what the including ``doc`` replaces rather than refines:
+
+    - a ``sweep:`` that ``doc`` writes, at the top or in a profile, replaces the included one whole (its
+      grid, zip and groups alike): a sweep is a list of runs, and half of another's is none of them;
+    - a plugin section ``doc`` switches to another plugin (in ``base`` for every profile, or in one
+      profile) takes the included profiles' arguments of that section with it: they were written for the
+      included plugin (``encoder.image_size`` means nothing to ``pixels``). A profile that names its own
+      plugin for the section keeps its arguments.
+    """
+    out = copy.deepcopy(included)
+    profiles = out.get("profiles") if isinstance(out.get("profiles"), dict) else {}
+    own_profiles = doc.get("profiles") if isinstance(doc.get("profiles"), dict) else {}
+    if "sweep" in doc:
+        out.pop("sweep", None)
+    everywhere = list(_switched(out.get("base"), doc.get("base")))
+    for name, profile in profiles.items():
+        if not isinstance(profile, dict):
+            continue
+        own = own_profiles.get(name) if isinstance(own_profiles.get(name), dict) else {}
+        if "sweep" in own:
+            profile.pop("sweep", None)
+        switched = everywhere + [k[:-len(".name")] for k in own if k.endswith(".name")]
+        switched += [k for k, v in own.items() if isinstance(v, dict) and "name" in v]
+        for section in switched:
+            if f"{section}.name" in profile or isinstance(profile.get(section), dict) and "name" in profile[section]:
+                continue  # the included profile chose its own plugin there: its arguments are its own
+            for key in [k for k in profile if k == section or k.startswith(section + ".")]:
+                del profile[key]
+    return out
+
+
+def _switched(included: Any, doc: Any, at: str = "") -> list[str]:
+    """Dotted keys of the plugin sections ``doc`` sets to another plugin than ``included`` has."""
+    if not isinstance(included, dict) or not isinstance(doc, dict):
+        return []
+    out = []
+    for k, v in doc.items():
+        if isinstance(v, dict) and isinstance(included.get(k), dict):
+            if "name" in v and "name" in included[k] and v["name"] != included[k]["name"]:
+                out.append(f"{at}{k}")
+            else:
+                out += _switched(included[k], v, f"{at}{k}.")
+    return out
 
 
 def set_dotted(config: dict[str, Any], key: str, value: Any) -> None:
@@ -236,13 +314,42 @@ def run_id(shown: dict[str, Any]) -> str:
 
 def load_suite(path: str | Path, profile: str | None = None, registry: Registry | None = None,
                sets: list[str] | None = None) -> Suite:
-    """Read, merge, expand and validate a suite. Raises ConfigError(s) before any work.
+    """Read, merge, expand and validate a suite. Raises ConfigError(s) before any work, each naming the
+    file and line where the value at fault was written (an included file's, say), or ``--set KEY``.
 
     ``sets`` are ``dotted.key=VALUE`` overrides (``rdmbench run --set``), applied last; see ``parse_sets``.
     """
-    path = Path(path)
+    doc, lines = resolve_with_lines(Path(path))
+    try:
+        return _load(Path(path), doc, profile, registry, sets)
+    except ConfigErrors as exc:
+        raise ConfigErrors([located(e, lines) for e in exc.errors]) from None
+    except ConfigError as exc:
+        raise located(exc, lines) from None
+
+
+def located(error: ConfigError, lines: dict[str, str]) -> ConfigError:
+    """``error`` with its file replaced by ``file:line`` of the key as written (the longest written prefix
+    of its dotted key); as it was where the value was not written in a file (a default, ``--set``)."""
+    key = error.key or ""
+    parts = re.split(r"\.(?![^\[]*\])", key)
+    for n in range(len(parts), 0, -1):
+        where = lines.get(".".join(parts[:n]))
+        if where is not None and not key.startswith("--"):
+            file, _, line = where.rpartition(":")
+            return ConfigError(error.detail, file=f"{_shown(file)}:{line}", key=key)
+    return error
+
+
+def _shown(file: str) -> str:
+    """A path as short as it is clear: relative to the working folder when inside it."""
+    relative = os.path.relpath(file)
+    return file if relative.startswith("..") else relative
+
+
+def _load(path: Path, doc: dict[str, Any], profile: str | None, registry: Registry | None,
+          sets: list[str] | None) -> Suite:
     file = str(path)
-    doc = resolve_includes(path)
     registry = registry or get_registry()
     profiles = doc.get("profiles") or {}
     profile = profile or doc.get("default_profile") or "cpu"

@@ -173,3 +173,17 @@ def test_missing_dataset_files_stop_before_any_work(tmp_path, monkeypatch):
     assert "k_train.yaml: base.data.dataset:" in str(exc.value)
     assert "apt-get install dataset-fashion-mnist" in str(exc.value)
     assert not (tmp_path / "cache").exists()
+
+
+@needs_fashion_mnist
+def test_a_suite_that_includes_a_study_and_switches_its_encoder_runs_its_smoke_profile(tmp_path, shared_cache):
+    """The included smoke profile's EfficientNet arguments do not follow the user's switch to pixels."""
+    suite = tmp_path / "pixels.yaml"
+    suite.write_text(f"suite: pixels\ninclude: {REPO / 'suites' / 'k_train.yaml'}\nbase:\n  encoder: {{name: pixels}}\n")
+    proc = subprocess.run([sys.executable, "-m", "rdmbench", "run", str(suite), "--profile", "smoke", "--set",
+                           "sweep.grid.k_train=[4]", "--results", str(tmp_path / "out"), "--cache", str(shared_cache),
+                           "--no-report"], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = read_rows(tmp_path / "out")
+    assert [(r["run_id"], r["status"]) for r in rows] == [("k_train=4_seed=0", "ok")]
+    assert rows[0]["encoder"].startswith("pixels"), rows[0]["encoder"]

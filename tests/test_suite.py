@@ -14,6 +14,11 @@ def errors_of(exc_info) -> str:
     return str(exc_info.value)
 
 
+def line_of(path, text: str) -> int:
+    """The line of ``path`` (from 1) where ``text`` is written."""
+    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if text in line)
+
+
 def mutate(tmp_path, change) -> str:
     doc = yaml.safe_load(TINY_BASE)
     change(doc)
@@ -47,7 +52,8 @@ def test_zip_and_seeds(tmp_path):
 
 def test_unknown_key_is_named_with_allowed_values(tmp_path):
     msg = mutate(tmp_path, lambda d: d["base"]["sample"].update(stepz=3))
-    assert "s.yaml: base.sample.stepz: unknown key 'stepz'" in msg and "steps" in msg
+    assert f"s.yaml:{line_of(tmp_path / 's.yaml', 'stepz:')}: base.sample.stepz: unknown key 'stepz'" in msg
+    assert "steps" in msg
 
 
 def test_unknown_plugin_suggests_closest(tmp_path):
@@ -79,11 +85,13 @@ def test_an_int_where_a_float_is_expected_and_a_list_for_a_tuple_are_fine(tmp_pa
 
 def test_errors_in_sweep_values_are_reported_where_they_were_written(tmp_path):
     msg = mutate(tmp_path, lambda d: d["sweep"]["grid"].update({"head.train_steps": ["3"]}))
-    assert "s.yaml: sweep.grid.head.train_steps: Input should be a valid integer (got '3')" in msg
+    at = line_of(tmp_path / "s.yaml", "head.train_steps:")
+    assert f"s.yaml:{at}: sweep.grid.head.train_steps: Input should be a valid integer (got '3')" in msg
     assert "base." not in msg
     msg = mutate(tmp_path, lambda d: d["sweep"].update(groups=[{"retriever.name": ["exact"]},
                                                                {"retriever.name": ["exakt"]}]))
-    assert "sweep.groups[1].retriever.name: unknown retriever 'exakt'" in msg
+    at = [i for i, t in enumerate((tmp_path / "s.yaml").read_text().splitlines(), 1) if "retriever.name:" in t][1]
+    assert f"s.yaml:{at}: sweep.groups[1].retriever.name: unknown retriever 'exakt'" in msg
     msg = mutate(tmp_path, lambda d: d.update(profiles={"cpu": {"sweep": {"zip": {"sample.steps": [0]}}}}))
     assert "profiles.cpu.sweep.zip.sample.steps: Input should be greater than 0" in msg
     msg = mutate(tmp_path, lambda d: d.update(profiles={"cpu": {"head.batch_size": "8"}}))
@@ -180,3 +188,75 @@ def test_a_plugin_spec_swept_in_a_grid_shows_its_name(tmp_path):
     assert [r.run_id for r in suite.runs] == ["k_train=0_name=exact_seed=0", "k_train=0_name=hnswlib_seed=0",
                                               "k_train=2_name=exact_seed=0", "k_train=2_name=hnswlib_seed=0"]
     assert suite.runs[1].shown["retriever.name"] == "hnswlib"
+
+
+# -- include: what the including file replaces, and where an error was written -------------------------------
+
+def test_a_sweep_written_in_a_profile_replaces_the_included_one_whole(tmp_path):
+    """An outside suite that zips only its own encoders over suites/retrievers.yaml gets exactly its own vector
+    sets: not the included profile's data, database and benchmark lists, nor its retriever groups."""
+    mine = write_suite(tmp_path, f"""
+suite: mine
+include: {REPO / 'suites' / 'retrievers.yaml'}
+profiles:
+  smoke:
+    sweep:
+      zip:
+        encoder: [{{name: pixels}}, {{name: efficientnet-lite, variant: lite0, image_size: 32}}]
+        benchmark.label: [raw, lite0]
+""")
+    runs = load_suite(mine, "smoke").runs
+    assert [r.config["encoder"]["name"] for r in runs] == ["pixels", "efficientnet-lite"]
+    base = load_suite(REPO / "suites" / "retrievers.yaml", "cpu").runs[0].config  # the included base
+    for run in runs:
+        assert run.config["data"] == base["data"] and run.config["database"] == base["database"]
+        assert run.config["benchmark"]["metric"] == "cosine" and run.config["retriever"]["name"] == "exact"
+    top = write_suite(tmp_path, f"include: {REPO / 'suites' / 'retrievers.yaml'}\nsweep: {{grid: {{seed: [0]}}}}\n",
+                      "top.yaml")
+    assert len(load_suite(top).runs) == 1  # a top-level sweep replaces the included one too
+
+
+def test_switching_a_plugin_drops_the_included_profiles_arguments_for_it(tmp_path):
+    """k_train.yaml's smoke profile sets encoder.image_size (an EfficientNet argument): a suite that includes it
+    and switches to pixels validates, and keeps the arguments its own profile writes for the new plugin."""
+    path = write_suite(tmp_path, f"""
+include: {REPO / 'suites' / 'k_train.yaml'}
+base:
+  encoder: {{name: pixels}}
+profiles:
+  smoke: {{encoder.batch_size: 7}}
+""")
+    runs = load_suite(path, "smoke").runs
+    assert all(r.config["encoder"] == {"name": "pixels", "batch_size": 7, "normalize": False} for r in runs), \
+        runs[0].config["encoder"]
+    assert all(r.config["head"]["train_steps"] == 10 for r in runs)  # the rest of the included profile stays
+    one_profile = write_suite(tmp_path, f"include: {REPO / 'suites' / 'k_train.yaml'}\n"
+                                        "profiles: {smoke: {encoder.name: pixels}}\n", "one.yaml")
+    assert load_suite(one_profile, "smoke").runs[0].config["encoder"]["name"] == "pixels"
+
+
+def test_an_error_names_the_file_and_line_where_the_value_was_written(tmp_path):
+    """A value of an included file is reported there, with its line; one of the suite at its own line."""
+    path = write_suite(tmp_path, f"""
+include: {REPO / 'suites' / 'k_train.yaml'}
+base:
+  sample: {{num: 10}}
+profiles:
+  smoke:
+    head.train_steps: "3"
+""")
+    with pytest.raises(ConfigError) as err:
+        load_suite(path, "smoke")
+    assert str(err.value).startswith(f"{path}:7: profiles.smoke.head.train_steps: ")
+    with pytest.raises(ConfigError) as err:
+        load_suite(path)  # kid's subset of 250, written in the included base, against sample.num 10
+    line = next(i for i, text in enumerate((REPO / "suites/base/fashion_mnist.yaml").read_text().splitlines(), 1)
+                if "kid: {subset_size: 250}" in text)
+    assert f"suites/base/fashion_mnist.yaml:{line}: base.metrics.use.kid.subset_size: " in str(err.value)
+
+
+def test_a_constructor_error_for_a_set_value_is_reported_at_the_set_key():
+    with pytest.raises(ConfigError) as err:
+        load_suite(REPO / "suites" / "k_train.yaml", "smoke", sets=["encoder.image_size=-1"])
+    assert str(err.value) == f"{REPO / 'suites' / 'k_train.yaml'}: --set encoder.image_size: image_size must be " \
+                             "positive (encoder 'efficientnet-lite')"
