@@ -34,11 +34,30 @@ class Plugin:
     name: ClassVar[str] = ""
     #: Bump when the plugin's output changes for the same config, so cached stages are recomputed.
     version: ClassVar[int] = 1
+    #: importable module -> install hint (the command, and a built-in to use instead): the runner imports
+    #: each before any work (``check_requirements``), so a missing library is one line, not a traceback
+    requires: ClassVar[dict[str, str]] = {}
 
-    def check(self) -> None:
+    def check(self, *, images: tuple[int, int, int] | None = None) -> None:
         """Cheap checks, before any work, that what this plugin will read is there and readable (weights
-        load as tensors, files parse). Raise an RdmbenchError whose one line names the file and the fix.
-        The runner's preflight calls it for every plugin of every run, and so does ``--dry-run``."""
+        load as tensors, files parse) and that it can work on the run's images: ``images`` is the (height,
+        width, channels) of the run's training images X, read from one row (None where it cannot be told).
+        Raise an RdmbenchError (a ConfigError with ``key=`` the argument at fault) whose one line names the
+        file or argument and the fix. The runner's preflight calls it for every plugin of every run, and so
+        does ``--dry-run``; a plugin whose ``check`` takes no ``images`` is called without."""
+
+    @classmethod
+    def check_requirements(cls) -> None:
+        """Import every module in ``requires``; a missing one is one MissingDependency line with its hint."""
+        import importlib
+
+        from rdmbench.errors import MissingDependency
+
+        for module, hint in cls.requires.items():
+            try:
+                importlib.import_module(module)
+            except ImportError as exc:
+                raise MissingDependency(f"{hint} ({type(exc).__name__}: {exc})") from None
 
     @classmethod
     def description(cls) -> str:
@@ -265,15 +284,12 @@ class Retriever(Plugin):
     database, and save a manifest (config, dimension, metric, a digest of the embeddings, a checksum
     per index file) that ``load`` checks, so a stale or corrupted index is refused, never silently used.
 
-    ``requires`` maps each library module the plugin imports to its install hint: the runner checks
-    them before any work (``check_requirements``), and ``build``/``load`` check them again.
+    ``requires`` (every kind has it, rdmbench.api.Plugin) is checked again by ``build``/``load``.
     """
 
     kind = "retriever"
     METRICS: ClassVar[tuple[str, ...]] = ("cosine", "ip", "l2")
     MANIFEST: ClassVar[str] = "retriever.json"
-    #: importable module -> install hint (the command, and a built-in to use instead)
-    requires: ClassVar[dict[str, str]] = {}
     metric: str
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -297,18 +313,6 @@ class Retriever(Plugin):
     def __init__(self, metric: str = "cosine") -> None:
         self.metric = metric
 
-    @classmethod
-    def check_requirements(cls) -> None:
-        """Import every module in ``requires``; a missing one is one MissingDependency line with its hint."""
-        import importlib
-
-        from rdmbench.errors import MissingDependency
-
-        for module, hint in cls.requires.items():
-            try:
-                importlib.import_module(module)
-            except ImportError as exc:
-                raise MissingDependency(f"{hint} ({type(exc).__name__}: {exc})") from None
 
     #: True when the plugin builds with ``build_streamed`` (a training sample, then the database added a
     #: chunk at a time) rather than ``build_index`` (one float32 copy of the whole database in memory)

@@ -18,6 +18,7 @@ produce neither duplicated nor torn rows (the stage cache's locks make them comp
 from __future__ import annotations
 
 import csv
+import inspect
 import io
 import logging
 import os
@@ -31,7 +32,7 @@ from typing import Any
 import yaml
 
 from rdmbench import processes, track
-from rdmbench.cache import DiskFull, StageCache, read_json, write_json, write_text
+from rdmbench.cache import DiskFull, StageCache, make_key, read_json, write_json, write_text
 from rdmbench.device import resolve_device
 from rdmbench.envinfo import environment
 from rdmbench.errors import ConfigError, RdmbenchError, one_line
@@ -109,7 +110,8 @@ def begin(suite: Suite, out: Path, pipeline: Any, write: bool = True) -> None:
         raise RdmbenchError("\n".join(problems))
     if write:
         out.mkdir(parents=True, exist_ok=True)
-        write_json(out / "suite.json", {"suite": suite.name, "task": suite.task, "profile": suite.profile,
+        write_json(out / "suite.json", {"suite": suite.name, "version": suite.version, "task": suite.task,
+                                        "profile": suite.profile,
                                         "description": suite.description, "file": str(suite.path),
                                         "swept_keys": swept_keys(suite), "report": suite.report,
                                         "columns": suite_columns(suite)})
@@ -210,12 +212,16 @@ def preflight(suite: Suite, pipeline: Any) -> list[str]:
         for kind, key, spec, fingerprint in task.plugin_specs(run.config):
             key = f"base.{key}"
             try:
-                check = getattr(pipeline.registry.info(kind, spec["name"]).cls, "check_requirements", None)
-                if check is not None:
-                    check()
+                pipeline.registry.info(kind, spec["name"]).cls.check_requirements()
                 if fingerprint:
                     pipeline.fingerprint(kind, spec)
-                pipeline.plugin(kind, spec).check()
+                plugin = pipeline.plugin(kind, spec)
+                if "images" in inspect.signature(plugin.check).parameters:  # a check written before it had none
+                    memo = make_key("shape", data)
+                    shapes[memo] = shapes[memo] if memo in shapes else image_shape(pipeline, data)
+                    plugin.check(images=shapes[memo])
+                else:
+                    plugin.check()
             except ConfigError as exc:  # a plugin's own key joins the section's: base.database.size
                 problems[f"{suite.path}: {key}{'.' + exc.key if exc.key else ''}: {exc.detail}"] = None
             except RdmbenchError as exc:
@@ -231,7 +237,9 @@ def suite_columns(suite: Suite) -> dict[str, dict[str, Any]]:
     for run in suite.runs:
         columns += task.result_columns(run.config, registry)
     return declarations([WALL_S, *columns])
+    shapes: dict[str, tuple[int, int, int] | None] = {}
 
+        data = run.config.get("data") or {}
 
 def swept_keys(suite: Suite) -> list[str]:
     keys: list[str] = []
@@ -248,6 +256,20 @@ def _read_row(run_dir: Path) -> dict[str, Any] | None:
 def write_results_csv(out: Path, suite: Suite) -> list[dict[str, Any]]:
     """Rewrite results.csv from the rows of the suite's current runs, in suite order (atomic)."""
     rows = [r for r in (_read_row(out / "runs" / run.run_id) for run in suite.runs) if r]
+def image_shape(pipeline: Any, data: dict[str, Any]) -> tuple[int, int, int] | None:
+    """(height, width, channels) of a run's training images, from one row; None where it cannot be read (the
+    dataset's own check reports why)."""
+    import numpy as np
+
+    if not data.get("dataset"):
+        return None
+    try:
+        rows = pipeline.plugin("dataset", data["dataset"]).read(data["train_split"], np.zeros(1, np.int64))
+        return tuple(int(n) for n in rows.images.shape[1:])
+    except (RdmbenchError, OSError, IndexError, KeyError, ValueError):
+        return None
+
+
     swept = swept_keys(suite)
     present = {k for r in rows for k in r}
     declared = [c for c in suite_columns(suite) if c not in TAIL]

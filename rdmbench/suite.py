@@ -27,6 +27,12 @@ from rdmbench.tasks import DEFAULT_TASK, get_task
 from rdmbench.track import TRACKERS
 from rdmbench.validation import Checks
 
+#: the suite format this code reads; a file that says another is refused rather than half-understood
+FORMAT_VERSION = 1
+#: a suite's name becomes a folder under the results root: one plain component
+SUITE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
+
+
 @dataclass
 class Run:
     run_id: str
@@ -48,6 +54,8 @@ class Suite:
     task: str = DEFAULT_TASK
     #: experiment trackers every finished run is exported to (rdmbench.track); none by default
     track: tuple[str, ...] = ()
+    #: the suite format's version (``version:``), recorded in suite.json
+    version: int = FORMAT_VERSION
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
@@ -415,8 +423,44 @@ def _load(path: Path, doc: dict[str, Any], profile: str | None, registry: Regist
         dup = next(i for i in ids if ids.count(i) > 1)
         raise ConfigError(f"two runs resolve to the same run id {dup!r}; a swept mapping needs a scalar companion "
                           "axis (e.g. a label) in the same zip", file=file, key="sweep")
+    axes = [k for sw in [doc.get("sweep"), *((p or {}).get("sweep") for p in profiles.values() if isinstance(p, dict))]
+            if isinstance(sw, dict) for ax in [sw.get("grid"), sw.get("zip"), *(sw.get("groups") or [])]
+            if isinstance(ax, dict) for k in ax]
+    check_report(report, runs, axes, task, registry, file)
     name = doc.get("suite") or path.stem
-    return Suite(name, path, profile, str(doc.get("description") or "").strip(), runs, report, task, tuple(track))
+    if not isinstance(name, str) or not SUITE_NAME.fullmatch(name) or name in (".", ".."):
+        raise ConfigError(f"{name!r} is not a suite name: results and cache go to results/<suite>/, so it must be "
+                          "one folder name (letters, digits, _ . + -; no '/', no '..', not absolute)", file=file,
+                          key="suite")
+    version = doc.get("version", FORMAT_VERSION)
+    if version != FORMAT_VERSION or isinstance(version, bool):
+        raise ConfigError(f"unknown suite format version {version!r}; allowed: {FORMAT_VERSION}", file=file, key="version")
+    return Suite(name, path, profile, str(doc.get("description") or "").strip(), runs, report, task, tuple(track),
+                 version)
+
+
+def check_report(report: dict[str, Any], runs: list[Run], axes: list[str], task: str, registry: Registry,
+                 file: str) -> None:
+    """``report.x`` / ``report.hue`` name a key the suite sweeps (in any profile: a smoke profile may sweep
+    less) or a column the runs write, ``report.metrics`` columns the runs write: a misspelling is an error,
+    not a plot of the first swept key or a metric "without values"."""
+    from rdmbench.columns import WALL_S
+
+    swept = list(dict.fromkeys([*(k for r in runs for k in r.shown), *axes, "seed"]))
+    columns = list(dict.fromkeys(str(c) for r in runs for c in [WALL_S, *get_task(task).result_columns(r.config, registry)]))
+    for axis in ("x", "hue"):
+        value = report.get(axis)
+        if value is not None and value not in swept and value not in columns:
+            raise ConfigError(unknown_choice(f"report {axis}", value, swept + columns), file=file, key=f"report.{axis}")
+    metrics = report.get("metrics")
+    if metrics is None:
+        return
+    if not isinstance(metrics, list):
+        raise ConfigError(f"expected a list of columns (allowed: {', '.join(columns)}), got {metrics!r}", file=file,
+                          key="report.metrics")
+    for i, metric in enumerate(metrics):
+        if metric not in columns:
+            raise ConfigError(unknown_choice("column", metric, columns), file=file, key=f"report.metrics[{i}]")
 
 
 def validate_run(config: dict[str, Any], registry: Registry, *, file: str, prefix: str) -> dict[str, Any]:

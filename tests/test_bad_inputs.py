@@ -184,6 +184,22 @@ CASES = {
         "base.sample.temperature"),
     "top-k asked of a diffusion head": (run(change=setter("base.sample.top_k", 50)),
                                         "base.sample: sample.top_k and sample.temperature apply to token heads"),
+    "a diffusion solver asked of a token head": (
+        run(change=lambda d: (setter("base.head", {"name": "rarm"})(d), setter("base.first_stage", VQ)(d),
+                              setter("base.sample.solver", "dpm++")(d))),
+        "base.sample: sample.solver='dpm++' and sample.eta=0.0 apply to diffusion heads (rdm)"),
+    "DDIM's eta asked of a token head": (
+        run(change=lambda d: (setter("base.head", {"name": "rarm"})(d), setter("base.first_stage", VQ)(d),
+                              setter("base.sample.eta", 0.5)(d))),
+        "base.sample: sample.solver='ddim' and sample.eta=0.5 apply to diffusion heads (rdm)"),
+    "a suite name outside results/": (run(change=setter("suite", "../../elsewhere/x")), "suite: '../../elsewhere/x' is "
+                                                                                        "not a suite name"),
+    "a report axis the suite does not sweep": (run(change=setter("report", {"x": "k_trian"})),
+                                               "report.x: unknown report x 'k_trian' (did you mean 'k_train'?"),
+    "a report metric no run writes": (run(change=setter("report", {"metrics": ["fid", "presicion"]})),
+                                      "report.metrics[1]: unknown column 'presicion' (did you mean 'precision'?"),
+    "an unknown suite format version": (run(change=setter("version", 2)), "version: unknown suite format version 2; "
+                                                                          "allowed: 1"),
     "patch size larger than the image": (
         run(change=setter("base.database", {"name": "patches", "database": SAMPLING_DB, "size": 20})),
         "base.database.size: size 20 is larger than the 16x16 images of database 'from-dataset' (allowed: 2..16)"),
@@ -282,3 +298,48 @@ def test_bad_input_is_one_line_before_any_work(case, tmp_path, monkeypatch, caps
 
 def test_catalogue_is_large_enough():
     assert len(CASES) >= 30
+
+
+# -- a plugin checks itself against the run's images, and its libraries, before any work -------------------
+
+def cells_encoder():
+    """A histogram-of-cells encoder, as an outside author writes one (HOG-like): cells larger than the image
+    cannot work, which only the data's shape tells."""
+    from rdmbench.api import Encoder
+    from rdmbench.errors import ConfigError
+
+    class Cells(Encoder):
+        """Histograms of cell x cell blocks (a test fixture)."""
+        name = "cells"
+        requires = {}
+
+        def __init__(self, cell: int = 8):
+            self.cell = cell
+
+        def check(self, *, images=None):
+            if images is not None and self.cell > min(images[:2]):
+                raise ConfigError(f"cells of {self.cell} px are larger than the {images[0]}x{images[1]} images; "
+                                  f"allowed: 1..{min(images[:2])}", key="cell")
+
+    return Cells
+
+
+@pytest.mark.parametrize("spec,expected", [
+    ({"name": "cells", "cell": 40}, "base.encoder.cell: cells of 40 px are larger than the 16x16 images; allowed: 1..16"),
+    ({"name": "needs-lib"}, "base.encoder: pip install no-such-module-rdmbench (ModuleNotFoundError"),
+])
+def test_a_plugin_of_any_kind_is_checked_against_the_images_and_its_libraries(spec, expected, tmp_path, monkeypatch,
+                                                                               request, capsys):
+    """An encoder (not only a retriever) declares ``requires``; its ``check`` is given the run's image shape."""
+    from conftest import register_for_test
+
+    cells = cells_encoder()
+    needs = type("NeedsLib", (cells,), {"name": "needs-lib", "__doc__": "Needs a library (a test fixture).",
+                                        "requires": {"no_such_module_rdmbench": "pip install no-such-module-rdmbench"}})
+    register_for_test(request, monkeypatch, "rdmbench_encoders", cells, needs)
+    monkeypatch.chdir(tmp_path)
+    argv = run(change=setter("base.encoder", spec))(tmp_path)
+    code = main([*argv, "--cache", str(tmp_path / "cache"), "--results", str(tmp_path / "out")])
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert code == 2 and len(errors) == 1 and expected in errors[0], errors
+    assert not (tmp_path / "cache").exists()

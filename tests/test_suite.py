@@ -260,3 +260,33 @@ def test_a_constructor_error_for_a_set_value_is_reported_at_the_set_key():
         load_suite(REPO / "suites" / "k_train.yaml", "smoke", sets=["encoder.image_size=-1"])
     assert str(err.value) == f"{REPO / 'suites' / 'k_train.yaml'}: --set encoder.image_size: image_size must be " \
                              "positive (encoder 'efficientnet-lite')"
+
+
+@pytest.mark.parametrize("report,key,expected", [
+    ({"x": "k_trian"}, "report.x", "unknown report x 'k_trian' (did you mean 'k_train'?"),
+    ({"hue": "seeds"}, "report.hue", "unknown report hue 'seeds' (did you mean 'seed'?"),
+    ({"metrics": ["fid", "presicion"]}, "report.metrics[1]", "unknown column 'presicion' (did you mean 'precision'?"),
+    ({"metrics": "fid"}, "report.metrics", "expected a list of columns"),
+])
+def test_report_wishes_name_swept_keys_and_columns_the_runs_write(tmp_path, report, key, expected):
+    msg = mutate(tmp_path, lambda d: d.update(report=report))
+    lines = (tmp_path / "s.yaml").read_text().splitlines()
+    start = lines.index("report:")
+    written = "presicion" if "[" in key else key.split(".")[1] + ":"  # a list item is found at its own line
+    at = next(i for i, t in enumerate(lines[start:], start + 1) if written in t)
+    assert f"s.yaml:{at}: {key}: {expected}" in msg
+    ok = yaml.safe_load(TINY_BASE)
+    ok["report"] = {"x": "k_train", "hue": "seed", "metrics": ["fid", "precision", "wall_s"]}
+    assert load_suite(write_suite(tmp_path, yaml.safe_dump(ok), "ok.yaml")).report == ok["report"]
+
+
+@pytest.mark.parametrize("name", ["../../elsewhere/x", "/tmp/abs", "a/b", "..", 3])
+def test_a_suite_name_is_one_folder_under_results(tmp_path, name):
+    msg = mutate(tmp_path, lambda d: d.update(suite=name))
+    assert f"s.yaml:{line_of(tmp_path / 's.yaml', 'suite:')}: suite: " in msg and "one folder name" in msg
+
+
+def test_the_format_version_is_checked_and_recorded(tmp_path):
+    msg = mutate(tmp_path, lambda d: d.update(version=2))
+    assert "version: unknown suite format version 2; allowed: 1" in msg
+    assert load_suite(write_suite(tmp_path, TINY_BASE)).version == 1
