@@ -208,7 +208,9 @@ def preflight(suite: Suite, pipeline: Any) -> list[str]:
     """
     problems: dict[str, None] = {}
     task = get_task(suite.task)
+    shapes: dict[str, tuple[int, int, int] | None] = {}
     for run in suite.runs:
+        data = run.config.get("data") or {}
         for kind, key, spec, fingerprint in task.plugin_specs(run.config):
             key = f"base.{key}"
             try:
@@ -229,6 +231,20 @@ def preflight(suite: Suite, pipeline: Any) -> list[str]:
     return list(problems)
 
 
+def image_shape(pipeline: Any, data: dict[str, Any]) -> tuple[int, int, int] | None:
+    """(height, width, channels) of a run's training images, from one row; None where it cannot be read (the
+    dataset's own check reports why)."""
+    import numpy as np
+
+    if not data.get("dataset"):
+        return None
+    try:
+        rows = pipeline.plugin("dataset", data["dataset"]).read(data["train_split"], np.zeros(1, np.int64))
+        return tuple(int(n) for n in rows.images.shape[1:])
+    except (RdmbenchError, OSError, IndexError, KeyError, ValueError):
+        return None
+
+
 def suite_columns(suite: Suite) -> dict[str, dict[str, Any]]:
     """Declarations (label, better direction) of every column the suite's runs can write, in results.csv
     order: the task's and its plugins' columns, from the code that produces them (rdmbench.columns)."""
@@ -237,9 +253,7 @@ def suite_columns(suite: Suite) -> dict[str, dict[str, Any]]:
     for run in suite.runs:
         columns += task.result_columns(run.config, registry)
     return declarations([WALL_S, *columns])
-    shapes: dict[str, tuple[int, int, int] | None] = {}
 
-        data = run.config.get("data") or {}
 
 def swept_keys(suite: Suite) -> list[str]:
     keys: list[str] = []
@@ -256,20 +270,6 @@ def _read_row(run_dir: Path) -> dict[str, Any] | None:
 def write_results_csv(out: Path, suite: Suite) -> list[dict[str, Any]]:
     """Rewrite results.csv from the rows of the suite's current runs, in suite order (atomic)."""
     rows = [r for r in (_read_row(out / "runs" / run.run_id) for run in suite.runs) if r]
-def image_shape(pipeline: Any, data: dict[str, Any]) -> tuple[int, int, int] | None:
-    """(height, width, channels) of a run's training images, from one row; None where it cannot be read (the
-    dataset's own check reports why)."""
-    import numpy as np
-
-    if not data.get("dataset"):
-        return None
-    try:
-        rows = pipeline.plugin("dataset", data["dataset"]).read(data["train_split"], np.zeros(1, np.int64))
-        return tuple(int(n) for n in rows.images.shape[1:])
-    except (RdmbenchError, OSError, IndexError, KeyError, ValueError):
-        return None
-
-
     swept = swept_keys(suite)
     present = {k for r in rows for k in r}
     declared = [c for c in suite_columns(suite) if c not in TAIL]
