@@ -289,4 +289,14 @@ def test_a_suite_name_is_one_folder_under_results(tmp_path, name):
 def test_the_format_version_is_checked_and_recorded(tmp_path):
     msg = mutate(tmp_path, lambda d: d.update(version=2))
     assert "version: unknown suite format version 2; allowed: 1" in msg
-    assert load_suite(write_suite(tmp_path, TINY_BASE)).version == 1
+    suite = load_suite(write_suite(tmp_path, TINY_BASE))
+    assert suite.version == 1
+    from rdmbench import runner
+    from rdmbench.cache import StageCache, read_json
+    from rdmbench.pipeline import Pipeline
+    from rdmbench.progress import Progress
+    from rdmbench.registry import get_registry
+
+    pipeline = Pipeline(StageCache(tmp_path / "cache", False), get_registry(), Progress(), "cpu")
+    runner.begin(suite, tmp_path / "out", pipeline)
+    assert read_json(tmp_path / "out" / "suite.json")["version"] == 1

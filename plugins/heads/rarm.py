@@ -133,9 +133,11 @@ class RARMHead(Head):
         return self.cfg["cond_dropout"] > 0
 
     def check_sampler(self, request: SampleRequest, codebook_size: int | None) -> str | None:
-        if request.solver != "ddim" or request.eta != 0.0:  # rdm refuses top_k and temperature alike
-            return (f"sample.solver={request.solver!r} and sample.eta={request.eta} apply to diffusion heads (rdm); "
-                    "rarm samples tokens with sample.top_k and sample.temperature: drop them")
+        # as rdm refuses top_k and temperature. Not eta or steps: suites sweeping both heads set them for rdm
+        # in the one sample section (the base's paper profile: eta 1.0), which rarm then has to ignore
+        if request.solver != "ddim":
+            return (f"sample.solver={request.solver!r} applies to diffusion heads (rdm); rarm samples tokens "
+                    "with sample.top_k and sample.temperature: drop it")
         if request.top_k is not None and not 1 <= request.top_k <= (codebook_size or request.top_k):
             allowed = f"in 1..{codebook_size} (the codebook's size)" if codebook_size else "at least 1"
             return f"sample.top_k={request.top_k} must be None (the whole codebook) or {allowed}"
