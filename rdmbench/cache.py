@@ -28,6 +28,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from rdmbench.failpoints import failpoint
+
 DONE = "stage.json"
 LOCKS = ".locks"
 log = logging.getLogger("rdmbench")
@@ -73,10 +75,21 @@ class StageCache:
         """Exclusive across processes for one entry (released by the OS if the holder dies)."""
         from filelock import FileLock
 
+        from filelock import Timeout
+
         folder = self.root / LOCKS
         folder.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(folder / f"{stage}-{key}.lock")):
+        lock = FileLock(str(folder / f"{stage}-{key}.lock"))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:  # logged, so two processes' logs show that they overlapped on this entry
+            log.info("stage %s [%s]: waiting for the lock another process holds", stage, key)
+            lock.acquire()
+        try:
+            failpoint("lock.acquired", stage)
             yield
+        finally:
+            lock.release()
 
     @contextlib.contextmanager
     def write(self, stage: str, key: str, meta: dict[str, Any]) -> Iterator[Path]:
@@ -91,9 +104,11 @@ class StageCache:
             write_json(tmp / DONE, {"stage": stage, "key": key, **meta, "files": files,
                                     "written": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
             _fsync_tree(tmp)
+            failpoint("stage.publish.before", stage)
             if final.exists():  # a cache-off rerun replaces the entry as a whole
                 shutil.rmtree(final)
             os.replace(tmp, final)
+            failpoint("stage.publish.after", stage)
             self._verified.add((stage, key))
         except Exception as exc:
             if disk_full(exc):

@@ -33,7 +33,10 @@ def environment(device: str | None = None) -> dict[str, Any]:
     if "torch" in sys.modules or device:
         import torch
 
+        from rdmbench.device import threads_in_force
+
         info["torch_threads"] = torch.get_num_threads()
+        info["threads"] = threads_in_force()  # what the run computed with (its config's ``threads``, applied)
         info["device"] = device or "cpu"
         if torch.cuda.is_available():
             info["cuda_devices"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]

@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 from rdmbench import processes, provenance
 from rdmbench.cache import StageCache, make_key, write_json
+from rdmbench.failpoints import failpoint
 from rdmbench.progress import Progress
 from rdmbench.registry import Registry
 
@@ -109,6 +110,7 @@ class Pipeline:
             log.info("stage %s [%s]: computing", name, key)
             start = time.perf_counter()
             with self.cache.write(name, key, {"config": config, "code": code, "inputs": inputs}) as tmp:
+                failpoint("stage.compute", name)
                 info = compute(tmp) or {}
                 write_json(tmp / "info.json", {**info, "seconds": time.perf_counter() - start})
         seconds = time.perf_counter() - start

@@ -33,9 +33,10 @@ import yaml
 
 from rdmbench import processes, track
 from rdmbench.cache import DiskFull, StageCache, make_key, read_json, write_json, write_text
-from rdmbench.device import resolve_device
+from rdmbench.device import apply_threads, resolve_device, resolve_threads
 from rdmbench.envinfo import environment
 from rdmbench.errors import ConfigError, RdmbenchError, one_line
+from rdmbench.failpoints import failpoint
 from rdmbench.progress import Progress, default_progress
 from rdmbench.registry import get_registry
 from rdmbench.suite import Run, Suite
@@ -48,7 +49,8 @@ log = logging.getLogger("rdmbench")
 TAIL = ("feature_extractor", "encoder", "num_samples", "num_reference", "wall_s", "train_s", "sample_s",
         "bootstrap_s", "profile", "error")
 #: row.json fields that are bookkeeping, not results.csv columns
-HIDDEN = ("stage_keys", "all_cached")
+#: (``tracked``: whether the run's tracker export succeeded; a kept row not tracked is exported again)
+HIDDEN = ("stage_keys", "all_cached", "tracked")
 
 
 def results_dir_for(suite: Suite, root: Path) -> Path:
@@ -61,6 +63,7 @@ def run_suite(suite: Suite, out: Path, cache_root: Path, *, use_cache: bool = Tr
     progress = progress or default_progress()
     main = processes.is_main()  # under a launcher, the other processes only compute beside it (rdmbench.processes)
     runs = select(suite, only)
+    resolve_threads(suite.runs)
     devices = {resolve_device(r.config["device"]) for r in runs}
     if processes.launched():
         if len(devices) > 1:
@@ -74,6 +77,7 @@ def run_suite(suite: Suite, out: Path, cache_root: Path, *, use_cache: bool = Tr
     for i, run in enumerate(runs, 1):
         log.info("[%d/%d] %s", i, len(runs), run.run_id)
         if not main:
+            apply_threads(run.config["threads"])
             follow(pipelines[resolve_device(run.config["device"])], run)
             continue
         row = run_one(suite, run, out, pipelines[resolve_device(run.config["device"])], use_cache)
@@ -124,21 +128,45 @@ def run_one(suite: Suite, run: Run, out: Path, pipeline: Any, use_cache: bool = 
 
     run_dir = out / "runs" / run.run_id
     device = resolve_device(run.config["device"])
+    apply_threads(run.config["threads"])  # the driver's resolved count, whichever process this is
     torch.manual_seed(run.config["seed"])
     row, stage_log = execute(pipeline, run, run_dir, suite.profile, device)
     with _results_lock(out):
         previous = _read_row(run_dir)
         if (use_cache and row["all_cached"] and previous and previous.get("status") == "ok"
                 and row["status"] == "ok" and previous.get("stage_keys") == row["stage_keys"]):
+            if suite.track and previous.get("tracked") is not True:  # its export failed or was interrupted
+                _export(suite, run_dir, previous, read_json(run_dir / "stages.json"), pipeline.cache.root)
             return None
+        if suite.track:
+            row["tracked"] = False  # until the export below succeeds: a kill before then leaves it to retry
         write_json(run_dir / "stages.json", stage_log)
         write_json(run_dir / "row.json", row)
+        failpoint("row.written", run.run_id)
         write_results_csv(out, suite)
-        try:
-            track.export(suite.track, suite, run_dir, row, stage_log, pipeline.cache.root)
-        except Exception as exc:  # a tracker's trouble must not cost the row: it is written, the export is not
-            log.error("run %s: export to %s failed: %s: %s", run.run_id, ", ".join(suite.track), type(exc).__name__, exc)
+        if suite.track:
+            _export(suite, run_dir, row, stage_log, pipeline.cache.root)
     return row
+
+
+def _export(suite: Suite, run_dir: Path, row: dict[str, Any], stage_log: list, cache_root: Path) -> None:
+    """Export a run to the suite's trackers and record in its row whether that succeeded. A tracker's trouble
+    must not cost the row: it is a warning in the run's log, and the export is retried while the row is kept."""
+    try:
+        track.export(suite.track, suite, run_dir, row, stage_log, cache_root)
+        row["tracked"] = True
+    except Exception as exc:
+        row["tracked"] = False
+        handler = logging.FileHandler(run_dir / "run.log", mode="a")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        log.addHandler(handler)
+        try:
+            log.warning("run %s: export to %s failed (retried by the next invocation): %s: %s", row["run_id"],
+                        ", ".join(suite.track), type(exc).__name__, exc)
+        finally:
+            log.removeHandler(handler)
+            handler.close()
+    write_json(run_dir / "row.json", row)
 
 
 def follow(pipeline: Any, run: Run) -> None:
@@ -281,6 +309,7 @@ def write_results_csv(out: Path, suite: Suite) -> list[dict[str, Any]]:
     writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
+    failpoint("results.write")
     write_text(out / "results.csv", buf.getvalue())
     return rows
 

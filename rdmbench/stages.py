@@ -20,6 +20,7 @@ import numpy as np
 from rdmbench.api import ImageSet, SplitView
 from rdmbench.cache import DONE, load_array, read_json, save_array, scratch, write_json
 from rdmbench.chunks import RowWriter, row_chunks, write_rows
+from rdmbench.failpoints import failpoint
 from rdmbench.errors import ConfigError, RdmbenchError
 from rdmbench.progress import Progress
 
@@ -141,6 +142,7 @@ def embeddings(pipe: Any, encoder_spec: dict[str, Any], source: Path, array: str
         for start, shard in zip(starts, shards):
             if not shard.is_file():
                 save_array(shard, _embed(enc, np.asarray(images[start:start + SHARD_ROWS]), pipe.progress))
+            failpoint("embeddings.shard", array)
         dim = load_array(shards[0], mmap=True).shape[1] if shards else _embed(enc, images[:0], None).shape[1]
         write_rows(out / "embeddings.npy", len(images),
                    (load_array(shard) for shard in shards) if shards else [np.zeros((0, dim), np.float16)])
@@ -232,6 +234,7 @@ def neighbours(pipe: Any, r: dict[str, Any], index_path: Path, db_emb: Path, que
                 top1 += float(sims[:, 0].astype(np.float64).sum())
                 id_rows.append(ids.astype(np.int64))
                 sim_rows.append(sims.astype(np.float16))
+                failpoint("neighbours.chunk")
                 if advance:
                     advance(len(chunk))
         return {"queries": len(q), "k": k, "mean_top1_similarity": top1 / max(len(q), 1)}

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from rdmbench.errors import ConfigError, require
+from rdmbench.failpoints import failpoint
 
 TRACKERS = {
     "tensorboard": ("tensorboard", "pip install 'tensorboard>=2.14'"),
@@ -50,6 +51,7 @@ def export(names: tuple[str, ...], suite: Any, run_dir: Path, row: dict[str, Any
            cache_root: Path) -> None:
     if not names:
         return
+    failpoint("track.export", row["run_id"])
     record = _record(run_dir, row, stage_log, cache_root)
     out = run_dir.parent.parent
     if "tensorboard" in names:

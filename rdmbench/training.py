@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rdmbench.failpoints import failpoint
+
 if TYPE_CHECKING:  # rdmbench.api's Head.fit imports this module
     from rdmbench.api import Head, TrainingData, TrainSettings
 
@@ -110,6 +112,24 @@ class Trainer:
             self.ema.copy_to(model.parameters())
         model.eval()
 
+    def digests(self) -> list[str]:
+        """Every process's SHA-256 of its finished weights, in rank order: DDP keeps them equal, so a process
+        that trained on other data, or did not train with the others, shows here (the training stage records it)."""
+        import hashlib
+
+        import torch
+        import torch.distributed as dist
+
+        digest = hashlib.sha256()
+        for name, tensor in self.accelerator.unwrap_model(self.model).state_dict().items():
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+        if self.world == 1:
+            return [digest.hexdigest()]
+        every: list[Any] = [None] * self.world
+        dist.all_gather_object(every, digest.hexdigest())
+        return every
+
 
 def fit(head: Head, data: TrainingData, seed: int, progress: Any = None) -> dict[str, Any]:
     """Train ``head`` for its ``train_settings().steps``; returns what the training stage records."""
@@ -120,6 +140,7 @@ def fit(head: Head, data: TrainingData, seed: int, progress: Any = None) -> dict
     with progress.task("train head", steps) if progress else nullcontext() as advance:
         for _ in range(steps):
             losses.append(trainer.step())
+            failpoint("train.step")
             if advance:
                 advance(1)
     seconds = time.perf_counter() - start
@@ -127,7 +148,10 @@ def fit(head: Head, data: TrainingData, seed: int, progress: Any = None) -> dict
     tail = losses[-max(1, len(losses) // 10):]
     curve = [float(np.mean(part)) for part in np.array_split(np.asarray(losses), min(CURVE_POINTS, steps))
              if len(part)] if steps else []
-    return {"train_loss_last10pct": float(np.mean(tail)) if tail else None, "train_steps": steps,
+    info = {"train_loss_last10pct": float(np.mean(tail)) if tail else None, "train_steps": steps,
             "train_images_per_s": steps * trainer.settings.batch_size / max(seconds, 1e-9),
             "train_loss_curve": curve, "head_parameters": head.parameter_count(),
             "train_processes": trainer.world}
+    if trainer.world > 1:  # one digest per process, all equal when they trained as one (the stage's info.json)
+        info["train_weights_digests"] = trainer.digests()
+    return info

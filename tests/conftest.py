@@ -218,3 +218,46 @@ def fast_reference(tmp_path_factory) -> CliRun:
     seconds = time.time() - start
     events = {k: t - start for k, t in artefact_times(out, cache).items()}
     return CliRun(suite, out, cache, seconds, events, (out / "suite.json").stat().st_mtime - start)
+
+
+def is_timing(field: str) -> bool:
+    """A stage's timing, by name (``seconds``, ``sample_s``, ``train_images_per_s``, ``bootstrap_s``): the only
+    values two runs of one config may disagree on."""
+    return field == "seconds" or field.endswith("_s")
+
+
+#: the files of an entry that record timings beside results (JSON: compared field by field, timings aside)
+TIMED_FILES = ("info.json", "metrics.json")
+
+
+def cache_differences(expected: Path, got: Path) -> list[str]:
+    """Every way the finished entries of cache ``got`` differ from those of ``expected``: entries missing or
+    extra, and any file of an entry whose bytes differ (checksums recorded at write), except timings by name:
+    ``stage.json``'s ``written``, and timing fields of ``info.json`` and ``metrics.json``. [] when identical."""
+    import json
+
+    def entries(cache: Path) -> dict[str, Path]:
+        return {f"{p.parent.parent.name}/{p.parent.name}": p.parent for p in cache.glob("*/*/stage.json")
+                if not p.parent.name.startswith(".")}
+
+    def untimed(path: Path) -> dict:
+        return {k: v for k, v in json.loads(path.read_text()).items() if not is_timing(k)}
+
+    want, have = entries(expected), entries(got)
+    problems = [f"{name}: missing" for name in sorted(want.keys() - have.keys())]
+    problems += [f"{name}: not in the expected cache" for name in sorted(have.keys() - want.keys())]
+    for name in sorted(want.keys() & have.keys()):
+        a, b = json.loads((want[name] / "stage.json").read_text()), json.loads((have[name] / "stage.json").read_text())
+        files_a, files_b = a.pop("files"), b.pop("files")
+        a.pop("written"), b.pop("written")
+        if a != b:
+            problems.append(f"{name}/stage.json differs: {sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))}")
+        if files_a.keys() != files_b.keys():
+            problems.append(f"{name}: files {sorted(files_a)} against {sorted(files_b)}")
+        for file in sorted(files_a.keys() & files_b.keys()):
+            if file in TIMED_FILES:
+                if untimed(want[name] / file) != untimed(have[name] / file):
+                    problems.append(f"{name}/{file} differs beyond its timings")
+            elif files_a[file] != files_b[file]:
+                problems.append(f"{name}/{file} differs")
+    return problems

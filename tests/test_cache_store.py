@@ -69,17 +69,27 @@ def test_failed_write_leaves_no_entry(tmp_path):
     assert not cache.done("data", "k1") and list((tmp_path / "data").iterdir()) == []
 
 
-def _compute_once(root: str, counter: str) -> None:
-    """Two processes ask for the same stage; the lock must make exactly one compute it."""
+def _compute_once(root: str, counter: str, logs: list[str], me: int) -> None:
+    """Three processes ask for the same stage; the lock must make exactly one compute it. The one that
+    computes holds the lock until both others have logged that they wait for it, so all three overlap by
+    construction, whatever the machine's load."""
+    import logging
+
     from rdmbench.pipeline import Pipeline
     from rdmbench.progress import Progress
 
+    handler = logging.FileHandler(logs[me])
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    logging.getLogger("rdmbench").addHandler(handler)
+    logging.getLogger("rdmbench").setLevel(logging.INFO)
     pipe = Pipeline(StageCache(Path(root)), None, Progress(), "cpu")
 
     def compute(out: Path) -> dict:
         with open(counter, "a") as f:
             f.write(f"{os.getpid()}\n")
-        time.sleep(1.0)
+        others = [Path(log) for i, log in enumerate(logs) if i != me]
+        while not all("waiting for the lock" in log.read_text() for log in others):
+            time.sleep(0.02)  # bounded by the test's join timeout
         save_array(out / "x.npy", np.arange(10))
         return {}
 
@@ -88,14 +98,21 @@ def _compute_once(root: str, counter: str) -> None:
 
 def test_concurrent_processes_compute_a_shared_stage_once(tmp_path):
     counter = tmp_path / "computed.txt"
+    logs = [str(tmp_path / f"process{i}.log") for i in range(3)]
+    for log in logs:
+        Path(log).touch()
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_compute_once, args=(str(tmp_path / "cache"), str(counter))) for _ in range(3)]
+    procs = [ctx.Process(target=_compute_once, args=(str(tmp_path / "cache"), str(counter), logs, i)) for i in range(3)]
     for p in procs:
         p.start()
     for p in procs:
-        p.join(60)
+        p.join(120)
     assert [p.exitcode for p in procs] == [0, 0, 0]
     assert len(counter.read_text().split()) == 1
+    texts = [Path(log).read_text() for log in logs]
+    # overlap, from the processes' own logs: one computed while the two others waited for its lock, then reused
+    assert sorted("data [" in t and ": computing" in t for t in texts) == [False, False, True], texts
+    assert sum("waiting for the lock another process holds" in t for t in texts) == 2, texts
 
 
 def test_disk_full_is_a_clear_error(tmp_path, monkeypatch):

@@ -6,6 +6,9 @@ noise, not in what was learnt. Tolerance, measured on this head (40 steps, batch
 two heads' losses on a fixed evaluation set (1.24 untrained) are 0.34631 and 0.34635, 0.01 % apart; a
 one-process head trained at half the effective batch (8) lands 3.8 % away (0.3594). The test allows 2 %:
 it tells a changed effective batch apart, and asks both heads to have learnt (below 60 % of untrained).
+The two processes must also end with bit-equal weights: the training stage records each process's digest
+of them (``train_weights_digests``), and the saved head is the one they agree on. A process that trained
+alone, or on other batches, would differ there even where the losses cannot tell.
 """
 
 from __future__ import annotations
@@ -55,12 +58,23 @@ def _stages(tmp: Path, results: str) -> dict[str, dict]:
     return {s["stage"]: s for s in json.loads((tmp / results / "runs" / RUN / "stages.json").read_text())}
 
 
-def _evaluation_loss(tmp: Path, results: str, trained: bool = True) -> float:
-    """The head's loss on 128 fixed training items with fixed noise: a function of its weights alone."""
+def _digest(network) -> str:
+    """SHA-256 of a network's weights, as rdmbench.training.Trainer.digests computes it."""
+    import hashlib
+
     import torch
+
+    digest = hashlib.sha256()
+    for name, tensor in network.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _head(tmp: Path, results: str, trained: bool = True):
     import yaml
 
-    from rdmbench.api import HeadInputs, TrainingData
+    from rdmbench.api import HeadInputs
     from rdmbench.cache import load_array
     from rdmbench.registry import get_registry
 
@@ -68,11 +82,25 @@ def _evaluation_loss(tmp: Path, results: str, trained: bool = True) -> float:
     cache, stages = tmp / "cache", _stages(tmp, results)
     latents = load_array(cache / "first_stage" / stages["first_stage"]["key"] / "latents.npy")
     emb = load_array(cache / "embeddings" / stages["embeddings"]["key"] / "embeddings.npy")
-    ids = load_array(cache / "neighbours" / stages["neighbours"]["key"] / "ids.npy")
     head = get_registry().create("head", cfg["head"])
     head.setup(HeadInputs(tuple(latents.shape[1:]), emb.shape[1], 2, None), "cpu", cfg["seed"])
     if trained:
         head.load(cache / "train" / stages["train"]["key"])
+    return head
+
+
+def _evaluation_loss(tmp: Path, results: str, trained: bool = True) -> float:
+    """The head's loss on 128 fixed training items with fixed noise: a function of its weights alone."""
+    import torch
+
+    from rdmbench.api import TrainingData
+    from rdmbench.cache import load_array
+
+    cache, stages = tmp / "cache", _stages(tmp, results)
+    latents = load_array(cache / "first_stage" / stages["first_stage"]["key"] / "latents.npy")
+    emb = load_array(cache / "embeddings" / stages["embeddings"]["key"] / "embeddings.npy")
+    ids = load_array(cache / "neighbours" / stages["neighbours"]["key"] / "ids.npy")
+    head = _head(tmp, results, trained)
     data, generator = TrainingData(latents, ids, emb, 2), torch.Generator().manual_seed(123)
     index = torch.randint(0, len(latents), (128,), generator=torch.Generator().manual_seed(7))
     with torch.no_grad():
@@ -104,6 +132,15 @@ def test_two_processes_train_one_head_that_matches_one_process(launched):
     assert abs(a - b) / a < 0.02, (a, b)
     half = _evaluation_loss(tmp, "half")  # the control: another effective batch is told apart
     assert abs(a - half) / a > 0.02, (a, half)
+
+
+def test_the_processes_end_with_the_same_weights(launched):
+    tmp, _ = launched
+    train = tmp / "cache" / "train" / _stages(tmp, "two")["train"]["key"]
+    digests = json.loads((train / "info.json").read_text())["train_weights_digests"]
+    assert len(digests) == 2 and digests[0] == digests[1], digests
+    assert _digest(_head(tmp, "two").network()) == digests[0]  # the saved head is the one they agree on
+    assert _digest(_head(tmp, "one").network()) != digests[0]  # the control: another head's digest differs
 
 
 def test_the_launch_computes_shared_stages_once_and_writes_one_entry(launched):

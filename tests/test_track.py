@@ -75,3 +75,42 @@ def test_a_run_exported_again_replaces_its_earlier_export(tracked):
     assert len(again) == 1  # the earlier one was deleted, not shown beside it
     scalars, _ = _tensorboard(tmp / "out" / "tensorboard" / "k_train=2_seed=0")
     assert len(scalars["result/fid"]) == 1  # one folder, rewritten whole
+
+
+def test_a_failed_export_is_a_warning_and_is_retried_on_the_kept_row(tmp_path, monkeypatch):
+    """An export that fails leaves the row written with ``tracked: false`` and a warning in the run's log;
+    the next invocation keeps the row (every stage cached) and exports it again, until it succeeds."""
+    import json
+
+    from conftest import FAST_BASE
+    from rdmbench import track
+
+    (tmp_path / "suite.yaml").write_text(FAST_BASE + "track: [tensorboard]\n")
+    argv = ["run", str(tmp_path / "suite.yaml"), "--results", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"),
+            "--no-report", "-q", "--only", "k_train=0_seed=0"]
+    run_dir = tmp_path / "out" / "runs" / "k_train=0_seed=0"
+    real = track._tensorboard
+
+    def unreachable(folder, record):
+        raise ConnectionError("tracker down")
+
+    monkeypatch.setattr(track, "_tensorboard", unreachable)
+    assert main(argv) == 0
+    row = json.loads((run_dir / "row.json").read_text())
+    assert row["status"] == "ok" and row["tracked"] is False
+    assert "WARNING run k_train=0_seed=0: export to tensorboard failed" in (run_dir / "run.log").read_text()
+    assert "tracked" not in (tmp_path / "out" / "results.csv").read_text().splitlines()[0]  # bookkeeping
+    written = (run_dir / "row.json").stat().st_mtime_ns
+
+    assert main(argv) == 0  # still down: retried, still a warning, the row kept otherwise
+    assert (run_dir / "run.log").read_text().count("export to tensorboard failed") == 2
+    monkeypatch.setattr(track, "_tensorboard", real)
+    assert main(argv) == 0
+    row = json.loads((run_dir / "row.json").read_text())
+    assert row["tracked"] is True and (tmp_path / "out" / "tensorboard" / "k_train=0_seed=0").is_dir()
+    assert json.loads((run_dir / "stages.json").read_text())[0]["cached"] is False  # kept: not walked anew
+    assert (run_dir / "row.json").stat().st_mtime_ns > written
+
+    exported = (tmp_path / "out" / "tensorboard" / "k_train=0_seed=0").stat().st_mtime_ns
+    assert main(argv) == 0  # exported once: not again
+    assert (tmp_path / "out" / "tensorboard" / "k_train=0_seed=0").stat().st_mtime_ns == exported

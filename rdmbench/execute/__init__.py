@@ -62,6 +62,7 @@ def fan_out(suite: Any, out: Path, cache_root: Path, executor: str, *, use_cache
 
     out, cache_root = Path(out).resolve(), Path(cache_root).resolve()
     runs = runner.select(suite, only)
+    runner.resolve_threads(suite.runs)  # before any job is made: the workers get the driver's count
     device = runner.resolve_device(runs[0].config["device"]) if runs else "cpu"
     ex = make_executor(executor, out, options or {})  # a missing package or cluster: before any work
     try:

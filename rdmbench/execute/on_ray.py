@@ -1,6 +1,8 @@
 """Runs as Ray tasks: a local Ray instance by default, the cluster at ``RAY_ADDRESS`` when it is set.
 
-Options (``--executor-option KEY=VALUE``): ``num_cpus`` (per run, default 1), ``num_gpus`` (per run,
+Options (``--executor-option KEY=VALUE``): ``num_cpus`` (per run, default: the run's ``threads``, at most the
+local instance's CPUs; Ray would otherwise reserve one CPU and start the worker at OMP_NUM_THREADS=1, while the
+worker computes with the run's count whatever Ray reserved), ``num_gpus`` (per run,
 default 0), ``memory`` (bytes per run), ``max_retries`` (a run whose worker dies is retried this often
 from its cached stages, default 1), ``local_cpus`` (CPUs of the local instance; default: all).
 """
@@ -18,6 +20,8 @@ from rdmbench.execute.work import Job
 HINT = ("--executor ray needs Ray: pip install 'ray>=2.40' (or pip install -e '.[cluster]'); "
         "--executor local (the default) needs nothing")
 TASK_OPTIONS = ("num_cpus", "num_gpus", "memory", "max_retries")
+#: how long the one connection attempt to ``RAY_ADDRESS`` may take before the run stops (docs/reliability.md)
+CONNECT_TIMEOUT_S = 5.0
 
 
 class RayExecutor:
@@ -34,13 +38,24 @@ class RayExecutor:
         local = {} if address else {"num_cpus": options.get("local_cpus")}
         ray.init(address=address or None, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
                  configure_logging=False, **local)
-        self.options = {"num_cpus": 1, "max_retries": 1, **{k: v for k, v in options.items() if k in TASK_OPTIONS}}
+        self.options = {"max_retries": 1, **{k: v for k, v in options.items() if k in TASK_OPTIONS}}
+        # a local instance has no more CPUs than it was given: a task asking for more would wait forever
+        self.cpus = None if address else int(ray.cluster_resources().get("CPU", 1))
         self._remote: dict[Any, Any] = {}
 
     def submit(self, fn: Any, job: Job | list[Job]) -> Any:
         if fn not in self._remote:
-            self._remote[fn] = self.ray.remote(fn).options(**self.options)
-        return self._remote[fn].remote(job)
+            self._remote[fn] = self.ray.remote(fn)
+        return self._remote[fn].options(**self.task_options(job)).remote(job)
+
+    def task_options(self, job: Job | list[Job]) -> dict[str, Any]:
+        """Ray's options for one job: ``num_cpus`` reserves the threads its runs compute with (resolved ints)."""
+        if "num_cpus" in self.options:
+            return self.options
+        ids = {j.run_id for j in (job if isinstance(job, list) else [job])}
+        suite = (job[0] if isinstance(job, list) else job).suite
+        threads = max(r.config["threads"] for r in suite.runs if r.run_id in ids)
+        return {**self.options, "num_cpus": min(threads, self.cpus) if self.cpus else threads}
 
     def finished(self, handles: list[Any]) -> list[Any]:
         if not handles:
@@ -55,7 +70,7 @@ class RayExecutor:
         self.ray.shutdown()
 
 
-def reachable(address: str, timeout_s: float = 5.0) -> None:
+def reachable(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
     """A one-line error now for a cluster address nobody answers at, instead of Ray's minute of retries."""
     target = address.removeprefix("ray://")
     host, _, port = target.rpartition(":")

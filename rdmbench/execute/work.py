@@ -45,12 +45,14 @@ def check_shared(job: Job) -> None:
 
 
 def _setup(job: Job) -> tuple[Any, Any]:
+    from rdmbench.device import apply_threads
     from rdmbench.progress import Progress
     from rdmbench.runner import pipeline_for, resolve_device
 
     check_shared(job)
     logging.getLogger("rdmbench").setLevel(logging.INFO)  # a worker has no CLI to set it; run.log wants INFO
     run = next(r for r in job.suite.runs if r.run_id == job.run_id)
+    apply_threads(run.config["threads"])  # the driver's count, not the worker's own default (Ray's is 1)
     return run, pipeline_for(Path(job.cache), job.use_cache, Progress(), resolve_device(run.config["device"]))
 
 

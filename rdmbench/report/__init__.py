@@ -24,6 +24,7 @@ ERROR_CHARS = 600
 def write_report(results_dir: Path, out_dir: Path | None = None) -> Path:
     """Write report.md, index.html, summary.csv and figures for one suite's results; returns report.md."""
     from rdmbench import cache
+    from rdmbench.failpoints import failpoint
     from rdmbench.report import html, markdown
     from rdmbench.tasks import get_task
 
@@ -34,6 +35,7 @@ def write_report(results_dir: Path, out_dir: Path | None = None) -> Path:
     if data.frame["_failed"].any():
         sections.append(failed_section(data))
     report = Report(data.title, str(data.meta.get("description") or "").strip(), header(data), sections)
+    failpoint("report.write")
     cache.write_text(data.out / "report.md", markdown.render(report))
     cache.write_text(data.out / "index.html", html.render(report))
     written = sorted({f for f in _files(report) if (data.out / f).is_file()} | {"summary.csv"})

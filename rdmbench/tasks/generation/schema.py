@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError, WrapValidator
+from pydantic_core import PydanticCustomError
 
 from rdmbench.schema import DataSection, PluginSpec, RetrieverSection, Section
+
+
+def _one_message(value: Any, handler: Any) -> Any:
+    try:
+        return handler(value)
+    except ValidationError:  # one message, not one per member of the union
+        raise PydanticCustomError("threads", "must be auto or a positive integer") from None
+
+
+#: the run's compute threads (torch's intra-op pool and numpy's BLAS/OpenMP pools): ``auto`` is what a serial
+#: run uses here, resolved to an int by the process that runs ``rdmbench run`` before any run starts, so every
+#: worker of a scheduler computes with the driver's count (rdmbench.device.resolve_threads)
+Threads = Annotated[Literal["auto"] | Annotated[int, Field(gt=0)], WrapValidator(_one_message)]
 
 
 class SampleSection(Section):
@@ -83,6 +97,8 @@ class RunConfig(Section):
     k_train: int = Field(default=4, ge=0)
     #: auto: cuda if available, else cpu. Not part of cache keys.
     device: str = "auto"
+    #: float sums reduce in another order with another count, so it can change the numbers (docs/scaling.md)
+    threads: Threads = "auto"
     data: DataSection
     database: PluginSpec
     first_stage: PluginSpec = Field(default_factory=lambda: {"name": "identity"})

@@ -16,6 +16,7 @@ from rdmbench import processes
 from rdmbench.api import HeadInputs, MetricInputs, Queries, SampleRequest, SamplingSource, TextInputs, TrainingData
 from rdmbench.cache import load_array, read_json, save_array, write_json
 from rdmbench.chunks import row_chunks, write_rows
+from rdmbench.failpoints import failpoint
 from rdmbench.imaging import save_grid, save_panel, save_prompt_grid
 from rdmbench.stages import batched, class_names, encoder, encoder_fit, maybe, retriever, search, text_embeddings
 from rdmbench.tasks.generation.schema import resolve_guidance_batching
@@ -164,6 +165,7 @@ def samples(pipe: Any, cfg: dict[str, Any], p: dict[str, Path],
         images = batched(decode, head.sample(request, pipe.progress))
         seconds = time.perf_counter() - start
         save_array(out / "samples_images.npy", images)
+        failpoint("samples.sampled")
         save_array(out / "query_ids.npy", np.asarray(queries.ids))
         if queries.images is not None:
             save_array(out / "query_images.npy", queries.images)

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from rdmbench.schema import DataSection, PluginSpec, RetrieverSection, Section
+from rdmbench.tasks.generation.schema import Threads
 
 
 class BenchmarkSection(Section):
@@ -32,6 +33,8 @@ class RetrievalRunConfig(Section):
     task: Literal["retrieval"] = "retrieval"
     seed: int = 0
     device: str = "auto"
+    #: compute threads, as in a generation run
+    threads: Threads = "auto"
     data: DataSection
     database: PluginSpec
     encoder: PluginSpec
