@@ -8,6 +8,7 @@ writes (temporary folders of a killed process) and entries moved aside as corrup
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import time
@@ -58,24 +59,42 @@ def references(results: Path) -> dict[str, list[str]]:
 
 
 def leftovers(cache: Path) -> list[Path]:
-    """Temporary folders of interrupted writes and entries moved aside as corrupt (not held by a live writer)."""
+    """Temporary folders of interrupted writes and entries moved aside as corrupt (``prune`` removes each only
+    while it holds the lock its writer would hold)."""
+    return [p for stage_dir in (d for d in cache.iterdir() if d.is_dir() and d.name != LOCKS)
+            for p in stage_dir.iterdir() if p.is_dir() and p.name.startswith(".")]
+
+
+def _lock_of(cache: Path, path: Path) -> Path | None:
+    """The lock a writer of ``path`` holds for as long as it writes (None: nobody writes there)."""
+    name = path.name
+    if name.startswith(".corrupt-"):
+        return None
+    key = name.removeprefix(".partial-") if name.startswith(".partial-") else \
+        name[1:].split(".")[0] if name.startswith(".") else name
+    return cache / LOCKS / f"{path.parent.name}-{key}.lock"
+
+
+def _remove(cache: Path, path: Path, dry_run: bool = False) -> str | None:
+    """Remove an entry or leftover under its writer's lock, so that no writer publishes into a folder being
+    deleted; a symlinked entry loses its link, never what it points to. None when removed (or, in a dry run,
+    removable), else why not."""
     from filelock import FileLock, Timeout
 
-    found = []
-    for stage_dir in (p for p in cache.iterdir() if p.is_dir() and p.name != LOCKS):
-        for p in stage_dir.iterdir():
-            if not (p.is_dir() and p.name.startswith(".")):
-                continue
-            if p.name.startswith(".corrupt-"):
-                found.append(p)
-                continue
-            key = p.name.removeprefix(".partial-") if p.name.startswith(".partial-") else p.name[1:].split(".")[0]
-            try:  # a writer holds its entry's lock for as long as its temporary folder exists
-                with FileLock(str(cache / LOCKS / f"{stage_dir.name}-{key}.lock"), timeout=0):
-                    found.append(p)
-            except Timeout:
-                pass
-    return found
+    lock = _lock_of(cache, path)
+    try:
+        with FileLock(str(lock), timeout=0) if lock else contextlib.nullcontext():
+            if dry_run:
+                return None
+            if path.is_symlink():
+                path.unlink()
+            else:
+                shutil.rmtree(path)
+    except Timeout:
+        return "a live writer holds it"
+    except OSError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
 
 
 def human(n: float) -> str:
@@ -122,15 +141,16 @@ def verify(cache: Path, remove: bool = False) -> tuple[str, int]:
 
 def prune(cache: Path, results: Path, dry_run: bool = False, min_age_s: float = 3600) -> str:
     """Remove entries no result references, if older than ``min_age_s`` (a run still going has not yet
-    written the stages.json that will reference its fresh entries)."""
+    written the stages.json that will reference its fresh entries), and leftovers of killed writers. Each is
+    removed under its writer's lock and counted only once it is gone."""
     refs = references(results)
     now = time.time()
     drop = [e.path for e in entries(cache) if f"{e.stage}/{e.key}" not in refs and now - e.written >= min_age_s]
     drop += leftovers(cache)
-    freed = sum(_size(p) for p in drop)
-    if not dry_run:
-        for p in drop:
-            shutil.rmtree(p, ignore_errors=True)
+    sizes = {p: 0 if p.is_symlink() else _size(p) for p in drop}
+    kept = {p: why for p in drop if (why := _remove(cache, p, dry_run)) is not None}
+    gone = [p for p in drop if p not in kept]
     verb = "would remove" if dry_run else "removed"
-    lines = [f"  {p.relative_to(cache)}" for p in drop]
-    return "\n".join(lines + [f"{verb} {len(drop)} entries ({human(freed)}) not referenced by any result under {results}"])
+    lines = [f"  {p.relative_to(cache)}" for p in gone] + [f"  kept {p.relative_to(cache)}: {why}" for p, why in kept.items()]
+    return "\n".join(lines + [f"{verb} {len(gone)} entries ({human(sum(sizes[p] for p in gone))}) not referenced by any "
+                              f"result under {results}" + (f"; {len(kept)} kept" if kept else "")])

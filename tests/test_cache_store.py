@@ -162,3 +162,22 @@ def test_cache_verbs(tmp_path):
 def test_cache_verbs_name_a_missing_cache(tmp_path):
     out = cli("list", "--cache", "nowhere", cwd=tmp_path)
     assert out.returncode == 2 and "no stage cache at nowhere" in out.stderr
+
+
+def test_prune_removes_a_symlinked_entrys_link_and_never_an_entry_a_writer_holds(tmp_path):
+    """A symlinked entry loses its link (its target stays) and is counted only once gone; an entry whose lock a
+    live writer holds is kept, and said to be, while the lock is held for the whole removal."""
+    from filelock import FileLock
+
+    cache = StageCache(tmp_path / "results" / ".cache")
+    elsewhere = fill(StageCache(tmp_path / "shared"), key="linked")
+    (cache.root / "data").mkdir(parents=True)
+    (cache.root / "data" / "linked").symlink_to(elsewhere, target_is_directory=True)
+    held = fill(cache, key="held")
+    (tmp_path / "results" / "suite" / "runs").mkdir(parents=True)
+    with FileLock(str(cache.root / ".locks" / "data-held.lock")):  # a writer of that key, alive
+        done = cli("prune", "--min-age", "0", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "removed 1 entries" in done.stdout and "kept data/held: a live writer holds it" in done.stdout
+    assert not (cache.root / "data" / "linked").exists() and elsewhere.is_dir() and held.is_dir()
+    assert "removed 1 entries" in cli("prune", "--min-age", "0", cwd=tmp_path).stdout and not held.exists()
