@@ -57,29 +57,6 @@ def _file_key(path: str) -> tuple[str, int, int]:
     return path, st.st_size, st.st_mtime_ns
 
 
-@lru_cache(maxsize=None)
-def _file_facts(path: str, size: int, mtime_ns: int) -> tuple[str, frozenset[str]]:
-    """(sha256 of the source, top-level names it imports); cached until the file changes."""
-    source = Path(path).read_bytes()
-    names: set[str] = set()
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        tree = None
-    for node in ast.walk(tree) if tree else ():
-        if isinstance(node, ast.Import):
-            names.update(a.name.split(".")[0] for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            names.add(node.module.split(".")[0])
-        elif (name := _named_import(node)) is not None:
-            names.add(name.split(".")[0])
-    return hashlib.sha256(source).hexdigest(), frozenset(names)
-
-
-def file_facts(path: str) -> tuple[str, frozenset[str]]:
-    return _file_facts(*_file_key(path))
-
-
 def _named_import(node: ast.AST) -> str | None:
     """``require("faiss", …)`` / ``import_module("x.y")``: the module a call imports by name, if it is one."""
     if (isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) in
@@ -437,7 +414,6 @@ def clear() -> None:
     """Forget what was parsed and reached (tests that swap a module's file or a library's version)."""
     _memo.clear()
     _parse.cache_clear()
-    _file_facts.cache_clear()
 
 
 def root_of(func: Callable | types.CodeType) -> tuple[str, str]:
