@@ -17,6 +17,7 @@ produce neither duplicated nor torn rows (the stage cache's locks make them comp
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import inspect
 import io
@@ -27,7 +28,7 @@ import socket
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import yaml
 
@@ -157,16 +158,23 @@ def _export(suite: Suite, run_dir: Path, row: dict[str, Any], stage_log: list, c
         row["tracked"] = True
     except Exception as exc:
         row["tracked"] = False
-        handler = logging.FileHandler(run_dir / "run.log", mode="a")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        log.addHandler(handler)
-        try:
+        with run_log(run_dir):
             log.warning("run %s: export to %s failed (retried by the next invocation): %s: %s", row["run_id"],
                         ", ".join(suite.track), type(exc).__name__, exc)
-        finally:
-            log.removeHandler(handler)
-            handler.close()
     write_json(run_dir / "row.json", row)
+
+
+@contextlib.contextmanager
+def run_log(run_dir: Path) -> Iterator[None]:
+    """What rdmbench logs meanwhile also goes to the run's ``run.log``."""
+    handler = logging.FileHandler(run_dir / "run.log", mode="a")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        handler.close()
 
 
 def follow(pipeline: Any, run: Run) -> None:
@@ -191,12 +199,20 @@ def execute(pipeline: Any, run: Run, run_dir: Path, profile: str, device: str) -
     run_dir.mkdir(parents=True, exist_ok=True)
     write_text(run_dir / "config.yaml", yaml.safe_dump(run.config, sort_keys=False))
     write_json(run_dir / "env.json", {**environment(device), "processes": processes.world()})
-    handler = logging.FileHandler(run_dir / "run.log", mode="a")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    logging.getLogger("rdmbench").addHandler(handler)
     start = time.perf_counter()
-    log.info("run %s in process %d on %s", run.run_id, os.getpid(), socket.gethostname())
     row: dict[str, Any] = {"run_id": run.run_id, **run.shown, "profile": profile}
+    with run_log(run_dir):
+        _walk(pipeline, run, run_dir, row)
+    row["wall_s"] = round(time.perf_counter() - start, 2)
+    stage_log = list(pipeline.stage_log)
+    row["stage_keys"] = [f"{s['stage']}/{s['key']}" for s in stage_log]
+    row["all_cached"] = all(s["cached"] for s in stage_log)
+    return row, stage_log
+
+
+def _walk(pipeline: Any, run: Run, run_dir: Path, row: dict[str, Any]) -> None:
+    """The run's stages into ``row``: its values and status ``ok``, or ``failed`` with its error."""
+    log.info("run %s in process %d on %s", run.run_id, os.getpid(), socket.gethostname())
     try:
         values, keep = pipeline.run(run.config)
         row.update(values)
@@ -215,14 +231,6 @@ def execute(pipeline: Any, run: Run, run_dir: Path, profile: str, device: str) -
         row["status"] = "failed"
         row["error"] = one_line(exc)
         log.error("run %s failed:\n%s", run.run_id, traceback.format_exc())
-    finally:
-        logging.getLogger("rdmbench").removeHandler(handler)
-        handler.close()
-    row["wall_s"] = round(time.perf_counter() - start, 2)
-    stage_log = list(pipeline.stage_log)
-    row["stage_keys"] = [f"{s['stage']}/{s['key']}" for s in stage_log]
-    row["all_cached"] = all(s["cached"] for s in stage_log)
-    return row, stage_log
 
 
 def preflight(suite: Suite, pipeline: Any) -> list[str]:
@@ -247,8 +255,9 @@ def preflight(suite: Suite, pipeline: Any) -> list[str]:
                     pipeline.fingerprint(kind, spec)
                 plugin = pipeline.plugin(kind, spec)
                 if "images" in inspect.signature(plugin.check).parameters:  # a check written before it had none
-                    memo = make_key("shape", data)
-                    shapes[memo] = shapes[memo] if memo in shapes else image_shape(pipeline, data)
+                    memo = make_key("shape", data)  # one row read per dataset, not per plugin and run
+                    if memo not in shapes:
+                        shapes[memo] = image_shape(pipeline, data)
                     plugin.check(images=shapes[memo])
                 else:
                     plugin.check()

@@ -58,10 +58,6 @@ class Suite:
     version: int = FORMAT_VERSION
 
 
-def load_yaml(path: Path) -> dict[str, Any]:
-    return load_yaml_with_lines(path)[0]
-
-
 def load_yaml_with_lines(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
     """The document, and ``{dotted key as written: "file:line"}`` for every key of it (a profile's dotted
     override ``encoder.image_size`` is one key: ``profiles.smoke.encoder.image_size``)."""
@@ -103,10 +99,6 @@ def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
         other_plugin = both and "name" in v and "name" in out[k] and v["name"] != out[k]["name"]
         out[k] = deep_merge(out[k], v) if both and not other_plugin else copy.deepcopy(v)
     return out
-
-
-def resolve_includes(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
-    return resolve_with_lines(path, seen)[0]
 
 
 def resolve_with_lines(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict[str, Any], dict[str, str]]:

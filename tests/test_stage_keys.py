@@ -304,12 +304,10 @@ def test_the_device_type_and_thread_count_are_keyed_where_results_depend_on_them
 def changed(cfg: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
     import copy
 
+    from rdmbench.suite import set_dotted
+
     out = copy.deepcopy(cfg)
-    *path, last = dotted.split(".")
-    node = out
-    for part in path:
-        node = node[part]
-    node[last] = value
+    set_dotted(out, dotted, value)
     return out
 
 
