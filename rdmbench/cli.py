@@ -71,6 +71,17 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", type=Path, help="default: <results>/report")
     rep.set_defaults(func=cmd_report)
 
+    card = sub.add_parser("scorecard", help="the paper's findings as claims (suites/claims/), read from finished "
+                                           "suites: paired estimates, intervals, verdicts")
+    card.add_argument("results", type=Path, nargs="*", default=[Path("results")],
+                      help="results folders of suites, or folders holding them (default: results)")
+    card.add_argument("--claims", type=Path, default=Path("suites/claims"), help="claim files (default: suites/claims)")
+    card.add_argument("--plan", action="store_true",
+                      help="also list the runs that would turn each undecided claim into a verdict, with their "
+                           "estimated CPU time")
+    card.add_argument("--out", type=Path, help="write scorecard.md and index.html here (default: <first results>/scorecard)")
+    card.set_defaults(func=cmd_scorecard)
+
     plug = sub.add_parser("plugins", help="list installed plugins by kind; with NAME, its arguments")
     plug.add_argument("name", nargs="?", help="show this plugin's arguments: types, defaults and docs")
     plug.add_argument("--kind", help="only this kind")
@@ -160,6 +171,25 @@ def cmd_report(args: argparse.Namespace) -> int:
     md = write_report(args.results, args.out)
     print(md.with_name("index.html"))
     print(md)
+    return 0
+
+
+def cmd_scorecard(args: argparse.Namespace) -> int:
+    from rdmbench import cache, scorecard
+    from rdmbench.claims import load_claims
+    from rdmbench.report import html, markdown
+
+    tests = load_claims(args.claims)
+    found = scorecard.find_results(args.results)
+    rows = scorecard.score(tests, found)
+    needs = scorecard.plan(rows, found) if args.plan else None
+    out = args.out or (args.results[0] / "scorecard")
+    out.mkdir(parents=True, exist_ok=True)
+    text = markdown.render(scorecard.report(rows, needs, out))
+    cache.write_text(out / "scorecard.md", text)
+    cache.write_text(out / "index.html", html.render(scorecard.report(rows, needs, out)))
+    print(text)
+    print(f"scorecard: {out / 'index.html'} ({out / 'scorecard.md'} for terminals)")
     return 0
 
 

@@ -16,6 +16,7 @@ it does not cover the sample-size bias of FD itself (FD at 500 samples is not FD
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
@@ -54,8 +55,12 @@ def interval(point: float, replicates: np.ndarray, level: float) -> tuple[float,
 
 
 def bootstrap(metrics: Sequence[Metric], inputs: MetricInputs, values: dict[str, float], *, resamples: int,
-              level: float, seed: int) -> dict[str, float]:
-    """``<col>_lo`` and ``<col>_hi`` for every interval column of ``metrics`` (values: their point estimates)."""
+              level: float, seed: int, replicates: dict[str, np.ndarray] | None = None) -> dict[str, float]:
+    """``<col>_lo`` and ``<col>_hi`` for every interval column of ``metrics`` (values: their point estimates).
+
+    ``replicates``, when given, receives each column's replicate values. Runs of one seed and sample count draw
+    the same indices, so replicate b of two such runs resamples the same samples: their difference is the paired
+    bootstrap that rdmbench.verdicts reads from each run's replicates.csv."""
     if resamples <= 0:
         return {}
     n = len(inputs.features("generated", "embedding"))
@@ -68,7 +73,28 @@ def bootstrap(metrics: Sequence[Metric], inputs: MetricInputs, values: dict[str,
         reps = metric.resampler(inputs)(indices)
         for col in wanted:
             out[col + LO], out[col + HI] = interval(values[col], reps[col], level)
+            if replicates is not None:
+                replicates[col] = np.asarray(reps[col], dtype=np.float64)
     return out
+
+
+def write_replicates(path: Path, replicates: dict[str, np.ndarray]) -> None:
+    """One column per metric, one line per resample (CSV: small, diffable, committed beside results)."""
+    from rdmbench.cache import write_text
+
+    names = sorted(replicates)
+    lines = [",".join(names)]
+    for b in range(len(replicates[names[0]]) if names else 0):
+        lines.append(",".join(f"{replicates[n][b]:.7g}" for n in names))
+    write_text(path, "\n".join(lines) + "\n")
+
+
+def read_replicates(path: Path) -> dict[str, np.ndarray]:
+    """What write_replicates wrote: {column: replicate values}."""
+    text = path.read_text().splitlines()
+    names = text[0].split(",") if text else []
+    table = np.array([[float(v) for v in line.split(",")] for line in text[1:]], dtype=np.float64)
+    return {n: table[:, i] if len(table) else np.zeros(0) for i, n in enumerate(names)}
 
 
 def resampled_inputs(inputs: MetricInputs, idx: np.ndarray) -> MetricInputs:

@@ -300,6 +300,8 @@ class GenerationTask(Task):
         images = {"samples.png": p["samples"] / "samples.png", "panel.png": p["novelty"] / "panel.png"}
         if (p["samples"] / "prompts.png").is_file():
             images["prompts.png"] = p["samples"] / "prompts.png"
+        if (p["metrics"] / "replicates.csv").is_file():  # the paired comparisons of rdmbench.verdicts read it
+            images["replicates.csv"] = p["metrics"] / "replicates.csv"
         return row, images
 
 

@@ -244,7 +244,7 @@ def metrics(pipe: Any, cfg: dict[str, Any], gen: Path, ref: Path, samples_path: 
               "seed": cfg["seed"], "bootstrap": m["bootstrap"], "ci_level": m["ci_level"]}
 
     def compute(out: Path) -> dict:
-        from rdmbench.stats import bootstrap
+        from rdmbench.stats import bootstrap, write_replicates
 
         roles = {"generated": gen, "reference": ref}
 
@@ -274,8 +274,12 @@ def metrics(pipe: Any, cfg: dict[str, Any], gen: Path, ref: Path, samples_path: 
         for metric in used:
             values.update(metric.compute(inputs))
         start = time.perf_counter()
-        values.update(bootstrap(used, inputs, values, resamples=m["bootstrap"], level=m["ci_level"], seed=cfg["seed"]))
+        replicates: dict[str, np.ndarray] = {}
+        values.update(bootstrap(used, inputs, values, resamples=m["bootstrap"], level=m["ci_level"], seed=cfg["seed"],
+                                replicates=replicates))
         values["bootstrap_s"] = round(time.perf_counter() - start, 2)
+        if replicates:
+            write_replicates(out / "replicates.csv", replicates)
         values["feature_extractor"] = identity
         values["num_samples"] = len(feats("generated", "embedding"))
         values["num_reference"] = len(feats("reference", "embedding"))

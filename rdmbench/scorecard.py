@@ -1,0 +1,363 @@
+"""The replication scorecard: every claim of ``suites/claims/`` read from finished suites' results.
+
+For each claim (rdmbench.claims) it finds the suite's results folder, takes each cell's run of every seed
+(``results.csv``, the run's ``config.yaml`` to make sure the row is of the run the suite defines now, and
+``replicates.csv`` for one-seed paired intervals), forms the contrast per seed and hands it to
+rdmbench.verdicts. Runs that are missing, failed or made with another config are named, not skipped; so are
+the seeds a verdict still needs. ``plan`` adds what those runs would cost, from the stage timings that
+finished runs recorded (``runs/<id>/stages.json``).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rdmbench.claims import Test
+from rdmbench.verdicts import SAMPLES_ONLY, Estimate, decide, estimate
+
+#: stages a new run of an existing suite computes (the shared ones — data, database, first stage, embeddings,
+#: index, neighbours, reference features — are taken as cached); "train" once per head not yet trained
+RUN_STAGES = ("samples", "features", "metrics", "novelty")
+HEAD_STAGE = "train"
+
+
+@dataclass
+class Row:
+    test: Test
+    results: Path | None
+    estimate: Estimate | None = None
+    per_seed: list[float] = field(default_factory=list)
+    samples: int = 0
+    side: str = ""                        # "sampling" (every cell shares its seed's trained head) or "training"
+    verdict: str = "needs runs"
+    p_holm: float = float("nan")
+    missing: list[str] = field(default_factory=list)      # run ids of the suite with no usable row
+    why: dict[str, str] = field(default_factory=dict)     # run id -> missing / failed / stale
+    seeds_needed: list[int] = field(default_factory=list)  # seeds the suite must add for a verdict
+
+    @property
+    def decided(self) -> bool:
+        return self.verdict in ("agrees", "contradicts", "no effect", "unresolved")
+
+
+class Results:
+    """One suite's results folder, read once."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.meta = json.loads((path / "suite.json").read_text())
+        with open(path / "results.csv", newline="") as f:
+            self.rows = {r["run_id"]: r for r in csv.DictReader(f)}
+        self._configs: dict[str, Any] = {}
+
+    def config(self, run_id: str) -> Any:
+        import yaml
+
+        if run_id not in self._configs:
+            p = self.path / "runs" / run_id / "config.yaml"
+            self._configs[run_id] = yaml.safe_load(p.read_text()) if p.is_file() else None
+        return self._configs[run_id]
+
+    def value(self, run_id: str, measure: str) -> float:
+        try:
+            return float(self.rows[run_id][measure])
+        except (KeyError, ValueError, TypeError):
+            return float("nan")
+
+    def replicates(self, run_id: str) -> dict[str, np.ndarray] | None:
+        from rdmbench.stats import read_replicates
+
+        p = self.path / "runs" / run_id / "replicates.csv"
+        return read_replicates(p) if p.is_file() else None
+
+    def train_key(self, run_id: str) -> str | None:
+        p = self.path / "runs" / run_id / "row.json"
+        if not p.is_file():
+            return None
+        keys = json.loads(p.read_text()).get("stage_keys") or []
+        return next((k for k in keys if k.startswith(HEAD_STAGE + "/")), None)
+
+    def stage_seconds(self) -> dict[str, list[float]]:
+        out: dict[str, list[float]] = {}
+        for p in sorted((self.path / "runs").glob("*/stages.json")):
+            for s in json.loads(p.read_text()):
+                if not s.get("cached"):
+                    out.setdefault(s["stage"], []).append(float(s["seconds"]))
+        return out
+
+
+def find_results(paths: list[Path]) -> dict[tuple[str, str], Results]:
+    """(suite, profile) -> its results, from results folders or folders holding them (``results/``)."""
+    found: dict[tuple[str, str], Results] = {}
+    for path in paths:
+        candidates = [path] if (path / "suite.json").is_file() else sorted(p.parent for p in path.glob("*/suite.json"))
+        for c in candidates:
+            if not (c / "results.csv").is_file():
+                continue
+            r = Results(c)
+            found.setdefault((str(r.meta.get("suite")), str(r.meta.get("profile"))), r)
+    return found
+
+
+def score(tests: list[Test], results: dict[tuple[str, str], Results]) -> list[Row]:
+    """A row per test, then the verdicts of the rows with enough seeds, Holm-corrected together."""
+    rows = [_row(t, results.get((t.suite.name, t.suite.profile))) for t in tests]
+    tested = [r for r in rows if r.estimate is not None and not r.missing and not r.seeds_needed]
+    for r, (v, p) in zip(tested, decide([r.estimate for r in tested], [r.test.claim.expect for r in tested])):
+        r.verdict, r.p_holm = v, p
+    return rows
+
+
+def _row(test: Test, res: Results | None) -> Row:
+    row = Row(test, res.path if res else None)
+    suite_seeds = sorted({s for c in test.cells for s in c.runs})
+    runs_by_id = {r.run_id: r for r in test.suite.runs}
+    usable: dict[str, bool] = {}
+    for cell in test.cells:
+        for seed, run_id in cell.runs.items():
+            why = _unusable(res, run_id, runs_by_id[run_id].config)
+            usable[run_id] = why is None
+            if why:
+                row.missing.append(run_id)
+                row.why[run_id] = why
+    seeds = [s for s in test.seeds if all(usable.get(c.runs[s], False) for c in test.cells)]
+    if len(suite_seeds) < test.claim.min_seeds:
+        row.seeds_needed = [s for s in range(test.claim.min_seeds * 2) if s not in suite_seeds][
+            :test.claim.min_seeds - len(suite_seeds)]
+    if not seeds or res is None:
+        return row
+    m = test.claim.measure
+    row.per_seed = [sum(c.weight * res.value(c.runs[s], m) for c in test.cells) for s in seeds]
+    reps = None
+    if len(seeds) == 1:
+        got = [res.replicates(c.runs[seeds[0]]) for c in test.cells]
+        if all(g is not None and m in g for g in got) and len({len(g[m]) for g in got}) == 1:
+            reps = sum(c.weight * g[m] for c, g in zip(test.cells, got))
+    row.estimate = estimate(row.per_seed, reps, margin=test.claim.margin)
+    row.samples = int(min((_int(res.rows[c.runs[s]].get("num_samples")) for c in test.cells for s in seeds),
+                          default=0))
+    heads = [{res.train_key(c.runs[s]) for c in test.cells} for s in seeds]
+    row.side = "sampling" if all(len(h) == 1 and None not in h for h in heads) else "training"
+    return row
+
+
+def _unusable(res: Results | None, run_id: str, config: dict[str, Any]) -> str | None:
+    if res is None:
+        return "not run"
+    r = res.rows.get(run_id)
+    if r is None:
+        return "not run"
+    if r.get("status") != "ok":
+        return "failed"
+    if res.config(run_id) != config:
+        return "made with another config (re-run the suite: cached stages are reused)"
+    return None
+
+
+def _int(v: Any) -> int:
+    try:
+        return int(float(v))
+    except (TypeError, ValueError):
+        return 0
+
+
+# -- what the missing runs would cost ---------------------------------------------------------------------
+@dataclass
+class Need:
+    suite: Any
+    command: str
+    runs: list[str]
+    heads: int                # distinct heads to train among them
+    seconds: float | None     # estimated CPU time, None when nothing was timed
+    claims: list[str]
+
+
+def plan(rows: list[Row], results: dict[tuple[str, str], Results]) -> list[Need]:
+    """Per suite: the runs that would turn its undecided claims into verdicts, and their estimated time."""
+    from rdmbench.suite import load_suite
+
+    timings: dict[str, list[float]] = {}
+    for res in results.values():
+        for stage, secs in res.stage_seconds().items():
+            timings.setdefault(stage, []).extend(secs)
+    typical = {s: statistics.median(v) for s, v in timings.items() if v}
+    by_suite: dict[tuple[str, str], list[Row]] = {}
+    for r in rows:
+        if r.missing or r.seeds_needed:
+            by_suite.setdefault((str(r.test.suite.path), r.test.suite.profile), []).append(r)
+    needs = []
+    for (path, profile), rs in by_suite.items():
+        suite = rs[0].test.suite
+        extra = sorted({s for r in rs for s in r.seeds_needed})
+        seeds = sorted({*(s for c in rs[0].test.cells for s in c.runs), *extra})
+        if extra:
+            suite = load_suite(Path(path), profile, sets=[f"seeds={seeds}"])
+        wanted = _wanted(rs, suite)
+        res = results.get((suite.name, suite.profile))
+        missing = [run for run in suite.runs if run.run_id in wanted
+                   and _unusable(res, run.run_id, run.config) is not None]
+        heads = {_head(run.config) for run in missing}
+        trained = {_head(run.config) for run in suite.runs if res and _unusable(res, run.run_id, run.config) is None}
+        new_heads = len(heads - trained)
+        timed = [typical[s] for s in RUN_STAGES if s in typical]
+        per_run = sum(timed) if timed else float("nan")
+        seconds = len(missing) * per_run + (new_heads * typical.get(HEAD_STAGE, float("nan")) if new_heads else 0.0)
+        command = f"rdmbench run {_shown(path)}" + (f" --profile {profile}" if profile != "cpu" else "") + \
+            (f" --set 'seeds={seeds}'" if extra else "")
+        needs.append(Need(suite, command, [r.run_id for r in missing], new_heads,
+                          seconds if np.isfinite(seconds) else None, sorted({r.test.name for r in rs})))
+    return needs
+
+
+def _wanted(rows: list[Row], suite: Any) -> set[str]:
+    """Run ids of ``suite`` (possibly with more seeds) that the rows' cells hold."""
+    from rdmbench.claims import same, value_of
+
+    wanted: set[str] = set()
+    for r in rows:
+        cell_runs = {rid for c in r.test.cells for rid in c.runs.values()}
+        template = [run for run in r.test.suite.runs if run.run_id in cell_runs]
+        for run in suite.runs:
+            if any(all(same(value_of(run, k), v) for k, v in t.shown.items() if k != "seed") for t in template):
+                wanted.add(run.run_id)
+    return wanted
+
+
+def _head(config: dict[str, Any]) -> str:
+    """What identifies a trained head: the run config without its sampling and measuring sections and its label."""
+    return json.dumps({k: v for k, v in config.items() if k not in ("sample", "metrics", "label")}, sort_keys=True,
+                      default=str)
+
+
+def _shown(path: str) -> str:
+    import os
+
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
+
+
+def covers(row: Row) -> str:
+    if row.estimate is None:
+        return ""
+    return row.estimate.covers if row.estimate.covers != SAMPLES_ONLY else "samples only (one seed)"
+
+
+# -- how it reads --------------------------------------------------------------------------------------------
+EXPECT = {"increase": "increases", "decrease": "decreases", "none": "no effect"}
+
+
+def needs_text(row: Row) -> str:
+    suite = _shown(str(row.test.suite.path))
+    parts = []
+    if row.seeds_needed:
+        seeds = sorted({*(s for c in row.test.cells for s in c.runs), *row.seeds_needed})
+        parts.append(f"needs {suite} with seeds {seeds}")
+    if row.missing:
+        kinds = sorted(set(row.why.values()))
+        parts.append(f"needs {len(row.missing)} run(s) of {suite} ({'; '.join(kinds)}): "
+                     + ", ".join(row.missing[:4]) + (" …" if len(row.missing) > 4 else ""))
+    return "; ".join(parts)
+
+
+def evidence(row: Row, relative_to: Path | None = None) -> str:
+    """Where the figure behind a claim is: the suite report's plot of the measure."""
+    import os
+
+    if row.results is None:
+        return ""
+    target = row.results / "report" / "index.html"
+    if relative_to is not None:
+        return os.path.relpath(target, relative_to) + f"#{row.test.claim.measure}"
+    return f"{_shown(str(target))}#{row.test.claim.measure}"
+
+
+def blocks(rows: list[Row], relative_to: Path | None = None) -> list[Any]:
+    """The scorecard as report blocks: one table, its legend."""
+    from rdmbench.report.common import num
+    from rdmbench.report.model import Cell, Head, Legend, Table
+
+    header = [Head("claim"), Head("the paper"), Head("contrast"), Head("paper expects"),
+              Head("estimate [95% interval]", numeric=True), Head("seeds × samples"), Head("p (Holm)", numeric=True),
+              Head("smallest detectable", numeric=True), Head("verdict"), Head("evidence")]
+    body = []
+    for r in rows:
+        c = r.test.claim
+        e = r.estimate
+        est = Cell(num(_round(e.value)), lo=_round(e.lo), hi=_round(e.hi)) if e is not None else Cell("")
+        margin = f" (±{num(c.margin)})" if c.margin is not None else ""
+        seeds = f"{e.seeds} × {r.samples} ({covers(r)}; {r.side}-side)" if e is not None else ""
+        verdict = r.verdict if r.decided else needs_text(r)
+        if r.decided and r.missing:
+            verdict += f" ({needs_text(r)})"
+        elif not r.decided and e is not None and e.seeds == 1:
+            verdict = f"{needs_text(r)} (one seed: {_one_seed(e)})"
+        body.append([Cell(r.test.name), Cell(f"{c.paper} ({c.where})"), Cell(r.test.unit),
+                     Cell(EXPECT[c.expect] + margin), est, Cell(seeds),
+                     Cell(num(_round(r.p_holm)) if np.isfinite(r.p_holm) else ""),
+                     Cell(num(_round(e.detectable)) if e is not None and np.isfinite(e.detectable) else ""),
+                     Cell(verdict), Cell(evidence(r, relative_to))])
+    legend = Legend([
+        ("contrast", "what is estimated, per seed on runs that share that seed (initialisation, batches, queries, "
+                     "noise), then averaged over seeds"),
+        ("estimate", "the mean contrast over seeds; the interval is Student's t over the per-seed contrasts "
+                     "(training-seed and sample variance) with two or more seeds, and the paired bootstrap over "
+                     "the generated samples with one (sample variance only: about those trained heads)"),
+        ("verdict", "agrees: the contrast is apart from 0 in the paper's direction; contradicts: apart the other "
+                    "way (or, where the paper expects none, apart at all); no effect: inside ±margin (two one-sided "
+                    "tests); unresolved: none of these. Holm's correction over every test of this scorecard "
+                    "(α = 0.05); a claim with fewer seeds than it needs gets no verdict, only the runs it needs"),
+        ("smallest detectable", "the |contrast| this design finds with 80% power at α = 0.05 (before Holm)"),
+        ("not covered", "the reference set (fixed across seeds) and FD's bias at this sample size: estimates "
+                        "compare runs of this suite, not published numbers (docs/statistics.md)"),
+    ])
+    return [Table(header, body, kind="plain"), legend]
+
+
+def _one_seed(e: Estimate) -> str:
+    return "sample variance only" if np.isfinite(e.lo) else "no replicates recorded"
+
+
+def _round(v: float) -> float:
+    """Four significant digits: what the intervals can carry."""
+    if v is None or not np.isfinite(v) or v == 0:
+        return v
+    return float(f"{v:.4g}")
+
+
+def plan_blocks(needs: list[Need]) -> list[Any]:
+    from rdmbench.report.model import Cell, Head, Table, Text
+
+    if not needs:
+        return [Text("Every claim has the runs its verdict needs.")]
+    rows = []
+    for n in needs:
+        time = f"{n.seconds / 60:.0f} min" if n.seconds is not None else "unknown (no finished run timed it)"
+        rows.append([Cell(f"`{n.command}`"), Cell(str(len(n.runs))), Cell(str(n.heads)), Cell(time),
+                     Cell(", ".join(n.claims))])
+    total = sum(n.seconds for n in needs if n.seconds is not None)
+    return [Table([Head("command"), Head("runs"), Head("heads to train"), Head("estimated CPU time"),
+                   Head("claims it decides")], rows, kind="plain"),
+            Text(f"Estimated from the median time of each stage in the finished runs' `stages.json` "
+                 f"(shared stages taken as cached); {total / 60:.0f} min in all where timed.")]
+
+
+def report(rows: list[Row], needs: list[Need] | None, out: Path | None = None) -> Any:
+    from rdmbench.report.model import Fact, Report, Section
+
+    counts = {v: sum(r.verdict == v for r in rows) for v in ("agrees", "contradicts", "no effect", "unresolved")}
+    waiting = sum(not r.decided for r in rows)
+    facts = [Fact("Claims", f"{len(rows)} ({', '.join(f'{n} {v}' for v, n in counts.items())}, {waiting} need runs)"),
+             Fact("Measured in", "; ".join(sorted({_shown(str(r.results)) for r in rows if r.results})) or "no results")]
+    sections = [Section("Scorecard", blocks(rows, out))]
+    if needs is not None:
+        sections.append(Section("Runs that would decide the rest", plan_blocks(needs)))
+    return Report("Replication scorecard: Blattmann et al. 2022 on this suite's default",
+                  "Each of the paper's findings that a suite here tests, as a claim (suites/claims/), with the "
+                  "paired estimate, its interval and a verdict.", facts, sections)

@@ -1,0 +1,174 @@
+"""Paired differences between runs, their intervals, and a verdict per claim (docs/statistics.md).
+
+A comparison is a contrast: a weighted sum of cells' values (A − B; a least-squares slope along an axis; the
+slope of A − B). Runs of one seed share the initialisation, batches, queries and noise, so the contrast is
+taken within each seed, where most of the noise cancels, and the seeds are what is averaged:
+
+* two or more seeds: Student's t over the per-seed contrasts (scipy.stats.ttest_1samp). Each seed's contrast
+  is one draw of the whole pipeline (training and sampling), so the interval covers the training-seed and the
+  sample variance. With 3 seeds it is wide (t = 4.30), and that is the point: the hierarchical bootstrap and
+  rliable's stratified bootstrap are narrower because they undercount seed variance, and call an effect that
+  does not exist more often than the nominal rate (benchmarks/bench_verdicts.py measures both).
+* one seed: the paired bootstrap over the generated samples. Every run of one seed and sample count resamples
+  the same indices (rdmbench.stats), so replicate b of the contrast is the contrast of replicates b. It covers
+  the sample variance only: a verdict on it is about these trained heads, never about the training recipe.
+
+Verdicts use Holm's correction across the tests of a scorecard (statsmodels' multipletests). "no effect" is
+two one-sided tests (TOST) against a declared margin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal, Sequence
+
+import numpy as np
+
+Expect = Literal["increase", "decrease", "none"]
+VERDICTS = ("agrees", "contradicts", "no effect", "unresolved")
+ALPHA = 0.05
+POWER = 0.8
+SEEDS_AND_SAMPLES = "seeds and samples"
+SAMPLES_ONLY = "samples (one seed)"
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A contrast's estimate, its interval at ``level`` and the p-values a verdict is read from."""
+
+    value: float
+    lo: float
+    hi: float
+    p: float                     # two-sided, of "the contrast is 0"
+    p_equivalent: float | None   # TOST, of "the contrast lies outside ±margin" (None: no margin declared)
+    seeds: int
+    covers: str                  # SEEDS_AND_SAMPLES or SAMPLES_ONLY
+    detectable: float            # the smallest |contrast| found with POWER at ALPHA by this design
+    level: float = 0.95
+
+    @property
+    def excludes_zero(self) -> bool:
+        return bool(self.lo > 0 or self.hi < 0)
+
+
+def estimate(per_seed: Sequence[float], replicates: np.ndarray | None = None, *, margin: float | None = None,
+             level: float = 0.95) -> Estimate:
+    """The contrast from its per-seed values (and, for one seed, its bootstrap replicates)."""
+    d = np.asarray(per_seed, dtype=np.float64)
+    if len(d) >= 2:
+        return _over_seeds(d, margin, level)
+    if len(d) == 1 and replicates is not None and np.isfinite(replicates).sum() >= 2:
+        return _over_samples(float(d[0]), np.asarray(replicates, dtype=np.float64), margin, level)
+    nan = float("nan")
+    return Estimate(float(d[0]) if len(d) else nan, nan, nan, nan, None, len(d), SAMPLES_ONLY, nan, level)
+
+
+def _over_seeds(d: np.ndarray, margin: float | None, level: float) -> Estimate:
+    from scipy import stats
+
+    n, mean = len(d), float(d.mean())
+    se = float(d.std(ddof=1) / np.sqrt(n))
+    df = n - 1
+    detectable = (stats.t.ppf(1 - ALPHA / 2, df) + stats.t.ppf(POWER, df)) * se
+    if se == 0:  # every seed gave the same contrast: nothing varies, a zero contrast is exactly zero
+        p = 1.0 if mean == 0 else 0.0
+        p_eq = None if margin is None else (0.0 if abs(mean) < margin else 1.0)
+        return Estimate(mean, mean, mean, p, p_eq, n, SEEDS_AND_SAMPLES, 0.0, level)
+    test = stats.ttest_1samp(d, 0.0)
+    ci = test.confidence_interval(level)
+    p_eq = None
+    if margin is not None:
+        above = stats.ttest_1samp(d, -margin, alternative="greater").pvalue
+        below = stats.ttest_1samp(d, margin, alternative="less").pvalue
+        p_eq = float(max(above, below))
+    return Estimate(mean, float(ci.low), float(ci.high), float(test.pvalue), p_eq, n, SEEDS_AND_SAMPLES,
+                    float(detectable), level)
+
+
+def _over_samples(point: float, reps: np.ndarray, margin: float | None, level: float) -> Estimate:
+    from scipy import stats as sps
+
+    from rdmbench.stats import interval
+
+    reps = reps[np.isfinite(reps)]
+    lo, hi = interval(point, reps, level)
+    # the replicates, centred like the interval (rdmbench.stats): the distribution of the contrast around it
+    centred = reps - np.median(reps) + point
+    p = float(min(1.0, 2 * min(np.mean(centred <= 0), np.mean(centred >= 0))))
+    p_eq = None
+    if margin is not None:
+        p_eq = float(max(np.mean(centred <= -margin), np.mean(centred >= margin)))
+    detectable = (sps.norm.ppf(1 - ALPHA / 2) + sps.norm.ppf(POWER)) * float(reps.std(ddof=1))
+    return Estimate(point, lo, hi, p, p_eq, 1, SAMPLES_ONLY, detectable, level)
+
+
+def holm(pvalues: Sequence[float], alpha: float = ALPHA) -> np.ndarray:
+    """Holm-adjusted p-values (NaN stays NaN and is not counted in the family)."""
+    from statsmodels.stats.multitest import multipletests
+
+    p = np.asarray(pvalues, dtype=np.float64)
+    out = np.full(len(p), np.nan)
+    finite = np.isfinite(p)
+    if finite.any():
+        out[finite] = multipletests(p[finite], alpha=alpha, method="holm")[1]
+    return out
+
+
+def verdict(est: Estimate, expect: Expect, p: float, p_equivalent: float | None, alpha: float = ALPHA) -> str:
+    """agrees / contradicts / no effect / unresolved, from (Holm-adjusted) p-values.
+
+    ``expect`` is the paper's direction of the contrast; "none" is the paper saying there is no effect."""
+    shown = np.isfinite(p) and p < alpha
+    equivalent = p_equivalent is not None and np.isfinite(p_equivalent) and p_equivalent < alpha
+    if expect == "none":
+        return "no effect" if equivalent else ("contradicts" if shown else "unresolved")
+    if shown:
+        return "agrees" if (est.value > 0) == (expect == "increase") else "contradicts"
+    return "no effect" if equivalent else "unresolved"
+
+
+def decide(estimates: Sequence[Estimate], expects: Sequence[Expect], alpha: float = ALPHA) -> list[tuple[str, float]]:
+    """Verdicts for a family of claims, with Holm's correction across every test that can yield one (each
+    claim's difference test, and its equivalence test where it declares a margin); (verdict, adjusted p)."""
+    tests, owner = [], []
+    for i, e in enumerate(estimates):
+        tests.append(e.p)
+        owner.append((i, "p"))
+        if e.p_equivalent is not None:
+            tests.append(e.p_equivalent)
+            owner.append((i, "eq"))
+    adjusted = holm(tests, alpha)
+    p_adj: dict[int, float] = {i: float("nan") for i in range(len(estimates))}
+    eq_adj: dict[int, float | None] = {i: None for i in range(len(estimates))}
+    for (i, kind), value in zip(owner, adjusted):
+        if kind == "p":
+            p_adj[i] = float(value)
+        else:
+            eq_adj[i] = float(value)
+    return [(verdict(e, x, p_adj[i], eq_adj[i], alpha), p_adj[i])
+            for i, (e, x) in enumerate(zip(estimates, expects))]
+
+
+def scaled(est: Estimate, factor: float) -> Estimate:
+    """The same estimate in other units (a slope per doubling instead of per unit, say)."""
+    return replace(est, value=est.value * factor, lo=est.lo * factor, hi=est.hi * factor,
+                   detectable=est.detectable * abs(factor))
+
+
+def seeds_needed(per_seed: Sequence[float], family: int, alpha: float = ALPHA, power: float = POWER,
+                 most: int = 50) -> int | None:
+    """Seeds at which the observed mean contrast would be found at ``alpha`` / ``family`` (Bonferroni, which
+    Holm's first step is) with ``power``, if the per-seed spread stays as measured; None beyond ``most``."""
+    from scipy import stats
+
+    d = np.asarray(per_seed, dtype=np.float64)
+    if len(d) < 2 or not np.isfinite(d).all():
+        return None
+    mean, sd = abs(float(d.mean())), float(d.std(ddof=1))
+    if sd == 0:
+        return len(d)
+    a = alpha / max(1, family)
+    for n in range(max(2, len(d)), most + 1):
+        if (stats.t.ppf(1 - a / 2, n - 1) + stats.t.ppf(power, n - 1)) * sd / np.sqrt(n) <= mean:
+            return n
+    return None
