@@ -1,19 +1,23 @@
 """index.html rendered in headless Chromium from fake generation and retrieval results: the page
 loads every image, logs nothing to the console, has no empty table, shows the warnings a reader
-must see, shows each run's images at their own size, and each of those checks fails when its fault
-is put in."""
+must see, shows each run's images enlarged by one whole factor and wraps them within the window
+rather than past its edge, and each of those checks fails when its fault is put in."""
 
 from __future__ import annotations
 
+import html
+import json
 import re
 import subprocess
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
-from test_report import FX, make_results
+from test_report import FX, k_rows, make_results
 
 from conftest import needs_chromium
+from rdmbench.imaging import save_grid, save_panel
 from rdmbench.report import write_report
 
 pytestmark = needs_chromium
@@ -86,10 +90,10 @@ def retrieval_results(root: Path) -> Path:
                         task="retrieval")
 
 
-def browse(chromium: str, page: Path, work: Path) -> tuple[str, str]:
+def browse(chromium: str, page: Path, work: Path, width: int = 1400) -> tuple[str, str]:
     """The page's DOM after load, and Chromium's log (console messages are its CONSOLE lines)."""
     args = [chromium, "--headless=new", "--no-sandbox", "--disable-gpu", f"--user-data-dir={work / 'profile'}",
-            "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000", "--window-size=1400,2400"]
+            "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000", f"--window-size={width},2400"]
     proc = subprocess.run([*args, "--dump-dom", page.resolve().as_uri()], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc.stdout, proc.stderr
@@ -146,27 +150,94 @@ def test_generation_page(chromium, tmp_path):
     assert "<script" in dom and "<link" not in dom and "http" not in dom.replace("http-equiv", "")
 
 
-def test_run_images_keep_their_own_size(chromium, tmp_path):
-    """A narrow panel (k = 1 beside k = 3) is not stretched to its column: every run image is drawn at
-    its natural width, so panels of different k show their text alike."""
+def k_train_results(root: Path) -> Path:
+    """A k_train sweep whose panels and sample grids are drawn as a run draws them (already enlarged 3x and
+    2x): a panel of 16 neighbours is wider than half the page."""
+    rng = np.random.default_rng(0)
+    res = make_results(root, k_rows(), ["k_train", "seed"], {"x": "k_train"})
+    for r in k_rows():
+        if r["status"] == "ok":
+            n, k = 8, r["k_train"]
+            images = rng.integers(0, 256, (48, 28, 28, 1), dtype=np.uint8)
+            save_panel(res / "runs" / r["run_id"] / "panel.png", images[:n], images[n:2 * n],
+                       (images, rng.integers(0, 48, (n, k))), images, np.arange(n))
+            save_grid(res / "runs" / r["run_id"] / "samples.png", images[:40], images[8:], max_items=40)
+    return res
+
+
+def layout(chromium: str, page: Path, work: Path, width: int) -> dict:
+    """Where the window of ``width`` px draws each run image (see LAYOUT), and whether the page scrolls sideways."""
+    probe = page.with_name("probe.html")
+    probe.write_text(page.read_text().replace("</body>", LAYOUT + "</body>"))
+    dom, _ = browse(chromium, probe, work, width)
+    return json.loads(html.unescape(re.search(r'data-layout="([^"]*)"', dom).group(1)))
+
+
+# per run image: its gallery, its file's width and the width drawn, its right edge, how it is scaled
+LAYOUT = """<script>window.addEventListener("load", function () {
+  var galleries = Array.prototype.slice.call(document.querySelectorAll(".gallery"));
+  var images = Array.prototype.map.call(document.querySelectorAll(".tile img"), function (i) {
+    var box = i.getBoundingClientRect();
+    return {gallery: galleries.indexOf(i.closest(".gallery")), src: i.getAttribute("src"), natural: i.naturalWidth,
+            drawn: box.width, right: box.right, rendering: getComputedStyle(i).imageRendering};
+  });
+  document.body.dataset.layout = JSON.stringify({window: window.innerWidth,
+                                                 page: document.documentElement.scrollWidth, images: images});
+});</script>"""
+
+
+def layout_problems(seen: dict, whole: bool = True) -> list[str]:
+    """What a reader at this window would trip over: a page that scrolls sideways, a run image past the window's
+    edge (cut off, or in a row that scrolls), one smoothed, and with ``whole``: one drawn at other than a whole
+    multiple of its file's width, or a gallery whose images are enlarged by different factors."""
+    found = [f"the page scrolls sideways ({seen['page']} px in {seen['window']})"] \
+        if seen["page"] > seen["window"] else []
+    factors = defaultdict(set)
+    for i in seen["images"]:
+        if i["right"] > seen["window"]:
+            found.append(f"{i['src']} reaches {i['right']:.0f} px, past the window")
+        if i["rendering"] != "pixelated":
+            found.append(f"{i['src']} is smoothed ({i['rendering']})")
+        factor = i["drawn"] / i["natural"]
+        if whole and (factor < 1 or abs(factor - round(factor)) > 1e-6):
+            found.append(f"{i['src']} drawn at {factor:.2f} times its width")
+        factors[i["gallery"]].add(round(factor, 6))
+    return found + [f"gallery {g} enlarges by {sorted(f)}" for g, f in factors.items() if whole and len(f) > 1]
+
+
+def test_run_images_are_enlarged_by_one_whole_factor(chromium, tmp_path):
+    """28-px images are drawn larger, at a whole multiple of their width, pixels sharp; a narrow panel (k = 1
+    beside k = 3) by the same factor as the others, so panels of different k show their text alike."""
     res = generation_results(tmp_path / "sizes")
     fake_panel(res / "runs" / "sampling_database=digits_seed=0" / "panel.png", np.random.default_rng(1), k=1)
     write_report(res)
     page = res / "report" / "index.html"
-    probe = page.with_name("probe.html")
-    probe.write_text(page.read_text().replace("</body>", PROBE + "</body>"))
-    dom, _ = browse(chromium, probe, tmp_path)
-    assert re.search(r'data-resized="([^"]*)"', dom).group(1) == "0 of 12"
-    probe.write_text(probe.read_text().replace("</style>", ".tile img { width: 100%; }</style>"))
-    assert re.search(r'data-resized="([^"]*)"', browse(chromium, probe, tmp_path)[0]).group(1) != "0 of 12"
+    seen = layout(chromium, page, tmp_path, 1400)
+    assert layout_problems(seen) == [] and len(seen["images"]) == 12
+    assert min(i["drawn"] / i["natural"] for i in seen["images"]) >= 2
+
+    text = page.read_text()
+    page.write_text(re.sub(r' width="\d+" height="\d+"', "", text))  # drawn at their own size
+    assert min(i["drawn"] / i["natural"] for i in layout(chromium, page, tmp_path, 1400)["images"]) == 1
+    page.write_text(text.replace("</style>", ".tile img { width: 100%; }</style>"))  # stretched to their column
+    assert any("times its width" in p for p in layout_problems(layout(chromium, page, tmp_path, 1400)))
+    page.write_text(text.replace("</style>", ".tile img { image-rendering: auto; }</style>"))
+    assert any("smoothed" in p for p in layout_problems(layout(chromium, page, tmp_path, 1400)))
 
 
-# counts the run images drawn at another width than their file's
-PROBE = """<script>window.addEventListener("load", function () {
-  var all = document.querySelectorAll(".tile img");
-  var resized = Array.prototype.filter.call(all, function (i) { return i.width !== i.naturalWidth; });
-  document.body.dataset.resized = resized.length + " of " + all.length;
-});</script>"""
+def test_run_images_wrap_within_the_window(chromium, tmp_path):
+    """Five runs' panels, as wide as a run draws them, wrap onto further rows at 1400 px, each at a whole
+    multiple of its width, none cut off at the window's edge; at 900 px the widest shrink to fit."""
+    res = k_train_results(tmp_path / "k_train")
+    write_report(res)
+    page = res / "report" / "index.html"
+    seen = layout(chromium, page, tmp_path, 1400)
+    assert layout_problems(seen) == [] and len(seen["images"]) == 20
+    assert max(i["natural"] for i in seen["images"]) > 1400 / 2
+    assert layout_problems(layout(chromium, page, tmp_path, 900), whole=False) == []
+
+    page.write_text(page.read_text().replace("</style>", ".flow { flex-wrap: nowrap; }</style>"))
+    assert layout_problems(layout(chromium, page, tmp_path, 1400)) != []
 
 
 def test_retrieval_page(chromium, tmp_path):

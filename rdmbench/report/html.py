@@ -77,32 +77,36 @@ details > summary { cursor: pointer; }
 .fig.wide { grid-column: 1 / -1; }
 .fig { margin: 0; border: 1px solid var(--line); border-radius: 8px; padding: .6rem; background: #fff; }
 .fig img { display: block; width: 100%; height: auto; }
-/* run images at their own size, never stretched to a column (a narrow panel's text would grow), crisp pixels */
-.tile img { display: block; width: auto; max-width: 100%; height: auto; image-rendering: pixelated; }
+/* run images at the width their tag gives (a whole multiple of the file's), never stretched to a column (a narrow
+   panel's text would grow); pixels stay square blocks, not blurred; only a window narrower than one shrinks it */
+.tile img { display: block; max-width: 100%; height: auto; image-rendering: pixelated; }
 .fig figcaption { color: var(--muted); font-size: .85rem; margin-top: .4rem; }
 .gallery { margin: 1rem 0 2rem; }
-.grid { display: grid; gap: .6rem; align-items: start; justify-content: start; overflow-x: auto;
-  padding-bottom: .3rem; }
-.fit .tile img { image-rendering: auto; }  /* shrunk: smooth, not dropped pixel rows */
 .flow { display: flex; flex-wrap: wrap; gap: .6rem; align-items: flex-start; }
+.flow + .rowhead { margin-top: 1rem; }
+.cell { min-width: 0; max-width: 100%; }
 .legend { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; margin: .5rem 0 1rem;
   font-size: .88rem; max-width: 110ch; }
 .legend dt { font-weight: 600; }
 .legend dd { margin: 0; color: var(--muted); }
-.colhead { font-weight: 600; text-align: center; overflow-wrap: anywhere; position: sticky; top: 0; background: #fff;
-  padding: .2rem 0; }
-.rowhead { grid-column: 1 / -1; font-weight: 600; font-size: .85rem; color: var(--muted); margin-top: .4rem; }
+.colhead { font-weight: 600; overflow-wrap: anywhere; padding: .2rem 0; }
+.rowhead { font-weight: 600; font-size: .85rem; color: var(--muted); margin: .4rem 0; }
 .tile { display: block; max-width: 100%; text-decoration: none; color: var(--muted); border: 1px solid var(--line);
   border-radius: 8px; padding: .35rem; background: #fff; }
 .tile:hover { border-color: var(--accent); }
 .tile span { display: block; font-size: .78rem; margin-top: .25rem; overflow-wrap: anywhere; }
-.empty { border: 1px dashed var(--line); border-radius: 8px; min-height: 3rem; }
+.empty { border: 1px dashed var(--line); border-radius: 8px; min-height: 3rem; min-width: 8rem; }
 .broken { outline: 3px solid var(--bad-line); }
 #broken { position: sticky; top: 0; z-index: 10; background: var(--bad-bg); color: #82071e;
   border-bottom: 2px solid var(--bad-line); padding: .6rem 2rem; font-weight: 600; }
 footer { margin-top: 3rem; color: var(--muted); font-size: .85rem; border-top: 1px solid var(--line);
   padding-top: 1rem; }
 """
+
+#: the widest an enlarged image is drawn: .page's max-width less its padding and a tile's border and padding
+COLUMN_PX = 1320 - 2 * 32 - 2 * 7
+#: a 28-px image at three screen pixels per pixel shows all there is to see; larger only costs scrolling
+MAX_ENLARGEMENT = 3
 
 # counts images that did not load; the page needs no script otherwise
 SCRIPT = """
@@ -261,26 +265,36 @@ def _scale(t: Table, j: int) -> tuple[float, float] | None:
 
 def _gallery(g: Gallery) -> str:
     cap = f"<figcaption>{_inline(g.caption)}</figcaption>" if g.caption else ""
+    k = _enlargement(g)
     if not g.columns:
-        return f'<figure class="gallery">{cap}<div class="flow">' + "".join(_tile(f, c) for f, c in g.items) + \
-            "</div></figure>"
-    # columns as wide as their images: a row wider than the page scrolls sideways instead of shrinking
-    cols = f"repeat({len(g.columns)}, {'minmax(0, max-content)' if g.fit else 'max-content'})"
-    cells = [f'<div class="colhead">{_e(c)}</div>' for c in g.columns]
+        return f'<figure class="gallery">{cap}<div class="flow">' + \
+            "".join(_tile(f, c, g.sizes.get(f), k) for f, c in g.items) + "</div></figure>"
+    # a row wider than the page wraps, each image under its column's label: a row that scrolled sideways hid
+    # the runs past the page's edge
+    out = [f'<figure class="gallery">{cap}']
     n = len(g.columns)
     for i, label in enumerate(g.rows):
         if len(g.rows) > 1 or label:
-            cells.append(f'<div class="rowhead">{_e(label)}</div>')
-        cells += [_tile(f, c) for f, c in g.items[i * n:(i + 1) * n]]
-    return (f'<figure class="gallery">{cap}<div class="grid{" fit" if g.fit else ""}" '
-            f'style="grid-template-columns: {cols}">'
-            + "".join(cells) + "</div></figure>")
+            out.append(f'<div class="rowhead">{_e(label)}</div>')
+        out.append('<div class="flow">' + "".join(
+            f'<div class="cell"><div class="colhead">{_e(col)}</div>{_tile(f, c, g.sizes.get(f), k)}</div>'
+            for col, (f, c) in zip(g.columns, g.items[i * n:(i + 1) * n])) + "</div>")
+    return "".join(out) + "</figure>"
 
 
-def _tile(file: str, caption: str) -> str:
+def _enlargement(g: Gallery) -> int:
+    """The one whole factor a gallery's pixel images are drawn at: the largest, up to MAX_ENLARGEMENT, at
+    which its widest image still fits the page's column. One factor for all, so that a panel of more
+    neighbours stays wider and every panel's pixels stay the same size."""
+    widest = max((w for w, _ in g.sizes.values()), default=0)
+    return max(1, min(MAX_ENLARGEMENT, COLUMN_PX // widest)) if widest else 1
+
+
+def _tile(file: str, caption: str, size: tuple[int, int] | None = None, k: int = 1) -> str:
     if not file:
         return '<div class="empty"></div>'
-    return (f'<a class="tile" href="{_src(file)}"><img src="{_src(file)}" alt="{_e(caption)}">'
+    dims = f' width="{size[0] * k}" height="{size[1] * k}"' if size else ""
+    return (f'<a class="tile" href="{_src(file)}"><img src="{_src(file)}" alt="{_e(caption)}"{dims}>'
             f"<span>{_e(caption)}</span></a>")
 
 

@@ -90,16 +90,17 @@ class Figure:
 
 @dataclass
 class Gallery:
-    """Images, each at its own size. With ``columns``, ``items`` fill a grid row by row, one row per
-    ``rows`` label; an item whose file is "" is an empty cell. Without, they flow."""
+    """Images, each at its own size or all enlarged alike (``sizes``). With ``columns``, ``items`` fill a grid
+    row by row, one row per ``rows`` label; an item whose file is "" is an empty cell. Without, they flow."""
 
     items: list[tuple[str, str]]    # (file, caption)
     columns: list[str] = field(default_factory=list)
     rows: list[str] = field(default_factory=list)
     caption: str = ""
-    #: the items share one size and are compared side by side (sample grids): a row shrinks them alike to
-    #: fit the page; otherwise each shows at its own size and a wide row scrolls
-    fit: bool = False
+    #: file -> (width, height) in pixels, for pixel images (sample grids, panels of 28-px images), small at their
+    #: own size: the page draws every item at one whole multiple of it, the same for the gallery and as large as
+    #: its column allows, so that pixels stay square, none is smeared or dropped, and panels compare alike
+    sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 Block = Union[Text, Table, Figure, Gallery, Legend]

@@ -520,8 +520,7 @@ def _samples(v: View, data: ReportData) -> list:
         if folder == "panels":
             blocks.append(Text("Each panel row: a sample's query image, its k retrieved neighbours, the sample, and "
                                "its nearest training image in the metric's feature space. A sample that repeats its "
-                               "nearest training image is a copy. Images are shown at their own size (click for the "
-                               "file)."))
+                               "nearest training image is a copy. Click an image for its file."))
         for p in v.parts:
             runs = [r for r in copied[name] if r["_part"] == p.index]
             if runs:
@@ -547,9 +546,7 @@ def _grid(p: Part, runs: list, row_keys: list[str], out: Any, folder: str, swept
 
     what = {"panels": "Panels", "prompts": "Samples per prompt (one row per prompt)"}.get(folder,
                                                                                      "Samples (queries | samples)")
-    # sample grids of one size compare side by side, shrunk alike; panels keep their size (their text stays
-    # readable and a panel of more neighbours stays wider)
-    fit = folder == "samples" and len({_size(out / folder / f"{r['run_id']}.png") for r in runs}) == 1
+    sizes = {f"{folder}/{r['run_id']}.png": _size(out / folder / f"{r['run_id']}.png") for r in runs}
     of = f" of the {p.name}" if p.name else ""
     xs = list(dict.fromkeys(r[p.x] for r in runs))
     rows = list(dict.fromkeys(tuple(r[k] for k in row_keys) for r in runs))
@@ -563,12 +560,12 @@ def _grid(p: Part, runs: list, row_keys: list[str], out: Any, folder: str, swept
         row_labels = [", ".join(f"{k}={num(val)}" for k, val in zip(row_keys, key) if pd.notna(val)) or "runs"
                       for key in rows]
         return Gallery(items, [f"{p.x}={num(xv)}" for xv in xs], row_labels,
-                       caption=f"{what}{of}, one column per {p.x}.", fit=fit)
+                       caption=f"{what}{of}, one column per {p.x}.", sizes=sizes)
     items = [(f"{folder}/{r['run_id']}.png",
               r["run_id"] + "".join(f", {k}={num(r[k])}" for k in swept
                                     if pd.notna(r[k]) and f"{k}=" not in r["run_id"]))
              for r in runs]
-    return Gallery(items, caption=f"{what}{of}, one per run.")
+    return Gallery(items, caption=f"{what}{of}, one per run.", sizes=sizes)
 
 
 def _size(path: Any) -> tuple[int, int]:
