@@ -82,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     card.add_argument("--out", type=Path, help="write scorecard.md and index.html here (default: <first results>/scorecard)")
     card.set_defaults(func=cmd_scorecard)
 
+    docs = sub.add_parser("docs", help="regenerate the numbers of README.md and docs/ from committed results "
+                                       "(<!-- generated: … --> blocks) and check the claims their prose cites")
+    docs.add_argument("--check", action="store_true", help="change nothing; exit 1 where a page is out of date")
+    docs.add_argument("--root", type=Path, default=Path("."), help="the repository (default: .)")
+    docs.set_defaults(func=cmd_docs)
+
     plug = sub.add_parser("plugins", help="list installed plugins by kind; with NAME, its arguments")
     plug.add_argument("name", nargs="?", help="show this plugin's arguments: types, defaults and docs")
     plug.add_argument("--kind", help="only this kind")
@@ -191,6 +197,17 @@ def cmd_scorecard(args: argparse.Namespace) -> int:
     print(text)
     print(f"scorecard: {out / 'index.html'} ({out / 'scorecard.md'} for terminals)")
     return 0
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    from rdmbench.docs import update
+
+    problems = update(args.root, check=args.check)
+    for p in problems:
+        print(p, file=sys.stderr)
+    if not problems:
+        print("README.md and docs/: every generated block and cited verdict matches the committed results")
+    return 1 if problems else 0
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:

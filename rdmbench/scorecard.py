@@ -168,6 +168,42 @@ def _int(v: Any) -> int:
         return 0
 
 
+def decided_best(res: Results, groups: list[dict[int, str]], measure: str, better: str) -> int | None:
+    """The row (a {seed: run_id} group) whose ``measure`` is better than every other row's by the paired
+    comparison, Holm-corrected over the column's comparisons; None where the data do not decide it. One shared
+    seed decides only between samplings of one trained head (the bootstrap covers the sample variance only)."""
+    from rdmbench.verdicts import ALPHA, holm
+
+    values = [[v for v in (res.value(r, measure) for r in g.values()) if np.isfinite(v)] for g in groups]
+    means = [float(np.mean(v)) if v else np.nan for v in values]
+    finite = [i for i, m in enumerate(means) if np.isfinite(m)]
+    if len(finite) < 2:
+        return None
+    best = min(finite, key=lambda i: means[i]) if better == "lower" else max(finite, key=lambda i: means[i])
+    sign = -1.0 if better == "lower" else 1.0
+    found = []
+    for i in finite:
+        if i == best:
+            continue
+        seeds = sorted(set(groups[best]) & set(groups[i]))
+        d = [res.value(groups[best][s], measure) - res.value(groups[i][s], measure) for s in seeds]
+        if not seeds or not np.isfinite(d).all():
+            return None
+        reps = None
+        if len(seeds) == 1:
+            a, b = (groups[best][seeds[0]], groups[i][seeds[0]])
+            ra, rb = res.replicates(a), res.replicates(b)
+            if (res.train_key(a) is None or res.train_key(a) != res.train_key(b) or ra is None or rb is None
+                    or measure not in ra or measure not in rb or len(ra[measure]) != len(rb[measure])):
+                return None
+            reps = ra[measure] - rb[measure]
+        found.append(estimate(d, reps))
+    adjusted = holm([e.p for e in found])
+    if all(np.isfinite(p) and p < ALPHA and sign * e.value > 0 for e, p in zip(found, adjusted)):
+        return best
+    return None
+
+
 # -- what the missing runs would cost ---------------------------------------------------------------------
 @dataclass
 class Need:

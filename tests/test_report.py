@@ -205,13 +205,14 @@ def test_intervals_labels_and_head_parameters(tmp_path):
 
     s = pd.read_csv(res / "report" / "summary.csv").set_index("k_train")
     assert (s.loc[1, "fid_lo"], s.loc[1, "fid_hi"]) == (90.0, 115.0)  # one seed: its own interval
-    # two seeds: mean 82, half-widths 6 and 8 in quadrature over 2 seeds
-    assert s.loc[4, "fid_lo"] == pytest.approx(82 - np.sqrt(2 * 36) / 2)
-    assert s.loc[4, "fid_hi"] == pytest.approx(82 + np.sqrt(2 * 64) / 2)
+    # two seeds, 80 and 84: Student's t over the seeds (se 2, t 12.71 at one degree of freedom), not the seeds'
+    # own sample intervals, which leave the training-seed variance out
+    assert s.loc[4, "fid_lo"] == pytest.approx(82 - 12.706205 * 2)
+    assert s.loc[4, "fid_hi"] == pytest.approx(82 + 12.706205 * 2)
     header = next(line for line in md.splitlines() if line.startswith("| k_train"))
     assert "FD (efficientnet-lite2) ↓" in header and "FID" not in header and "head parameters" in header
     assert "| 1 | 1 | 1,234,567 | 100 [90, 115] |" in md
-    assert "82 ± 2.8 [77.76, 87.66] |" in md
+    assert "82 ± 2.8 [56.59, 107.4] |" in md
     assert "precision" in header and "0.7 |" in md  # a metric without interval still shows its value
 
 
@@ -341,3 +342,52 @@ def test_chance_that_differs_along_x_is_drawn_per_x(tmp_path, monkeypatch):
     assert [0.333, 0.167, 0.1] in levels and lines == []
     write_report(make_results(tmp_path / "k", k_rows(), ["k_train", "seed"], {"x": "k_train"}))
     assert lines == [0.1]
+
+
+def marked(page: str) -> list[str]:
+    """The values the page stars: ``<td class="num best"><span class="v">VALUE</span>``."""
+    import re
+
+    return re.findall(r'<td class="num best"><span class="v">([^<]+)</span>', page)
+
+
+def paired_rows(fid, seeds=(0, 1, 2)):
+    return [dict(run_id=f"g{g}_s{s}", status="ok", guidance=g, seed=s, fid=fid(g, s), fid_lo=fid(g, s) - 30,
+                 fid_hi=fid(g, s) + 30, feature_extractor=FX, num_samples=500)
+            for g in (1, 2, 3) for s in seeds]
+
+
+def test_a_best_is_starred_only_where_the_paired_comparison_decides_it(tmp_path):
+    """Seeds move every row alike (a head's quality): the marginal intervals overlap, the paired differences do
+    not. A difference as large as the seed-to-seed noise is not starred."""
+    head = {0: 0.0, 1: 40.0, 2: -35.0}
+    decided = make_results(tmp_path / "decided", paired_rows(lambda g, s: 100 - 5 * g + head[s] + 0.3 * s * g),
+                           ["guidance", "seed"], {"x": "guidance"}, samples=False)
+    write_report(decided)
+    assert marked((decided / "report" / "index.html").read_text()) == ["87.57 ± 37"]  # g = 3 beats both, seed by seed
+    noise = {(1, 0): 0, (1, 1): 9, (1, 2): -7, (2, 0): 6, (2, 1): -8, (2, 2): 3, (3, 0): -9, (3, 1): 2, (3, 2): 4}
+    undecided = make_results(tmp_path / "undecided", paired_rows(lambda g, s: 100 - 2 * g + head[s] + noise[g, s]),
+                             ["guidance", "seed"], {"x": "guidance"}, samples=False)
+    write_report(undecided)
+    assert marked((undecided / "report" / "index.html").read_text()) == []
+
+
+def write_runs(root, rows, train_key, reps):
+    for r in rows:
+        d = root / "runs" / r["run_id"]
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "row.json").write_text(json.dumps({"stage_keys": [f"train/{train_key(r)}"]}))
+        (d / "replicates.csv").write_text("fid\n" + "\n".join(f"{v:.6g}" for v in reps(r)) + "\n")
+
+
+def test_one_seed_stars_only_between_samplings_of_one_trained_head(tmp_path):
+    """One seed: the paired bootstrap over samples decides between samplings of one head; between heads
+    trained apart it cannot (training-seed variance is in no interval), however far apart the values."""
+    shared = np.random.default_rng(0).normal(0, 20, 200)  # replicate b resamples the same samples in every run
+    rows = paired_rows(lambda g, s: 100 - 10 * g, seeds=(0,))
+    for name, key in (("one_head", lambda r: "head0"), ("three_heads", lambda r: f"head{r['guidance']}")):
+        res = make_results(tmp_path / name, rows, ["guidance", "seed"], {"x": "guidance"}, samples=False)
+        write_runs(res, rows, key, lambda r: r["fid"] + shared + np.random.default_rng(r["guidance"]).normal(0, 1, 200))
+        write_report(res)
+        stars = marked((res / "report" / "index.html").read_text())
+        assert stars == (["70"] if name == "one_head" else []), name

@@ -58,7 +58,7 @@ def layout(tmp_path: Path, suite: str = SUITE, claims: str = CLAIMS) -> Path:
 
 def fabricate(tmp_path: Path, values, *, seeds=None, skip=(), failed=(), replicates=None, timings=True) -> Path:
     """Results of suites/sweep.yaml as a run would leave them, with ``values(run) -> {column: value}``."""
-    from rdmbench.runner import suite_columns
+    from rdmbench.runner import suite_columns, swept_keys
     from rdmbench.suite import load_suite
 
     sets = [f"seeds={seeds}"] if seeds is not None else []
@@ -72,7 +72,7 @@ def fabricate(tmp_path: Path, values, *, seeds=None, skip=(), failed=(), replica
         d.mkdir(parents=True)
         (d / "config.yaml").write_text(yaml.safe_dump(run.config, sort_keys=False))
         status = "failed" if run.run_id in failed else "ok"
-        row = {"run_id": run.run_id, "status": status, "num_samples": 24, **values(run)}
+        row = {"run_id": run.run_id, **run.shown, "status": status, "num_samples": 24, **values(run)}
         (d / "row.json").write_text(json.dumps({**row, "stage_keys": [f"train/head{run.config['seed']}",
                                                                       f"samples/{run.run_id}"]}))
         if timings:
@@ -89,7 +89,7 @@ def fabricate(tmp_path: Path, values, *, seeds=None, skip=(), failed=(), replica
     lines = [",".join(columns)] + [",".join(str(r.get(c, "")) for c in columns) for r in rows]
     (out / "results.csv").write_text("\n".join(lines) + "\n")
     (out / "suite.json").write_text(json.dumps({"suite": "sweep", "profile": "cpu", "task": "generation",
-                                                "columns": suite_columns(suite)}))
+                                                "columns": suite_columns(suite), "swept_keys": swept_keys(suite)}))
     return out
 
 

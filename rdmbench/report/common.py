@@ -90,19 +90,22 @@ def config_groups(df: Any, results_dir: Path, shown: list[str],
 
 
 def mean_interval(runs: Any, col: str) -> tuple[float, float]:
-    """Interval of the mean over seeds from each seed's bootstrap interval: the half-widths below and
-    above each value add in quadrature and shrink by the number of seeds (independent draws)."""
+    """Interval of the mean over seeds: Student's t over the seeds' values (each seed is a whole draw of the
+    pipeline, so their spread holds the training-seed and the sample variance; rdmbench.verdicts). One run:
+    its own bootstrap interval over its samples."""
     import numpy as np
 
-    v = runs[[col, col + "_lo", col + "_hi"]].dropna()
+    from rdmbench.verdicts import estimate
+
+    v = runs[[col, col + "_lo", col + "_hi"]].dropna() if col + "_lo" in runs else runs[[col]].dropna()
     if not len(v):
         return np.nan, np.nan
-    mean, n = v[col].mean(), len(v)
-    if n == 1:  # one run: its own interval (the sum below would leave float noise: -1e-17 for a bound at 0)
+    if len(v) == 1:
+        if col + "_lo" not in v:
+            return np.nan, np.nan
         return float(v[col + "_lo"].iloc[0]), float(v[col + "_hi"].iloc[0])
-    below = np.sqrt(((v[col] - v[col + "_lo"]) ** 2).sum()) / n
-    above = np.sqrt(((v[col + "_hi"] - v[col]) ** 2).sum()) / n
-    return float(mean - below), float(mean + above)
+    e = estimate(list(v[col]))
+    return e.lo, e.hi
 
 
 def finite(v: Any) -> float | None:

@@ -141,9 +141,9 @@ def render(report: Report) -> str:
         f'<nav class="toc" aria-label="sections">{toc}</nav></header>' if toc else "</header>",
         "<main>", *[_section(s) for s in report.sections], "</main>",
         '<footer>Written by rdmbench. The same content for terminals: <a href="report.md">report.md</a>; '
-        'the numbers: <a href="summary.csv">summary.csv</a>. ↓/↑: lower/higher is better; ★ marks the best value '
-        "of a column, a paler green the values whose interval overlaps the best's (not told apart from it); a bar "
-        "under a value spans its interval on the column's scale.</footer>",
+        'the numbers: <a href="summary.csv">summary.csv</a>. ↓/↑: lower/higher is better; ★ marks a column\'s best '
+        "value (each table's note says how it is decided; a paler green, where shown, the values whose interval "
+        "overlaps the best's); a bar under a value spans its interval on the column's scale.</footer>",
         f"</div><script>{SCRIPT}</script></body></html>",
     ]
     return "\n".join(p for p in parts if p) + "\n"
@@ -239,9 +239,13 @@ def _td(c: Cell, numeric: bool, mark: str, scale: tuple[float, float] | None) ->
 
 def _best(t: Table, j: int) -> set[int]:
     """Ids of the cells holding the best value of column ``j`` (ties all marked); none when fewer than two
-    rows have a value or all are equal, where "best" would say nothing."""
+    rows have a value or all are equal, where "best" would say nothing. Where the task decided it (Cell.best),
+    its decision."""
     better = t.header[j].better
-    cells = [row[j] for row in t.rows if j < len(row) and row[j].value is not None]
+    column = [row[j] for row in t.rows if j < len(row)]
+    if any(c.best is not None for c in column):
+        return {id(c) for c in column if c.best}
+    cells = [c for c in column if c.value is not None]
     values = {c.value for c in cells}
     if not better or len(cells) < 2 or len(values) < 2:
         return set()
@@ -250,8 +254,11 @@ def _best(t: Table, j: int) -> set[int]:
 
 
 def _tied(t: Table, j: int, best: set[int]) -> set[int]:
-    """Cells whose interval overlaps a best cell's interval: the data do not tell them apart from it."""
+    """Cells whose interval overlaps a best cell's interval: the data do not tell them apart from it. None where
+    the task decided the best by paired comparisons (overlapping marginal intervals say little there)."""
     cells = [row[j] for row in t.rows if j < len(row)]
+    if any(c.best is not None for c in cells):
+        return set()
     tops = [c for c in cells if id(c) in best and c.lo is not None and c.hi is not None]
     return {id(c) for c in cells if id(c) not in best and c.lo is not None and c.hi is not None
             and any(c.lo <= b.hi and b.lo <= c.hi for b in tops)}

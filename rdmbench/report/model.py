@@ -61,6 +61,9 @@ class Cell:
     lo: float | None = None
     hi: float | None = None
     note: str = ""                  # after the value and interval, e.g. "(chance 0.1)"
+    #: set by a task that compares rows statistically: True on a column's best only where the paired comparison
+    #: decides it. None (every cell of a column): the renderer marks the best value itself
+    best: bool | None = None
 
 
 @dataclass

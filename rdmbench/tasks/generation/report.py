@@ -7,7 +7,8 @@ A table row (and a figure point) aggregates runs whose resolved configurations
 (``runs/<id>/config.yaml``) are equal but for the seed, never more: runs that share the swept
 values shown but differ elsewhere get rows of their own, labelled with the keys that differ.
 Each value carries its 95% bootstrap interval (``<metric>_lo``/``_hi``, rdmbench.stats); over
-several seeds the row shows mean ± sample std of the seeds and an interval for the mean.
+several seeds the row shows mean ± sample std of the seeds and Student's t interval of the mean over the seeds
+(rdmbench.report.common.mean_interval), which holds the training-seed variance that one run's interval lacks.
 
 A suite whose sweep groups sweep different keys (top-m at guidance 1 beside guidance at top-m 1)
 is split into parts, one per set of swept keys its runs carry: each part has its own x axis and
@@ -165,6 +166,8 @@ def _summary(v: View, data: ReportData) -> Any:
         r = dict(zip(v.keys + ["_part"], vals))
         good = g[~g["_failed"]]
         r["n"], r["n_failed"] = len(good), int(g["_failed"].sum())
+        seeds = good["seed"] if "seed" in good else [0] * len(good)  # one run per seed: what is paired across rows
+        r["_runs"] = {int(s): str(run_id) for s, run_id in zip(seeds, good["run_id"]) if pd.notna(s)}
         if v.params:
             hp = good["head_parameters"].dropna()
             r["head_parameters"] = hp.iloc[0] if len(hp) else np.nan
@@ -176,7 +179,7 @@ def _summary(v: View, data: ReportData) -> Any:
             r[f"{c}_std"] = vals_.std(ddof=1) if len(vals_) > 1 else np.nan
             r[f"{c}_lo"], r[f"{c}_hi"] = mean_interval(good, c) if c + "_lo" in good else (np.nan, np.nan)
         rows.append(r)
-    cols = v.keys + ["_part", "n", "n_failed"] + (["head_parameters"] if v.params else []) + v.settings + [
+    cols = v.keys + ["_part", "_runs", "n", "n_failed"] + (["head_parameters"] if v.params else []) + v.settings + [
         f"{c}_{s}" for c in v.metrics + v.aux for s in ("mean", "std", "lo", "hi")]
     summary = pd.DataFrame(rows, columns=cols)
     # numbers sort as numbers, anything else in the suite's order (its baseline first), not alphabetically
@@ -185,7 +188,7 @@ def _summary(v: View, data: ReportData) -> Any:
                                   key=lambda s: s if s.name == "_part" or pd.api.types.is_numeric_dtype(s)
                                   else s.map(first[s.name]))
     summary = summary.reset_index(drop=True)
-    out = summary.drop(columns="_part")
+    out = summary.drop(columns=["_part", "_runs"])
     if len(v.parts) > 1:
         out.insert(len(v.keys), "sweep", [", ".join(v.parts[i].keys) for i in summary["_part"]])
     out.to_csv(data.out / "summary.csv", index=False)
@@ -204,9 +207,12 @@ def _setting(values: Any) -> str:
 def _results(v: View, summary: Any, data: ReportData) -> list:
     seeds = [s for s in data.swept if is_seed(s)]
     note = (f"Aggregated over {'seeds (' + ', '.join(seeds) + ')' if seeds else 'repeated runs'}: mean ± sample std "
-            "when n > 1; n counts successful runs. [lo, hi]: 95% bootstrap interval over resamples of the generated "
-            "samples (one run), or of the mean over seeds (each seed's interval half-widths added in quadrature, "
-            "divided by n). Runs are averaged only when their resolved configs differ by the seed alone "
+            "when n > 1; n counts successful runs. [lo, hi]: one run: 95% bootstrap interval over resamples of its "
+            "generated samples (sample variance only); several seeds: 95% Student-t interval of the mean over the "
+            "seeds (training-seed and sample variance). ★ marks a column's best only where the paired comparison "
+            "decides it: better than every other row on their shared seeds (Student's t over the seeds' paired "
+            "differences; with one seed, the paired bootstrap, and only between samplings of one trained head), "
+            "Holm-corrected over the column; overlapping intervals are not compared by eye. Runs are averaged only when their resolved configs differ by the seed alone "
             "(summary.csv: `<metric>_mean`, `_std`, `_lo`, `_hi`).")
     blocks: list = []
     if len(v.parts) > 1:
@@ -262,17 +268,36 @@ def _table(v: View, summary: Any, data: ReportData) -> Table:
     for m in v.metrics:
         col = data.columns.get(m)
         header.append(Head(v.labels.get(m, m), col.better if col else None, col.description if col else "", True))
+    best = {m: _decided_best(summary, m, data) for m in v.metrics}
     rows = []
-    for _, r in summary.iterrows():
+    for i, (_, r) in enumerate(summary.iterrows()):
         cells = [Cell(one_line(num(r[k])) if pd.notna(r[k]) else "—") for k in v.keys]
         cells.append(Cell(f"{int(r['n'])}" + (f" ({int(r['n_failed'])} failed)" if r["n_failed"] else "")))
         if v.params:
             cells.append(Cell(f"{r['head_parameters']:,.0f}" if pd.notna(r["head_parameters"]) else "—"))
         cells += [Cell(r[c] or "—") for c in short]
         for m in v.metrics:
-            cells.append(_metric_cell(r, m))
+            cell = _metric_cell(r, m)
+            cell.best = None if best[m] is False else best[m] == i
+            cells.append(cell)
         rows.append(cells)
     return Table(header, rows)
+
+
+def _decided_best(summary: Any, m: str, data: ReportData) -> int | bool:
+    """The summary row whose ``m`` the paired comparison decides best (rdmbench.scorecard.decided_best), -1
+    where it decides none; False for a column with no better direction (nothing to mark)."""
+    from rdmbench.scorecard import Results, decided_best
+
+    col = data.columns.get(m)
+    if col is None or col.better is None:
+        return False
+    try:
+        res = Results(data.results_dir)
+    except (OSError, ValueError):
+        return -1
+    found = decided_best(res, list(summary["_runs"]), m, col.better)
+    return -1 if found is None else found
 
 
 def _metric_cell(r: Any, m: str) -> Cell:
@@ -315,7 +340,7 @@ def _figures(v: View, summary: Any, data: ReportData) -> list:
         col = data.columns.get(m)
         arrow = {"lower": "↓ better", "higher": "↑ better"}.get(col.better if col else "", "")
         has_ci = f"{m}_lo" in v.ok and v.ok[f"{m}_lo"].notna().any()
-        bar_note = "bars: 95% bootstrap interval" if has_ci else ("bars: ±sd over seeds" if with_bars
+        bar_note = "bars: 95% interval (table note)" if has_ci else ("bars: ±sd over seeds" if with_bars
                                                                    else "no interval recorded")
         label = v.labels.get(m, m)
         title = f"{label} ({'; '.join(p for p in (arrow, bar_note) if p)})"

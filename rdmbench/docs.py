@@ -1,0 +1,181 @@
+"""Numbers in README.md and docs/ come from committed results, never from a hand: ``rdmbench docs``.
+
+A generated block is written between two markers; everything between them is replaced by what the spec says:
+
+    <!-- generated: table results/k_train metrics=fid,precision,recall -->
+    …
+    <!-- end generated -->
+
+* ``table RESULTS [metrics=a,b,…] [by=key,…]`` — one row per configuration of a suite's results (seeds
+  averaged), each metric with its interval: over seeds, Student's t of the mean (training-seed and sample
+  variance); for one seed, that run's bootstrap interval over its samples.
+* ``scorecard [claims=pattern,…]`` — the scorecard's rows for the claims whose id matches a pattern
+  (fnmatch), scored from every results folder under ``results/`` with the whole scorecard's Holm family.
+
+Prose that states a finding cites the claim and its verdict, ``(claim k_train.fid_flat: no effect)``;
+``check`` fails where a block differs from what the results give today or a citation's verdict is not the
+scorecard's.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rdmbench.errors import RdmbenchError
+
+BLOCK = re.compile(r"(<!-- generated: (?P<spec>.+?) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.S)
+CITATION = re.compile(r"\(claim (?P<id>[a-z0-9_.]+(?: @ [^:()]+)?): (?P<verdict>agrees|contradicts|no effect|"
+                      r"unresolved|needs runs)\)")
+PAGES = ("README.md", "docs/**/*.md")
+
+
+@dataclass
+class Context:
+    root: Path
+    _rows: Any = None
+
+    def scorecard(self) -> list[Any]:
+        """Every claim scored from every committed results folder (one Holm family, as `rdmbench scorecard`)."""
+        if self._rows is None:
+            from rdmbench import scorecard
+            from rdmbench.claims import load_claims
+
+            found = scorecard.find_results([self.root / "results"])
+            self._rows = scorecard.score(load_claims(self.root / "suites" / "claims"), found)
+        return self._rows
+
+
+def pages(root: Path) -> list[Path]:
+    return sorted({p for pattern in PAGES for p in root.glob(pattern)})
+
+
+def render(text: str, ctx: Context, where: str) -> str:
+    def block(m: re.Match) -> str:
+        return m.group(1) + generate(m.group("spec"), ctx, where) + m.group(4)
+
+    return BLOCK.sub(block, text)
+
+
+def generate(spec: str, ctx: Context, where: str) -> str:
+    words = shlex.split(spec)
+    kind, args = words[0], words[1:]
+    options = dict(a.split("=", 1) for a in args if "=" in a)
+    positional = [a for a in args if "=" not in a]
+    if kind == "table" and len(positional) == 1:
+        return table(ctx.root / positional[0], _list(options.get("metrics")), _list(options.get("by")))
+    if kind == "scorecard" and not positional:
+        return scorecard_table(ctx, _list(options.get("claims")) or ["*"])
+    raise RdmbenchError(f"{where}: unknown generated block {spec!r} (allowed: `table RESULTS [metrics=…] [by=…]`, "
+                        "`scorecard [claims=…]`)")
+
+
+def _list(value: str | None) -> list[str]:
+    return [v for v in (value or "").split(",") if v]
+
+
+def table(results: Path, metrics: list[str], by: list[str]) -> str:
+    """A suite's results, one row per configuration, seeds averaged."""
+    import json
+
+    import pandas as pd
+
+    from rdmbench.columns import from_declarations
+    from rdmbench.report.common import config_groups, labels, mean_interval, num
+
+    if not (results / "results.csv").is_file():
+        return f"_No committed results in `{results.name}/`: `rdmbench run suites/{results.name}.yaml` makes them._\n"
+    meta = json.loads((results / "suite.json").read_text())
+    df = pd.read_csv(results / "results.csv")
+    df = df[df["status"] == "ok"].copy()
+    df["run_id"] = df["run_id"].astype(str)
+    columns = from_declarations(meta["columns"])
+    keys = by or [k for k in meta.get("swept_keys") or [] if k != "seed" and k in df]
+    metrics = metrics or [m for m in (meta.get("report") or {}).get("metrics") or [] if m in df]
+    extractors = [str(v) for v in df["feature_extractor"].dropna().unique()] if "feature_extractor" in df else []
+    names = labels(columns, extractors)
+    df["_config"], _ = config_groups(df, results, keys)
+    head = [*keys, *(f"{names.get(m, m)} {columns[m].arrow if m in columns else ''}".strip() for m in metrics),
+            "seeds"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for _, g in df.groupby("_config", sort=False):
+        first = g.iloc[0]
+        cells = [num(first[k]) for k in keys]
+        for m in metrics:
+            mean = g[m].mean()
+            lo, hi = mean_interval(g, m)
+            cells.append(f"{_fmt(mean)} [{_fmt(lo)}, {_fmt(hi)}]" if pd.notna(lo) else _fmt(mean))
+        cells.append(str(len(g)))
+        lines.append("| " + " | ".join(cells) + " |")
+    n = df.groupby("_config").size()
+    what = ("mean over seeds [95% Student-t interval over the seeds: training-seed and sample variance]"
+            if (n > 1).all() else "one seed [95% bootstrap interval over its generated samples: sample variance only]")
+    return "\n".join(lines) + f"\n\nEach cell: {what}; from `results/{results.name}/results.csv` (`rdmbench docs` " \
+        "writes this table).\n"
+
+
+def _fmt(v: float) -> str:
+    import math
+
+    if v is None or not math.isfinite(v):
+        return ""
+    if v != 0 and abs(v) >= 100:
+        return f"{v:.0f}"
+    return f"{v:.3g}" if abs(v) >= 0.01 or v == 0 else f"{v:.2g}"
+
+
+def scorecard_table(ctx: Context, patterns: list[str]) -> str:
+    from rdmbench.scorecard import needs_text
+
+    rows = [r for r in ctx.scorecard() if any(fnmatch.fnmatch(r.test.claim.id, p) for p in patterns)]
+    if not rows:
+        raise RdmbenchError(f"no claim matches {', '.join(patterns)}")
+    lines = ["| claim | the paper | estimate [95% interval] | seeds × samples | verdict |", "|---|---|---|---|---|"]
+    for r in rows:
+        e = r.estimate
+        est = f"{_fmt(e.value)} [{_fmt(e.lo)}, {_fmt(e.hi)}] ({r.test.unit})" if e is not None else ""
+        seeds = f"{e.seeds} × {r.samples}" if e is not None else ""
+        verdict = f"**{r.verdict}**" if r.decided else needs_text(r)
+        lines.append(f"| `{r.test.name}` | {r.test.claim.paper} ({r.test.claim.where}) | {est} | {seeds} | "
+                     f"{verdict} |".replace("\n", " "))
+    return "\n".join(lines) + "\n\nFrom `rdmbench scorecard results/` (claims: `suites/claims/`; statistics: " \
+        "[docs/statistics.md](docs/statistics.md)).\n"
+
+
+def citations(text: str, ctx: Context, where: str) -> list[str]:
+    """Problems with the claims ``text`` cites: an unknown claim, or a verdict other than the scorecard's."""
+    verdicts = {r.test.name: r.verdict for r in ctx.scorecard()}
+    problems = []
+    for m in CITATION.finditer(text):
+        line = text.count("\n", 0, m.start()) + 1
+        cited, said = m.group("id"), m.group("verdict")
+        if cited not in verdicts:
+            problems.append(f"{where}:{line}: cites claim {cited!r}, which no claim file defines")
+        elif verdicts[cited] != said:
+            problems.append(f"{where}:{line}: says claim {cited} {said!r}; the scorecard says {verdicts[cited]!r}")
+    return problems
+
+
+def update(root: Path, *, check: bool = False) -> list[str]:
+    """Regenerate every block (or, with ``check``, report where a page differs); then check the citations."""
+    from rdmbench import cache
+
+    ctx = Context(root)
+    problems = []
+    for page in pages(root):
+        where = page.relative_to(root).as_posix()
+        text = page.read_text()
+        new = render(text, ctx, where)
+        if new != text:
+            if check:
+                first = next(i for i, (a, b) in enumerate(zip(text.splitlines(), new.splitlines() + [""])) if a != b)
+                problems.append(f"{where}:{first + 1}: a generated block differs from what the results give "
+                                "(run `rdmbench docs`)")
+            else:
+                cache.write_text(page, new)
+        problems += citations(new, ctx, where)
+    return problems

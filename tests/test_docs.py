@@ -1,0 +1,67 @@
+"""README.md and docs/ state no hand-typed number: their generated blocks match the committed results, and the
+verdict a sentence cites is the scorecard's (rdmbench.docs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from test_scorecard import fabricate, known_effects, layout
+
+
+def test_readme_and_docs_match_the_committed_results():
+    from rdmbench.docs import update
+
+    problems = update(REPO, check=True)
+    assert problems == [], "\n".join(problems)
+
+
+def page_in(tmp_path: Path, body: str) -> Path:
+    layout(tmp_path)
+    fabricate(tmp_path, known_effects)
+    (tmp_path / "README.md").write_text(body)
+    return tmp_path / "README.md"
+
+
+BLOCKS = """# Results
+
+<!-- generated: table results/sweep metrics=precision,fid -->
+<!-- end generated -->
+
+<!-- generated: scorecard claims=guidance.* -->
+<!-- end generated -->
+
+Guidance raises precision (claim guidance.precision: agrees).
+"""
+
+
+def test_blocks_are_generated_then_checked(tmp_path):
+    from rdmbench.docs import update
+
+    page = page_in(tmp_path, BLOCKS)
+    assert update(tmp_path, check=True)[0].startswith("README.md:4: a generated block differs")
+    assert update(tmp_path) == []
+    text = page.read_text()
+    assert "| label | sample.guidance_scale | precision ↑ | FD (unrecorded features) ↓ | seeds |" in text  # not FID
+    assert "| low | " in text and "| 3 |" in text  # a row per configuration, three seeds each
+    assert "Student-t interval over the seeds" in text
+    assert "| `guidance.precision` |" in text and "**agrees**" in text and "**no effect**" in text
+    assert update(tmp_path, check=True) == []
+    edited = text.replace("| low | 1 | 0.", "| low | 1 | 1.", 1)  # a hand-typed precision
+    assert edited != text
+    page.write_text(edited)
+    assert update(tmp_path, check=True)[0].startswith("README.md:6: a generated block differs")
+
+
+@pytest.mark.parametrize("said, problem", [
+    ("(claim guidance.precision: unresolved)", "the scorecard says 'agrees'"),
+    ("(claim guidance.colour: agrees)", "which no claim file defines"),
+])
+def test_a_citation_must_say_the_scorecards_verdict(tmp_path, said, problem):
+    from rdmbench.docs import update
+
+    page_in(tmp_path, BLOCKS.replace("(claim guidance.precision: agrees)", said))
+    problems = update(tmp_path)
+    assert len(problems) == 1 and problem in problems[0] and problems[0].startswith("README.md:23:"), problems
