@@ -9,6 +9,9 @@ A generated block is written between two markers; everything between them is rep
 * ``table RESULTS [metrics=a,b,…] [by=key,…]`` — one row per configuration of a suite's results (seeds
   averaged), each metric with its interval: over seeds, Student's t of the mean (training-seed and sample
   variance); for one seed, that run's bootstrap interval over its samples.
+* ``figure RESULTS metric=m [as=PATH]`` — the suite report's figure of a metric (error bars: the table's
+  intervals), drawn from the results and copied beside the page (default ``img/<suite>_<m>.png``); ``check``
+  compares the link and that the file exists, not its pixels (matplotlib versions draw them differently).
 * ``scorecard [claims=pattern,…]`` — the scorecard's rows for the claims whose id matches a pattern
   (fnmatch), scored from every results folder under ``results/`` with the whole scorecard's Holm family.
 
@@ -37,7 +40,22 @@ PAGES = ("README.md", "docs/**/*.md")
 @dataclass
 class Context:
     root: Path
+    check: bool = False
     _rows: Any = None
+    _reports: dict[Path, Path] | None = None
+
+    def report(self, results: Path) -> Path:
+        """The folder a suite's report was drawn into (once per suite and update)."""
+        import tempfile
+
+        from rdmbench.report import write_report
+
+        self._reports = self._reports or {}
+        if results not in self._reports:
+            out = Path(tempfile.mkdtemp(prefix=f"rdmbench-docs-{results.name}-"))
+            write_report(results, out)
+            self._reports[results] = out
+        return self._reports[results]
 
     def scorecard(self) -> list[Any]:
         """Every claim scored from every committed results folder (one Holm family, as `rdmbench scorecard`)."""
@@ -68,10 +86,31 @@ def generate(spec: str, ctx: Context, where: str) -> str:
     positional = [a for a in args if "=" not in a]
     if kind == "table" and len(positional) == 1:
         return table(ctx.root / positional[0], _list(options.get("metrics")), _list(options.get("by")))
+    if kind == "figure" and len(positional) == 1 and options.get("metric"):
+        return figure(ctx, ctx.root / positional[0], options["metric"], options.get("as"), where)
     if kind == "scorecard" and not positional:
         return scorecard_table(ctx, _list(options.get("claims")) or ["*"])
     raise RdmbenchError(f"{where}: unknown generated block {spec!r} (allowed: `table RESULTS [metrics=…] [by=…]`, "
                         "`scorecard [claims=…]`)")
+
+
+def figure(ctx: Context, results: Path, metric: str, name: str | None, where: str) -> str:
+    import shutil
+
+    page_dir = (ctx.root / where).parent
+    rel = name or f"img/{results.name}_{metric}.png"
+    target = page_dir / rel
+    if not (results / "results.csv").is_file():
+        return f"_No committed results in `results/{results.name}/` to draw {metric} from._\n"
+    if not ctx.check:
+        drawn = ctx.report(results) / f"metric_{metric}.png"
+        if not drawn.is_file():
+            raise RdmbenchError(f"{where}: the report of results/{results.name} draws no figure of {metric!r}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(drawn, target)
+    elif not target.is_file():  # differs from any page that links it: reported as a stale block
+        return f"_{rel} is missing: run `rdmbench docs`._\n"
+    return f"![{metric} of results/{results.name}]({rel})\n"
 
 
 def _list(value: str | None) -> list[str]:
@@ -164,7 +203,7 @@ def update(root: Path, *, check: bool = False) -> list[str]:
     """Regenerate every block (or, with ``check``, report where a page differs); then check the citations."""
     from rdmbench import cache
 
-    ctx = Context(root)
+    ctx = Context(root, check)
     problems = []
     for page in pages(root):
         where = page.relative_to(root).as_posix()

@@ -303,15 +303,15 @@ def needs_text(row: Row) -> str:
 
 
 def evidence(row: Row, relative_to: Path | None = None) -> str:
-    """Where the figure behind a claim is: the suite report's plot of the measure."""
+    """Where the figure behind a claim is: the suite report's plot of the measure (or its page)."""
     import os
 
     if row.results is None:
         return ""
-    target = row.results / "report" / "index.html"
-    if relative_to is not None:
-        return os.path.relpath(target, relative_to) + f"#{row.test.claim.measure}"
-    return f"{_shown(str(target))}#{row.test.claim.measure}"
+    report = row.results / "report"
+    figure = report / f"metric_{row.test.claim.measure}.png"
+    target = figure if figure.is_file() else report / "index.html"
+    return os.path.relpath(target, relative_to) if relative_to is not None else _shown(str(target))
 
 
 def blocks(rows: list[Row], relative_to: Path | None = None) -> list[Any]:
@@ -338,7 +338,7 @@ def blocks(rows: list[Row], relative_to: Path | None = None) -> list[Any]:
                      Cell(EXPECT[c.expect] + margin), est, Cell(seeds),
                      Cell(num(_round(r.p_holm)) if np.isfinite(r.p_holm) else ""),
                      Cell(num(_round(e.detectable)) if e is not None and np.isfinite(e.detectable) else ""),
-                     Cell(verdict), Cell(evidence(r, relative_to))])
+                     Cell(verdict), Cell("figure" if r.results else "", link=evidence(r, relative_to))])
     legend = Legend([
         ("contrast", "what is estimated, per seed on runs that share that seed (initialisation, batches, queries, "
                      "noise), then averaged over seeds"),
@@ -394,6 +394,6 @@ def report(rows: list[Row], needs: list[Need] | None, out: Path | None = None) -
     sections = [Section("Scorecard", blocks(rows, out))]
     if needs is not None:
         sections.append(Section("Runs that would decide the rest", plan_blocks(needs)))
-    return Report("Replication scorecard: Blattmann et al. 2022 on this suite's default",
+    return Report("Replication scorecard: Blattmann et al. 2022 on rdmbench's embedded default",
                   "Each of the paper's findings that a suite here tests, as a claim (suites/claims/), with the "
                   "paired estimate, its interval and a verdict.", facts, sections)

@@ -33,6 +33,9 @@ BLOCKS = """# Results
 <!-- generated: scorecard claims=guidance.* -->
 <!-- end generated -->
 
+<!-- generated: figure results/sweep metric=precision -->
+<!-- end generated -->
+
 Guidance raises precision (claim guidance.precision: agrees).
 """
 
@@ -48,6 +51,8 @@ def test_blocks_are_generated_then_checked(tmp_path):
     assert "| low | " in text and "| 3 |" in text  # a row per configuration, three seeds each
     assert "Student-t interval over the seeds" in text
     assert "| `guidance.precision` |" in text and "**agrees**" in text and "**no effect**" in text
+    assert "![precision of results/sweep](img/sweep_precision.png)" in text
+    assert (tmp_path / "img" / "sweep_precision.png").stat().st_size > 1000
     assert update(tmp_path, check=True) == []
     edited = text.replace("| low | 1 | 0.", "| low | 1 | 1.", 1)  # a hand-typed precision
     assert edited != text
@@ -64,4 +69,4 @@ def test_a_citation_must_say_the_scorecards_verdict(tmp_path, said, problem):
 
     page_in(tmp_path, BLOCKS.replace("(claim guidance.precision: agrees)", said))
     problems = update(tmp_path)
-    assert len(problems) == 1 and problem in problems[0] and problems[0].startswith("README.md:23:"), problems
+    assert len(problems) == 1 and problem in problems[0] and problems[0].startswith("README.md:27:"), problems

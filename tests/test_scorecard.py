@@ -89,7 +89,8 @@ def fabricate(tmp_path: Path, values, *, seeds=None, skip=(), failed=(), replica
     lines = [",".join(columns)] + [",".join(str(r.get(c, "")) for c in columns) for r in rows]
     (out / "results.csv").write_text("\n".join(lines) + "\n")
     (out / "suite.json").write_text(json.dumps({"suite": "sweep", "profile": "cpu", "task": "generation",
-                                                "columns": suite_columns(suite), "swept_keys": swept_keys(suite)}))
+                                                "columns": suite_columns(suite), "swept_keys": swept_keys(suite),
+                                                "file": str(tmp_path / "suites" / "sweep.yaml")}))
     return out
 
 
@@ -230,3 +231,15 @@ def test_scorecard_command_prints_and_writes_the_page(tmp_path):
     assert "Every claim has the runs its verdict needs." in proc.stdout
     page = (tmp_path / "card" / "index.html").read_text()
     assert "guidance.recall_flat" in page and "no effect" in page
+
+
+def test_the_suite_report_shows_its_claims(tmp_path):
+    from rdmbench.report import write_report
+
+    layout(tmp_path)
+    md = write_report(fabricate(tmp_path, known_effects)).read_text()
+    section = md.split("## The paper's findings", 1)[1]
+    assert "| guidance.precision |" in section and "| agrees |" in section
+    assert "[figure](metric_precision.png)" in section  # the suite's own plot of the measure
+    page = (tmp_path / "results" / "sweep" / "report" / "index.html").read_text()
+    assert '<a href="metric_fid.png">figure</a>' in page

@@ -32,6 +32,9 @@ def write_report(results_dir: Path, out_dir: Path | None = None) -> Path:
     task = get_task(data.meta["task"], file=str(data.results_dir / "suite.json"))
     _remove_previous(data.out)
     sections = task.report(data)
+    findings = findings_section(data)
+    if findings is not None:
+        sections.append(findings)
     if data.frame["_failed"].any():
         sections.append(failed_section(data))
     report = Report(data.title, str(data.meta.get("description") or "").strip(), header(data), sections)
@@ -132,6 +135,30 @@ def _is_count(v) -> bool:
 
     f = None if isinstance(v, (str, bool)) else finite(v)
     return f is not None and f.is_integer() and abs(f) >= 10_000
+
+
+def findings_section(data: ReportData) -> Section | None:
+    """The scorecard's rows for the claims this suite tests (suites/claims/ beside the suite file), scored as
+    `rdmbench scorecard` scores them: from every results folder beside this one, one Holm family."""
+    from rdmbench import scorecard
+    from rdmbench.claims import load_claims
+    from rdmbench.errors import RdmbenchError
+
+    claims_dir = Path(str(data.meta.get("file") or "")).parent / "claims"
+    if not data.meta.get("file") or not claims_dir.is_dir():
+        return None
+    try:
+        rows = scorecard.score(load_claims(claims_dir), scorecard.find_results([data.results_dir.parent]))
+    except RdmbenchError as exc:
+        return Section("The paper's findings", [Text(f"The claims in {claims_dir} could not be read: {exc}")])
+    mine = [r for r in rows if r.test.suite.name == data.meta.get("suite")
+            and r.test.suite.profile == data.meta.get("profile")]
+    if not mine:
+        return None
+    return Section("The paper's findings", [
+        Text(f"The claims of `{claims_dir}` that this suite tests, with their verdicts as `rdmbench scorecard "
+             f"{data.results_dir.parent}` gives them (Holm's correction over every claim it scores)."),
+        *scorecard.blocks(mine, data.out)])
 
 
 def failed_section(data: ReportData) -> Section:

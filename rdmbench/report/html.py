@@ -223,7 +223,8 @@ def _mark(c: Cell, best: set[int], tied: set[int]) -> str:
 
 def _td(c: Cell, numeric: bool, mark: str, scale: tuple[float, float] | None) -> str:
     cls = " ".join(p for p in ("num" if numeric else "", mark) if p)
-    inner = f'<span class="v">{_e(c.text)}</span>'
+    text = f'<a href="{_src(c.link)}">{_e(c.text)}</a>' if c.link else _e(c.text)
+    inner = f'<span class="v">{text}</span>'
     ci = interval_text(c.lo, c.hi)
     if ci:
         inner += f'<span class="ci">{_e(ci)}</span>'

@@ -48,7 +48,8 @@ def _table(t: Table) -> list[str]:
 
 
 def _cell(c: Cell) -> str:
-    return " ".join(p for p in (c.text, interval_text(c.lo, c.hi), c.note) if p)
+    text = f"[{c.text}]({c.link})" if c.link and c.text else c.text
+    return " ".join(p for p in (text, interval_text(c.lo, c.hi), c.note) if p)
 
 
 def _gallery(g: Gallery) -> list[str]:

@@ -64,6 +64,7 @@ class Cell:
     #: set by a task that compares rows statistically: True on a column's best only where the paired comparison
     #: decides it. None (every cell of a column): the renderer marks the best value itself
     best: bool | None = None
+    link: str = ""                  # the text links here (a figure file, relative to the report folder)
 
 
 @dataclass
