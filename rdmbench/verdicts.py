@@ -57,7 +57,10 @@ def estimate(per_seed: Sequence[float], replicates: np.ndarray | None = None, *,
     d = np.asarray(per_seed, dtype=np.float64)
     if len(d) >= 2:
         return _over_seeds(d, margin, level)
-    if len(d) == 1 and replicates is not None and np.isfinite(replicates).sum() >= 2:
+    # a NaN point would centre every replicate on NaN, and NaN compares false both ways: p = 0, a verdict from
+    # nothing. Under half the replicates finite is where rdmbench.stats.interval gives up on a run's interval
+    if (len(d) == 1 and np.isfinite(d[0]) and replicates is not None
+            and np.isfinite(replicates).sum() >= max(2, np.size(replicates) / 2)):
         return _over_samples(float(d[0]), np.asarray(replicates, dtype=np.float64), margin, level)
     nan = float("nan")
     return Estimate(float(d[0]) if len(d) else nan, nan, nan, nan, None, len(d), SAMPLES_ONLY, nan, level)
