@@ -12,6 +12,10 @@ A generated block is written between two markers; everything between them is rep
 * ``figure RESULTS metric=m [as=PATH]`` — the suite report's figure of a metric (error bars: the table's
   intervals), drawn from the results and copied beside the page (default ``img/<suite>_<m>.png``); ``check``
   compares the link and that the file exists, not its pixels (matplotlib versions draw them differently).
+* ``pairing RESULTS a=RUN b=RUN measure=m`` — the 95 % interval of m(a) − m(b) with the runs' bootstrap
+  replicates paired (same resampled samples, as the scorecard takes them) and drawn apart (replicates of b in
+  another order): how much pairing narrows a comparison.
+* ``cost RESULTS`` — what the suite's runs took on the machine that made them (from results.csv and env.json).
 * ``scorecard [claims=pattern,…]`` — the scorecard's rows for the claims whose id matches a pattern
   (fnmatch), scored from every results folder under ``results/`` with the whole scorecard's Holm family.
 
@@ -88,8 +92,12 @@ def generate(spec: str, ctx: Context, where: str) -> str:
         return table(ctx.root / positional[0], _list(options.get("metrics")), _list(options.get("by")))
     if kind == "figure" and len(positional) == 1 and options.get("metric"):
         return figure(ctx, ctx.root / positional[0], options["metric"], options.get("as"), where)
+    if kind == "pairing" and len(positional) == 1 and {"a", "b", "measure"} <= set(options):
+        return pairing(ctx.root / positional[0], options["a"], options["b"], options["measure"])
+    if kind == "cost" and len(positional) == 1:
+        return cost(ctx.root / positional[0])
     if kind == "scorecard" and not positional:
-        return scorecard_table(ctx, _list(options.get("claims")) or ["*"])
+        return scorecard_table(ctx, _list(options.get("claims")) or ["*"], where)
     raise RdmbenchError(f"{where}: unknown generated block {spec!r} (allowed: `table RESULTS [metrics=…] [by=…]`, "
                         "`scorecard [claims=…]`)")
 
@@ -113,6 +121,53 @@ def figure(ctx: Context, results: Path, metric: str, name: str | None, where: st
     return f"![{metric} of results/{results.name}]({rel})\n"
 
 
+def pairing(results: Path, a: str, b: str, measure: str) -> str:
+    import numpy as np
+
+    from rdmbench.scorecard import Results
+    from rdmbench.stats import interval
+
+    if not (results / "results.csv").is_file():
+        return f"_No committed results in `results/{results.name}/`._\n"
+    res = Results(results)
+    ra, rb = res.replicates(a), res.replicates(b)
+    if ra is None or rb is None or measure not in ra or measure not in rb:
+        return f"_No committed replicates of {measure} for runs `{a}` and `{b}` in `results/{results.name}/`._\n"
+    point = res.value(a, measure) - res.value(b, measure)
+    paired = interval(point, ra[measure] - rb[measure], 0.95)
+    apart = interval(point, ra[measure] - np.random.default_rng(0).permutation(rb[measure]), 0.95)
+    wp, wa = paired[1] - paired[0], apart[1] - apart[0]
+    return (f"| {measure}({a}) − {measure}({b}) | interval | width |\n|---|---|---|\n"
+            f"| replicates paired (shared samples) | {_fmt(point)} [{_fmt(paired[0])}, {_fmt(paired[1])}] | "
+            f"{_fmt(wp)} |\n"
+            f"| replicates drawn apart | {_fmt(point)} [{_fmt(apart[0])}, {_fmt(apart[1])}] | {_fmt(wa)} |\n\n"
+            f"Paired / unpaired width: **{wp / wa:.2f}×** ({len(ra[measure])} replicates each, "
+            f"`results/{results.name}/runs/*/replicates.csv`).\n")
+
+
+def cost(results: Path) -> str:
+    import json
+
+    import pandas as pd
+
+    if not (results / "results.csv").is_file():
+        return f"_No committed results in `results/{results.name}/`._\n"
+    df = pd.read_csv(results / "results.csv")
+    ok = df[df["status"] == "ok"]
+    envs = [json.loads(p.read_text()) for p in sorted((results / "runs").glob("*/env.json"))[:1]]
+    machine = ""
+    if envs:
+        e = envs[0]
+        machine = f" on {e.get('device', 'an unrecorded device')} ({e.get('cpu', 'cpu')}, {e.get('torch_threads')} threads)"
+    parts = [f"{len(ok)} of {len(df)} runs finished{machine}"]
+    if "train_s" in ok and ok["train_s"].notna().any():
+        heads = ok.drop_duplicates("train_s")["train_s"].dropna()
+        parts.append(f"training a head took {heads.median() / 60:.1f} min (median of {len(heads)})")
+    if "sample_s" in ok and ok["sample_s"].notna().any():
+        parts.append(f"sampling {ok['sample_s'].median():.0f} s per run (median)")
+    return "Measured: " + "; ".join(parts) + f" (`results/{results.name}/results.csv`).\n"
+
+
 def _list(value: str | None) -> list[str]:
     return [v for v in (value or "").split(",") if v]
 
@@ -127,7 +182,8 @@ def table(results: Path, metrics: list[str], by: list[str]) -> str:
     from rdmbench.report.common import config_groups, labels, mean_interval, num
 
     if not (results / "results.csv").is_file():
-        return f"_No committed results in `{results.name}/`: `rdmbench run suites/{results.name}.yaml` makes them._\n"
+        return (f"_No committed results in `results/{results.name}/`: `rdmbench run suites/{results.name}.yaml` "
+                "makes them._\n")
     meta = json.loads((results / "suite.json").read_text())
     df = pd.read_csv(results / "results.csv")
     df = df[df["status"] == "ok"].copy()
@@ -167,9 +223,12 @@ def _fmt(v: float) -> str:
     return f"{v:.3g}" if abs(v) >= 0.01 or v == 0 else f"{v:.2g}"
 
 
-def scorecard_table(ctx: Context, patterns: list[str]) -> str:
+def scorecard_table(ctx: Context, patterns: list[str], where: str) -> str:
+    import os
+
     from rdmbench.scorecard import needs_text
 
+    stats = os.path.relpath(ctx.root / "docs" / "statistics.md", (ctx.root / where).parent)
     rows = [r for r in ctx.scorecard() if any(fnmatch.fnmatch(r.test.claim.id, p) for p in patterns)]
     if not rows:
         raise RdmbenchError(f"no claim matches {', '.join(patterns)}")
@@ -182,7 +241,7 @@ def scorecard_table(ctx: Context, patterns: list[str]) -> str:
         lines.append(f"| `{r.test.name}` | {r.test.claim.paper} ({r.test.claim.where}) | {est} | {seeds} | "
                      f"{verdict} |".replace("\n", " "))
     return "\n".join(lines) + "\n\nFrom `rdmbench scorecard results/` (claims: `suites/claims/`; statistics: " \
-        "[docs/statistics.md](docs/statistics.md)).\n"
+        f"[docs/statistics.md]({stats})).\n"
 
 
 def citations(text: str, ctx: Context, where: str) -> list[str]:
