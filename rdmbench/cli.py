@@ -86,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
                                        "(<!-- generated: … --> blocks) and check the claims their prose cites")
     docs.add_argument("--check", action="store_true", help="change nothing; exit 1 where a page is out of date")
     docs.add_argument("--root", type=Path, default=Path("."), help="the repository (default: .)")
+    docs.add_argument("--from-head", action="store_true",
+                      help="read results/ and suites/ as committed at HEAD (what CI checks), not the working tree's")
     docs.set_defaults(func=cmd_docs)
 
     plug = sub.add_parser("plugins", help="list installed plugins by kind; with NAME, its arguments")
@@ -200,9 +202,9 @@ def cmd_scorecard(args: argparse.Namespace) -> int:
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
-    from rdmbench.docs import update
+    from rdmbench.docs import update, update_from_head
 
-    problems = update(args.root, check=args.check)
+    problems = (update_from_head if args.from_head else update)(args.root, check=args.check)
     for p in problems:
         print(p, file=sys.stderr)
     if not problems:

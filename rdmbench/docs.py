@@ -237,7 +237,7 @@ def scorecard_table(ctx: Context, patterns: list[str], where: str) -> str:
         e = r.estimate
         est = f"{_fmt(e.value)} [{_fmt(e.lo)}, {_fmt(e.hi)}] ({r.test.unit})" if e is not None else ""
         seeds = f"{e.seeds} × {r.samples}" if e is not None else ""
-        verdict = f"**{r.verdict}**" if r.decided else needs_text(r)
+        verdict = f"**{r.verdict}**" if r.decided else needs_text(r, ctx.root)
         lines.append(f"| `{r.test.name}` | {r.test.claim.paper} ({r.test.claim.where}) | {est} | {seeds} | "
                      f"{verdict} |".replace("\n", " "))
     return "\n".join(lines) + "\n\nFrom `rdmbench scorecard results/` (claims: `suites/claims/`; statistics: " \
@@ -276,4 +276,36 @@ def update(root: Path, *, check: bool = False) -> list[str]:
             else:
                 cache.write_text(page, new)
         problems += citations(new, ctx, where)
+    return problems
+
+
+def update_from_head(root: Path, *, check: bool = False) -> list[str]:
+    """``update`` with the results and suites as committed at HEAD (what a fresh clone and CI see) and the
+    pages of the working tree; changed pages are written back. A run in progress, or a `make run` on another
+    machine, leaves the working tree's results/ with numbers no commit holds."""
+    import shutil
+    import subprocess
+    import tarfile
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="rdmbench-docs-") as tmp:
+        work = Path(tmp) / "repo"
+        archive = Path(tmp) / "head.tar"
+        try:
+            subprocess.run(["git", "archive", "-o", str(archive), "HEAD", "results", "suites"], cwd=root, check=True,
+                           capture_output=True)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            raise RdmbenchError(f"{root}: cannot read the committed results with `git archive` ({exc})") from None
+        with tarfile.open(archive) as tar:
+            tar.extractall(work, filter="data")
+        shutil.copytree(root / "docs", work / "docs")
+        shutil.copyfile(root / "README.md", work / "README.md")
+        problems = update(work, check=check)
+        if not check:
+            for page in [work / "README.md", *(q for q in (work / "docs").rglob("*") if q.is_file())]:
+                rel = page.relative_to(work)
+                dst = root / rel
+                if not dst.is_file() or dst.read_bytes() != page.read_bytes():
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(page, dst)
     return problems

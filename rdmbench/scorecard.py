@@ -289,8 +289,11 @@ def covers(row: Row) -> str:
 EXPECT = {"increase": "increases", "decrease": "decreases", "none": "no effect"}
 
 
-def needs_text(row: Row) -> str:
-    suite = _shown(str(row.test.suite.path))
+def needs_text(row: Row, root: Path | None = None) -> str:
+    """The runs a row still needs, its suite file named relative to ``root`` (default: the working folder)."""
+    import os
+
+    suite = os.path.relpath(row.test.suite.path, root) if root is not None else _shown(str(row.test.suite.path))
     parts = []
     if row.seeds_needed:
         seeds = sorted({*(s for c in row.test.cells for s in c.runs), *row.seeds_needed})

@@ -12,9 +12,11 @@ from test_scorecard import fabricate, known_effects, layout
 
 
 def test_readme_and_docs_match_the_committed_results():
-    from rdmbench.docs import update
+    """Pages of the working tree against results as committed: a `make run` on another machine rewrites
+    results/k_train with its own numbers, which the pages were never meant to match."""
+    from rdmbench.docs import update, update_from_head
 
-    problems = update(REPO, check=True)
+    problems = update_from_head(REPO, check=True) if (REPO / ".git").exists() else update(REPO, check=True)
     assert problems == [], "\n".join(problems)
 
 
