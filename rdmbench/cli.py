@@ -190,6 +190,11 @@ def cmd_scorecard(args: argparse.Namespace) -> int:
     tests = load_claims(args.claims)
     found = scorecard.find_results(args.results)
     rows = scorecard.score(tests, found)
+    for res in {r.results for r in rows if r.results is not None}:
+        if not (res / "report" / "index.html").is_file():  # the figures each claim links to
+            from rdmbench.report import write_report
+
+            write_report(res)
     needs = scorecard.plan(rows, found) if args.plan else None
     out = args.out or (args.results[0] / "scorecard")
     out.mkdir(parents=True, exist_ok=True)

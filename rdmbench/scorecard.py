@@ -109,7 +109,9 @@ def find_results(paths: list[Path]) -> dict[tuple[str, str], Results]:
 def score(tests: list[Test], results: dict[tuple[str, str], Results]) -> list[Row]:
     """A row per test, then the verdicts of the rows with enough seeds, Holm-corrected together."""
     rows = [_row(t, results.get((t.suite.name, t.suite.profile))) for t in tests]
-    tested = [r for r in rows if r.estimate is not None and not r.missing and not r.seeds_needed]
+    # a verdict needs min_seeds complete seeds; runs missing beyond those are still named beside it
+    tested = [r for r in rows if r.estimate is not None and not r.seeds_needed
+              and r.estimate.seeds >= r.test.claim.min_seeds]
     for r, (v, p) in zip(tested, decide([r.estimate for r in tested], [r.test.claim.expect for r in tested])):
         r.verdict, r.p_holm = v, p
     return rows

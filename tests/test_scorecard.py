@@ -243,3 +243,18 @@ def test_the_suite_report_shows_its_claims(tmp_path):
     assert "[figure](metric_precision.png)" in section  # the suite's own plot of the measure
     page = (tmp_path / "results" / "sweep" / "report" / "index.html").read_text()
     assert '<a href="metric_fid.png">figure</a>' in page
+
+
+def test_a_verdict_stands_on_its_complete_seeds_and_names_the_rest(tmp_path):
+    claims = layout(tmp_path, suite=SUITE.replace("seeds: [0, 1, 2]", "seeds: [0, 1, 2, 3]"))
+
+    from types import SimpleNamespace
+
+    def values(run):  # seed 3's runs as seed 0's (known_effects knows three heads)
+        return known_effects(SimpleNamespace(config={**run.config, "seed": run.config["seed"] % 3}))
+
+    out = fabricate(tmp_path, values, skip={"label=mid_guidance_scale=2.0_seed=3"})
+    by_name, _, _ = scored(claims, out)
+    row = by_name["guidance.precision"]
+    assert row.estimate.seeds == 3 and row.verdict == "agrees"
+    assert row.missing == ["label=mid_guidance_scale=2.0_seed=3"]
