@@ -158,7 +158,10 @@ def _unusable(res: Results | None, run_id: str, config: dict[str, Any]) -> str |
         return "not run"
     if r.get("status") != "ok":
         return "failed"
-    if res.config(run_id) != config:
+    made = res.config(run_id)
+    if made is not None and config.get("threads") == "auto":  # resolved by the machine that ran it
+        config = {**config, "threads": made.get("threads")}
+    if made != config:
         return "made with another config (re-run the suite: cached stages are reused)"
     return None
 
@@ -218,13 +221,20 @@ class Need:
 
 
 def plan(rows: list[Row], results: dict[tuple[str, str], Results]) -> list[Need]:
-    """Per suite: the runs that would turn its undecided claims into verdicts, and their estimated time."""
+    """Per suite: the runs that would turn its undecided claims into verdicts, and their estimated time. A head
+    that a finished run of any suite trained, or that an earlier line of the plan trains, is not counted again
+    (suites share heads through the cache: stylization samples quality_diversity's)."""
     from rdmbench.suite import load_suite
 
     timings: dict[str, list[float]] = {}
+    trained: set[str] = set()
     for res in results.values():
         for stage, secs in res.stage_seconds().items():
             timings.setdefault(stage, []).extend(secs)
+        for run_id in res.rows:
+            config = res.config(run_id)
+            if config is not None and res.rows[run_id].get("status") == "ok":
+                trained.add(_head(config))
     typical = {s: statistics.median(v) for s, v in timings.items() if v}
     by_suite: dict[tuple[str, str], list[Row]] = {}
     for r in rows:
@@ -239,17 +249,18 @@ def plan(rows: list[Row], results: dict[tuple[str, str], Results]) -> list[Need]
             suite = load_suite(Path(path), profile, sets=[f"seeds={seeds}"])
         wanted = _wanted(rs, suite)
         res = results.get((suite.name, suite.profile))
-        missing = [run for run in suite.runs if run.run_id in wanted
-                   and _unusable(res, run.run_id, run.config) is not None]
-        heads = {_head(run.config) for run in missing}
-        trained = {_head(run.config) for run in suite.runs if res and _unusable(res, run.run_id, run.config) is None}
-        new_heads = len(heads - trained)
+        unusable = [run for run in suite.runs if _unusable(res, run.run_id, run.config) is not None]
+        missing = [run for run in unusable if run.run_id in wanted]
+        heads = {_head(run.config) for run in missing} - trained
+        trained |= heads
         timed = [typical[s] for s in RUN_STAGES if s in typical]
         per_run = sum(timed) if timed else float("nan")
-        seconds = len(missing) * per_run + (new_heads * typical.get(HEAD_STAGE, float("nan")) if new_heads else 0.0)
+        seconds = len(missing) * per_run + (len(heads) * typical.get(HEAD_STAGE, float("nan")) if heads else 0.0)
         command = f"rdmbench run {_shown(path)}" + (f" --profile {profile}" if profile != "cpu" else "") + \
             (f" --set 'seeds={seeds}'" if extra else "")
-        needs.append(Need(suite, command, [r.run_id for r in missing], new_heads,
+        if len(missing) < len(unusable):  # only what the claims read
+            command += " --only " + " ".join(f"'{run.run_id}'" for run in missing)
+        needs.append(Need(suite, command, [r.run_id for r in missing], len(heads),
                           seconds if np.isfinite(seconds) else None, sorted({r.test.name for r in rs})))
     return needs
 
