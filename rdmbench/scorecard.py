@@ -302,8 +302,9 @@ def covers(row: Row) -> str:
 EXPECT = {"increase": "increases", "decrease": "decreases", "none": "no effect"}
 
 
-def needs_text(row: Row, root: Path | None = None) -> str:
-    """The runs a row still needs, its suite file named relative to ``root`` (default: the working folder)."""
+def needs_text(row: Row, root: Path | None = None, ids: int = 0) -> str:
+    """The runs a row still needs, its suite file named relative to ``root`` (default: the working folder), with
+    the first ``ids`` run ids (`--plan` gives the commands)."""
     import os
 
     suite = os.path.relpath(row.test.suite.path, root) if root is not None else _shown(str(row.test.suite.path))
@@ -313,8 +314,8 @@ def needs_text(row: Row, root: Path | None = None) -> str:
         parts.append(f"needs {suite} with seeds {seeds}")
     if row.missing:
         kinds = sorted(set(row.why.values()))
-        parts.append(f"needs {len(row.missing)} run(s) of {suite} ({'; '.join(kinds)}): "
-                     + ", ".join(row.missing[:4]) + (" …" if len(row.missing) > 4 else ""))
+        listed = (": " + ", ".join(row.missing[:ids]) + (" …" if len(row.missing) > ids else "")) if ids else ""
+        parts.append(f"needs {len(row.missing)} run(s) of {suite} ({'; '.join(kinds)}){listed}")
     return "; ".join(parts)
 
 
@@ -335,26 +336,27 @@ def blocks(rows: list[Row], relative_to: Path | None = None) -> list[Any]:
     from rdmbench.report.common import num
     from rdmbench.report.model import Cell, Head, Legend, Table
 
-    header = [Head("claim"), Head("the paper"), Head("contrast"), Head("paper expects"),
-              Head("estimate [95% interval]", numeric=True), Head("seeds × samples"), Head("p (Holm)", numeric=True),
-              Head("smallest detectable", numeric=True), Head("verdict"), Head("evidence")]
+    header = [Head("claim"), Head("the paper"), Head("contrast (the paper's direction)"),
+              Head("estimate [95% interval]", numeric=True), Head("seeds × samples"),
+              Head("verdict (Holm-adjusted p)"), Head("smallest detectable", numeric=True), Head("evidence")]
     body = []
     for r in rows:
         c = r.test.claim
         e = r.estimate
         est = Cell(num(_round(e.value)), lo=_round(e.lo), hi=_round(e.hi)) if e is not None else Cell("")
-        margin = f" (±{num(c.margin)})" if c.margin is not None else ""
+        margin = f" ±{num(c.margin)}" if c.margin is not None else ""
         seeds = f"{e.seeds} × {r.samples} ({covers(r)}; {r.side}-side)" if e is not None else ""
         verdict = r.verdict if r.decided else needs_text(r)
+        if r.decided and np.isfinite(r.p_holm):
+            verdict += f" (p = {num(_round(r.p_holm))})"
         if r.decided and r.missing:
-            verdict += f" ({needs_text(r)})"
+            verdict += f"; {needs_text(r)}"
         elif not r.decided and e is not None and e.seeds == 1:
             verdict = f"{needs_text(r)} (one seed: {_one_seed(e)})"
-        body.append([Cell(r.test.name), Cell(f"{c.paper} ({c.where})"), Cell(r.test.unit),
-                     Cell(EXPECT[c.expect] + margin), est, Cell(seeds),
-                     Cell(num(_round(r.p_holm)) if np.isfinite(r.p_holm) else ""),
+        body.append([Cell(r.test.name), Cell(f"{c.paper} ({c.where})"),
+                     Cell(f"{r.test.unit} (paper: {EXPECT[c.expect]}{margin})"), est, Cell(seeds), Cell(verdict),
                      Cell(num(_round(e.detectable)) if e is not None and np.isfinite(e.detectable) else ""),
-                     Cell(verdict), Cell("figure" if r.results else "", link=evidence(r, relative_to))])
+                     Cell("figure" if r.results else "", link=evidence(r, relative_to))])
     legend = Legend([
         ("contrast", "what is estimated, per seed on runs that share that seed (initialisation, batches, queries, "
                      "noise), then averaged over seeds"),
