@@ -371,7 +371,7 @@ def blocks(rows: list[Row], relative_to: Path | None = None) -> list[Any]:
         ("not covered", "the reference set (fixed across seeds) and FD's bias at this sample size: estimates "
                         "compare runs of this suite, not published numbers (docs/statistics.md)"),
     ])
-    return [Table(header, body, kind="plain"), legend]
+    return [Table(header, body, kind="scorecard"), legend]
 
 
 def _one_seed(e: Estimate) -> str:

@@ -54,6 +54,10 @@ tbody tr:last-child td { border-bottom: 0; }
 tbody tr:hover td { background: #f3f6fa; }
 th.num, td.num { text-align: right; }
 td.num { white-space: nowrap; }
+/* the scorecard's long ids and contrasts wrap anywhere, so its eight columns fit the page */
+.scorecard td { overflow-wrap: anywhere; }
+.scorecard td:nth-child(1) { min-width: 10rem; max-width: 15rem; }
+.scorecard td:nth-child(2) { min-width: 13rem; }
 .arrow { display: inline-block; padding: 0 .3rem; border-radius: 4px; font-size: .8rem;
   background: #ddf4ff; color: var(--accent); }
 .v { font-weight: 500; }

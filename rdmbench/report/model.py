@@ -72,7 +72,7 @@ class Table:
     header: list[Head]
     rows: list[list[Cell]]
     caption: str = ""
-    kind: Literal["results", "failed", "plain"] = "results"
+    kind: Literal["results", "failed", "plain", "scorecard"] = "results"
     folded: bool = False            # long detail tables: collapsed on the page until opened
 
 
