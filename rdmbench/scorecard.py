@@ -13,14 +13,14 @@ from __future__ import annotations
 import csv
 import json
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rdmbench.claims import Test
-from rdmbench.verdicts import SAMPLES_ONLY, Estimate, decide, estimate
+from rdmbench.verdicts import SAMPLES_ONLY, Estimate, decide, estimate, seeds_needed
 
 #: stages a new run of an existing suite computes (the shared ones — data, database, first stage, embeddings,
 #: index, neighbours, reference features — are taken as cached); "train" once per head not yet trained
@@ -218,6 +218,7 @@ class Need:
     heads: int                # distinct heads to train among them
     seconds: float | None     # estimated CPU time, None when nothing was timed
     claims: list[str]
+    note: str = ""            # instead of a command: why no runs are proposed
 
 
 def plan(rows: list[Row], results: dict[tuple[str, str], Results]) -> list[Need]:
@@ -237,7 +238,17 @@ def plan(rows: list[Row], results: dict[tuple[str, str], Results]) -> list[Need]
                 trained.add(_head(config))
     typical = {s: statistics.median(v) for s, v in timings.items() if v}
     by_suite: dict[tuple[str, str], list[Row]] = {}
+    family = sum(r.decided for r in rows)
+    hopeless: list[Row] = []
     for r in rows:
+        if r.verdict == "unresolved" and not r.seeds_needed:  # more seeds, if the measured spread says how many
+            margin = r.test.claim.margin if r.test.claim.expect == "none" else None
+            n = seeds_needed(r.per_seed, family, margin)
+            have = sorted({s for c in r.test.cells for s in c.runs})
+            if n is None:
+                hopeless.append(r)
+                continue
+            r = replace(r, seeds_needed=[s for s in range(max(have) + 1, max(have) + 1 + n - len(have))])
         if r.missing or r.seeds_needed:
             by_suite.setdefault((str(r.test.suite.path), r.test.suite.profile), []).append(r)
     needs = []
@@ -262,6 +273,10 @@ def plan(rows: list[Row], results: dict[tuple[str, str], Results]) -> list[Need]
             command += " --only " + " ".join(f"'{run.run_id}'" for run in missing)
         needs.append(Need(suite, command, [r.run_id for r in missing], len(heads),
                           seconds if np.isfinite(seconds) else None, sorted({r.test.name for r in rs})))
+    for r in hopeless:
+        needs.append(Need(r.test.suite, "", [], 0, None, [r.test.name],
+                          f"unresolved; more than 50 seeds at the measured spread would be needed (smallest "
+                          f"detectable contrast now {_round(r.estimate.detectable)})"))
     return needs
 
 
@@ -392,6 +407,9 @@ def plan_blocks(needs: list[Need]) -> list[Any]:
         return [Text("Every claim has the runs its verdict needs.")]
     rows = []
     for n in needs:
+        if n.note:
+            rows.append([Cell(n.note), Cell(""), Cell(""), Cell(""), Cell(", ".join(n.claims))])
+            continue
         time = f"{n.seconds / 60:.0f} min" if n.seconds is not None else "unknown (no finished run timed it)"
         rows.append([Cell(f"`{n.command}`"), Cell(str(len(n.runs))), Cell(str(n.heads)), Cell(time),
                      Cell(", ".join(n.claims))])

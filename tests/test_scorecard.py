@@ -259,3 +259,24 @@ def test_a_verdict_stands_on_its_complete_seeds_and_names_the_rest(tmp_path):
     row = by_name["guidance.precision"]
     assert row.estimate.seeds == 3 and row.verdict == "agrees"
     assert row.missing == ["label=mid_guidance_scale=2.0_seed=3"]
+
+
+def test_the_plan_asks_for_the_seeds_an_unresolved_claim_needs(tmp_path):
+    """A real but small effect, noisy seeds: unresolved at three seeds; the plan asks for as many more as the
+    measured spread says, and prices them."""
+    from rdmbench.scorecard import plan
+
+    noise = {0: 0.0, 1: 0.006, 2: -0.005}
+
+    def values(run):
+        g, seed = run.config["sample"]["guidance_scale"], run.config["seed"]
+        v = known_effects(run)
+        return {**v, "precision": 0.5 + 0.004 * g + noise[seed] * (g - 2)}
+
+    claims = layout(tmp_path)
+    by_name, rows, found = scored(claims, fabricate(tmp_path, values))
+    assert by_name["guidance.precision"].verdict == "unresolved"
+    need = next(n for n in plan(rows, found) if "guidance.precision" in n.claims)
+    seeds = need.command.split("seeds=")[1].split("]")[0]
+    assert seeds.startswith("[0, 1, 2, 3") and need.runs and need.seconds > 0
+    assert len(need.runs) % 3 == 0 and need.heads == len(need.runs) // 3  # a head per new seed, three samplings
