@@ -237,10 +237,13 @@ def plan(rows: list[Row], results: dict[tuple[str, str], Results]) -> list[Need]
             if config is not None and res.rows[run_id].get("status") == "ok":
                 trained.add(_head(config))
     typical = {s: statistics.median(v) for s, v in timings.items() if v}
-    by_suite: dict[tuple[str, str], list[Row]] = {}
+    # a line per suite for its missing runs, and one per unresolved claim for the seeds it alone needs (the
+    # claims of a suite need very different numbers of seeds)
+    by_suite: dict[tuple[str, str, str], list[Row]] = {}
     family = sum(r.decided for r in rows)
     hopeless: list[Row] = []
     for r in rows:
+        line = ""
         if r.verdict == "unresolved" and not r.seeds_needed:  # more seeds, if the measured spread says how many
             margin = r.test.claim.margin if r.test.claim.expect == "none" else None
             n = seeds_needed(r.per_seed, family, margin)
@@ -249,10 +252,11 @@ def plan(rows: list[Row], results: dict[tuple[str, str], Results]) -> list[Need]
                 hopeless.append(r)
                 continue
             r = replace(r, seeds_needed=[s for s in range(max(have) + 1, max(have) + 1 + n - len(have))])
+            line = r.test.name
         if r.missing or r.seeds_needed:
-            by_suite.setdefault((str(r.test.suite.path), r.test.suite.profile), []).append(r)
+            by_suite.setdefault((str(r.test.suite.path), r.test.suite.profile, line), []).append(r)
     needs = []
-    for (path, profile), rs in by_suite.items():
+    for (path, profile, line), rs in sorted(by_suite.items(), key=lambda kv: (kv[0][0], kv[0][2])):
         suite = rs[0].test.suite
         extra = sorted({s for r in rs for s in r.seeds_needed})
         seeds = sorted({*(s for c in rs[0].test.cells for s in c.runs), *extra})
@@ -263,7 +267,8 @@ def plan(rows: list[Row], results: dict[tuple[str, str], Results]) -> list[Need]
         unusable = [run for run in suite.runs if _unusable(res, run.run_id, run.config) is not None]
         missing = [run for run in unusable if run.run_id in wanted]
         heads = {_head(run.config) for run in missing} - trained
-        trained |= heads
+        if not line:  # the runs a suite lacks will be run; one claim's extra seeds are an option among several
+            trained |= heads
         timed = [typical[s] for s in RUN_STAGES if s in typical]
         per_run = sum(timed) if timed else float("nan")
         seconds = len(missing) * per_run + (len(heads) * typical.get(HEAD_STAGE, float("nan")) if heads else 0.0)
@@ -281,17 +286,17 @@ def plan(rows: list[Row], results: dict[tuple[str, str], Results]) -> list[Need]
 
 
 def _wanted(rows: list[Row], suite: Any) -> set[str]:
-    """Run ids of ``suite`` (possibly with more seeds) that the rows' cells hold."""
-    from rdmbench.claims import same, value_of
-
-    wanted: set[str] = set()
+    """Run ids of ``suite`` (possibly with more seeds) that the rows' cells hold: runs whose config is a cell
+    run's but for the seed."""
+    templates = []
     for r in rows:
         cell_runs = {rid for c in r.test.cells for rid in c.runs.values()}
-        template = [run for run in r.test.suite.runs if run.run_id in cell_runs]
-        for run in suite.runs:
-            if any(all(same(value_of(run, k), v) for k, v in t.shown.items() if k != "seed") for t in template):
-                wanted.add(run.run_id)
-    return wanted
+        templates += [_unseeded(run.config) for run in r.test.suite.runs if run.run_id in cell_runs]
+    return {run.run_id for run in suite.runs if _unseeded(run.config) in templates}
+
+
+def _unseeded(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in config.items() if k != "seed"}
 
 
 def _head(config: dict[str, Any]) -> str:
