@@ -194,6 +194,8 @@ def table(results: Path, metrics: list[str], by: list[str]) -> str:
     extractors = [str(v) for v in df["feature_extractor"].dropna().unique()] if "feature_extractor" in df else []
     names = labels(columns, extractors)
     df["_config"], _ = config_groups(df, results, keys)
+    if "seed" in df:  # one setting listed twice (two sweep groups meet) is one run per seed, not two
+        df = df.drop_duplicates(["_config", "seed"])
     head = [*keys, *(f"{names.get(m, m)} {columns[m].arrow if m in columns else ''}".strip() for m in metrics),
             "seeds"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
