@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 from rdmbench.errors import RdmbenchError
-from rdmbench.report.model import Cell, Fact, Head, Report, ReportData, Section, Table, Text
+from rdmbench.report.model import Cell, Fact, Gallery, Head, Report, ReportData, Section, Table, Text
 
 MANIFEST = ".report-files.json"  # what the last report wrote here, removed before the next one
 ERROR_CHARS = 600
@@ -33,8 +33,9 @@ def write_report(results_dir: Path, out_dir: Path | None = None) -> Path:
     _remove_previous(data.out)
     sections = task.report(data)
     findings = findings_section(data)
-    if findings is not None:
-        sections.append(findings)
+    if findings is not None:  # beside the tables and figures it reads, before the long sample galleries
+        galleries = [i for i, sec in enumerate(sections) if any(isinstance(b, Gallery) for b in sec.blocks)]
+        sections.insert(galleries[0] if galleries else len(sections), findings)
     if data.frame["_failed"].any():
         sections.append(failed_section(data))
     report = Report(data.title, str(data.meta.get("description") or "").strip(), header(data), sections)
