@@ -137,7 +137,7 @@ def pairing(results: Path, a: str, b: str, measure: str) -> str:
     paired = interval(point, ra[measure] - rb[measure], 0.95)
     apart = interval(point, ra[measure] - np.random.default_rng(0).permutation(rb[measure]), 0.95)
     wp, wa = paired[1] - paired[0], apart[1] - apart[0]
-    return (f"| {measure}({a}) − {measure}({b}) | interval | width |\n|---|---|---|\n"
+    return (f"{measure} of `{a}` minus {measure} of `{b}`:\n\n| replicates | 95 % interval | width |\n|---|---|---|\n"
             f"| replicates paired (shared samples) | {_fmt(point)} [{_fmt(paired[0])}, {_fmt(paired[1])}] | "
             f"{_fmt(wp)} |\n"
             f"| replicates drawn apart | {_fmt(point)} [{_fmt(apart[0])}, {_fmt(apart[1])}] | {_fmt(wa)} |\n\n"
