@@ -280,3 +280,14 @@ def test_the_plan_asks_for_the_seeds_an_unresolved_claim_needs(tmp_path):
     seeds = need.command.split("seeds=")[1].split("]")[0]
     assert seeds.startswith("[0, 1, 2, 3") and need.runs and need.seconds > 0
     assert len(need.runs) % 3 == 0 and need.heads == len(need.runs) // 3  # a head per new seed, three samplings
+
+
+def test_the_repository_scorecard_has_a_row_for_every_claim():
+    """What a fresh clone prints: every claim of suites/claims/ with a verdict or the runs it needs."""
+    from rdmbench import scorecard
+    from rdmbench.claims import load_claims
+
+    rows = scorecard.score(load_claims(REPO / "suites" / "claims"), scorecard.find_results([REPO / "results"]))
+    assert len(rows) >= 12
+    for row in rows:
+        assert row.decided or scorecard.needs_text(row), row.test.name
