@@ -19,6 +19,7 @@ two one-sided tests (TOST) against a declared margin.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Literal, Sequence
 
@@ -73,17 +74,19 @@ def _over_seeds(d: np.ndarray, margin: float | None, level: float) -> Estimate:
     se = float(d.std(ddof=1) / np.sqrt(n))
     df = n - 1
     detectable = (stats.t.ppf(1 - ALPHA / 2, df) + stats.t.ppf(POWER, df)) * se
-    if se == 0:  # every seed gave the same contrast: nothing varies, a zero contrast is exactly zero
+    if se <= 1e-12 * max(1.0, abs(mean)):  # every seed gave the same contrast (to float noise): nothing varies
         p = 1.0 if mean == 0 else 0.0
         p_eq = None if margin is None else (0.0 if abs(mean) < margin else 1.0)
         return Estimate(mean, mean, mean, p, p_eq, n, SEEDS_AND_SAMPLES, 0.0, level)
-    test = stats.ttest_1samp(d, 0.0)
-    ci = test.confidence_interval(level)
-    p_eq = None
-    if margin is not None:
-        above = stats.ttest_1samp(d, -margin, alternative="greater").pvalue
-        below = stats.ttest_1samp(d, margin, alternative="less").pvalue
-        p_eq = float(max(above, below))
+    with warnings.catch_warnings():  # nearly equal seeds: scipy warns of precision it does not need here
+        warnings.simplefilter("ignore", RuntimeWarning)
+        test = stats.ttest_1samp(d, 0.0)
+        ci = test.confidence_interval(level)
+        p_eq = None
+        if margin is not None:
+            above = stats.ttest_1samp(d, -margin, alternative="greater").pvalue
+            below = stats.ttest_1samp(d, margin, alternative="less").pvalue
+            p_eq = float(max(above, below))
     return Estimate(mean, float(ci.low), float(ci.high), float(test.pvalue), p_eq, n, SEEDS_AND_SAMPLES,
                     float(detectable), level)
 
