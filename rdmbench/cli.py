@@ -198,9 +198,10 @@ def cmd_scorecard(args: argparse.Namespace) -> int:
     needs = scorecard.plan(rows, found) if args.plan else None
     out = args.out or (args.results[0] / "scorecard")
     out.mkdir(parents=True, exist_ok=True)
-    text = markdown.render(scorecard.report(rows, needs, out))
+    page = scorecard.report(rows, needs, out)
+    text = markdown.render(page)
     cache.write_text(out / "scorecard.md", text)
-    cache.write_text(out / "index.html", html.render(scorecard.report(rows, needs, out)))
+    cache.write_text(out / "index.html", html.render(page))
     print(text)
     print(f"scorecard: {out / 'index.html'} ({out / 'scorecard.md'} for terminals)")
     return 0

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from rdmbench.claims import Test
+from rdmbench.suite import _shown
 from rdmbench.verdicts import SAMPLES_ONLY, Estimate, decide, estimate, seeds_needed
 
 #: stages a new run of an existing suite computes (the shared ones — data, database, first stage, embeddings,
@@ -56,6 +57,8 @@ class Results:
         with open(path / "results.csv", newline="") as f:
             self.rows = {r["run_id"]: r for r in csv.DictReader(f)}
         self._configs: dict[str, Any] = {}
+        self._replicates: dict[str, dict[str, np.ndarray] | None] = {}
+        self._train_keys: dict[str, str | None] = {}
 
     def config(self, run_id: str) -> Any:
         import yaml
@@ -74,15 +77,17 @@ class Results:
     def replicates(self, run_id: str) -> dict[str, np.ndarray] | None:
         from rdmbench.stats import read_replicates
 
-        p = self.path / "runs" / run_id / "replicates.csv"
-        return read_replicates(p) if p.is_file() else None
+        if run_id not in self._replicates:  # a report reads each run's once per column otherwise
+            p = self.path / "runs" / run_id / "replicates.csv"
+            self._replicates[run_id] = read_replicates(p) if p.is_file() else None
+        return self._replicates[run_id]
 
     def train_key(self, run_id: str) -> str | None:
-        p = self.path / "runs" / run_id / "row.json"
-        if not p.is_file():
-            return None
-        keys = json.loads(p.read_text()).get("stage_keys") or []
-        return next((k for k in keys if k.startswith(HEAD_STAGE + "/")), None)
+        if run_id not in self._train_keys:
+            p = self.path / "runs" / run_id / "row.json"
+            keys = (json.loads(p.read_text()).get("stage_keys") or []) if p.is_file() else []
+            self._train_keys[run_id] = next((k for k in keys if k.startswith(HEAD_STAGE + "/")), None)
+        return self._train_keys[run_id]
 
     def stage_seconds(self) -> dict[str, list[float]]:
         out: dict[str, list[float]] = {}
@@ -303,13 +308,6 @@ def _head(config: dict[str, Any]) -> str:
     """What identifies a trained head: the run config without its sampling and measuring sections and its label."""
     return json.dumps({k: v for k, v in config.items() if k not in ("sample", "metrics", "label")}, sort_keys=True,
                       default=str)
-
-
-def _shown(path: str) -> str:
-    import os
-
-    rel = os.path.relpath(path)
-    return path if rel.startswith("..") else rel
 
 
 def covers(row: Row) -> str:
