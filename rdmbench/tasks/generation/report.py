@@ -268,7 +268,13 @@ def _table(v: View, summary: Any, data: ReportData) -> Table:
     for m in v.metrics:
         col = data.columns.get(m)
         header.append(Head(v.labels.get(m, m), col.better if col else None, col.description if col else "", True))
-    best = {m: _decided_best(summary, m, data) for m in v.metrics}
+    from rdmbench.scorecard import Results
+
+    try:  # read once: every column's comparisons pair the same runs' files
+        res = Results(data.results_dir)
+    except (OSError, ValueError):
+        res = None
+    best = {m: _decided_best(summary, m, data, res) for m in v.metrics}
     rows = []
     for i, (_, r) in enumerate(summary.iterrows()):
         cells = [Cell(one_line(num(r[k])) if pd.notna(r[k]) else "—") for k in v.keys]
@@ -284,17 +290,15 @@ def _table(v: View, summary: Any, data: ReportData) -> Table:
     return Table(header, rows)
 
 
-def _decided_best(summary: Any, m: str, data: ReportData) -> int | bool:
+def _decided_best(summary: Any, m: str, data: ReportData, res: Any) -> int | bool:
     """The summary row whose ``m`` the paired comparison decides best (rdmbench.scorecard.decided_best), -1
     where it decides none; False for a column with no better direction (nothing to mark)."""
-    from rdmbench.scorecard import Results, decided_best
+    from rdmbench.scorecard import decided_best
 
     col = data.columns.get(m)
     if col is None or col.better is None:
         return False
-    try:
-        res = Results(data.results_dir)
-    except (OSError, ValueError):
+    if res is None:
         return -1
     found = decided_best(res, list(summary["_runs"]), m, col.better)
     return -1 if found is None else found
