@@ -1,0 +1,163 @@
+"""The head contract and what crosses it: ``TrainingData`` (what a head trains on), ``HeadInputs`` (what it is
+built for), ``TrainSettings`` (the shared training loop's settings), ``SampleRequest`` (what it samples
+from) and ``Head`` (the trained decoding head theta: a network and a loss)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from rdmbench.api.plugin import Plugin
+
+if TYPE_CHECKING:
+    from rdmbench.progress import Progress
+
+
+@dataclass
+class TrainingData:
+    """What a head trains on: X in the head's space and, per item, the ids of its neighbours in D.
+
+    ``latents`` are the first stage's float latents (N, C, H, W), or its int64 token ids (N, h, w)
+    for a head that generates tokens. ``context(index)`` gathers the embeddings of the first ``k``
+    neighbours of the given items, (B, k, dim) float32; with ``k == 0`` (the fully parametric
+    baseline) it returns None.
+    """
+
+    latents: np.ndarray
+    neighbour_ids: np.ndarray | None
+    database_embeddings: np.ndarray | None
+    k: int
+
+    def context(self, index: np.ndarray) -> np.ndarray | None:
+        if self.k == 0:
+            return None
+        ids = self.neighbour_ids[index, : self.k]
+        return np.asarray(self.database_embeddings[ids.reshape(-1)], dtype=np.float32).reshape(*ids.shape, -1)
+
+
+@dataclass(frozen=True)
+class HeadInputs:
+    """What a head is built for, known once the first stage is fitted and the database embedded.
+
+    ``shape`` is (C, H, W) of the first stage's latents, or (h, w) of its token grid for a head that
+    generates tokens, whose vocabulary is ``codebook_size``. ``context_dim`` is the width of the
+    database embeddings; the parametric baseline (``k == 0``) is built at the width of the retrieval
+    head it is compared with, so both have the same parameters.
+    """
+
+    shape: tuple[int, ...]
+    context_dim: int
+    k: int
+    codebook_size: int | None = None
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """The shared training loop's settings (``rdmbench.training``); heads take them as constructor arguments."""
+
+    steps: int
+    batch_size: int
+    lr: float
+    warmup_steps: int = 0
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0  # max gradient norm; 0 disables clipping
+    ema_decay: float = 0.999  # 0 disables the EMA (the last weights are kept)
+    ema_power: float = 0.75
+    #: autocast in the forward pass ("no", "bf16", "fp16"); the weights and the EMA stay float32
+    mixed_precision: str = "no"
+    #: micro-batches per optimisation step: ``batch_size`` is the effective batch, split over the
+    #: launch's processes (rdmbench.processes) × these
+    grad_accumulation: int = 1
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> TrainSettings:
+        """From a head's resolved constructor arguments, named as every built-in head names them
+        (``train_steps``, ``batch_size``, ``lr``, ``warmup_steps``, ``weight_decay``, ``grad_clip``,
+        ``ema_decay``, ``ema_power``, and optionally ``mixed_precision``, ``grad_accumulation``)."""
+        return cls(cfg["train_steps"], cfg["batch_size"], cfg["lr"], cfg["warmup_steps"], cfg["weight_decay"],
+                   cfg["grad_clip"], cfg["ema_decay"], cfg["ema_power"], cfg.get("mixed_precision", "no"),
+                   cfg.get("grad_accumulation", 1))
+
+
+@dataclass
+class SampleRequest:
+    """What a head samples from: one context per sample (None for the baseline) and the sampler settings.
+
+    Diffusion heads read ``solver`` ("ddim", "dpm++"), ``steps`` and ``eta``; token heads ``top_k`` (None:
+    the whole codebook) and ``temperature``. Classifier-free guidance (``guidance_scale``) mixes predictions, or logits.
+    """
+
+    context: np.ndarray | None
+    num: int
+    guidance_scale: float = 1.0
+    steps: int = 50
+    eta: float = 0.0
+    seed: int = 0
+    batch_size: int = 250
+    #: classifier-free guidance as one batched forward ("batched") or two ("split"); they differ in the
+    #: last bits, so the pipeline resolves it per device and keys it (rdmbench.schema.resolve_guidance_batching)
+    guidance_batching: str = "split"
+    top_k: int | None = None
+    temperature: float = 1.0
+    solver: str = "ddim"
+
+
+class Head(Plugin):
+    """The trained decoding head theta, conditioned on k neighbour embeddings.
+
+    A head is a model and a loss: ``network()`` returns the torch module, ``loss(model, data, index,
+    generator)`` the scalar loss of a batch, and ``train_settings()`` the loop's settings; the default
+    ``fit`` trains it with the one loop every head shares (``rdmbench.training``: AdamW, warm-up,
+    clipping, EMA, progress, on accelerate). A head with a loop of its own overrides ``fit``.
+    """
+
+    kind = "head"
+    #: the first stage's space it generates in: "latents" (float) or "tokens" (codebook ids)
+    generates: ClassVar[str] = "latents"
+
+    def setup(self, inputs: HeadInputs, device: str, seed: int = 0) -> None:
+        """Build the network (weights initialised from ``seed``) for these inputs."""
+        raise NotImplementedError
+
+    def network(self) -> Any:
+        """The torch module the shared loop trains, saves and samples with."""
+        raise NotImplementedError
+
+    def train_settings(self) -> TrainSettings:
+        raise NotImplementedError
+
+    def loss(self, model: Any, data: TrainingData, index: Any, generator: Any) -> Any:
+        """Scalar loss tensor of the items ``index`` (a torch int64 tensor) of ``data``; ``model`` is
+        ``network()`` as the loop prepared it; draw all randomness from ``generator`` (CPU)."""
+        raise NotImplementedError
+
+    def fit(self, data: TrainingData, seed: int, progress: Progress | None = None) -> dict[str, float]:
+        from rdmbench.training import fit
+
+        return fit(self, data, seed, progress)
+
+    def parameter_count(self) -> int:
+        return sum(p.numel() for p in self.network().parameters())
+
+    def supports_guidance(self) -> bool:
+        """Whether classifier-free guidance means anything for this head as configured: it must have
+        learned an unconditional (null) prediction. Checked before any work when a run asks for a
+        guidance scale other than 1; a head opts in."""
+        return False
+
+    def check_sampler(self, request: SampleRequest, codebook_size: int | None) -> str | None:
+        """A problem with these sampler settings as one line (None: fine), reported before any work."""
+        return None
+
+    def sample(self, request: SampleRequest, progress: Progress | None = None) -> np.ndarray:
+        """(num, *shape) float32 latents, or int64 token ids for a head that generates tokens."""
+        raise NotImplementedError
+
+    def save(self, directory: Path) -> None:
+        raise NotImplementedError
+
+    def load(self, directory: Path) -> None:
+        raise NotImplementedError

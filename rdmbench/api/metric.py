@@ -1,0 +1,80 @@
+"""The metric contract and its inputs: ``MetricInputs`` (features of generated and reference images, roles
+named), ``TextInputs`` (text-conditioned samples and their prompts in an image–text space) and ``Metric``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+
+from rdmbench.api.plugin import Plugin
+
+
+@dataclass
+class MetricInputs:
+    """Features of the generated and the reference images, with the roles named.
+
+    ``features(role, output)`` returns the feature extractor's output (``"embedding"`` or
+    ``"logits"``) for ``role`` in {"generated", "reference"}, computed once and shared by metrics.
+    """
+
+    features: Callable[[str, str], np.ndarray]
+    feature_extractor: str
+    reference_labels: np.ndarray | None
+    query_labels: np.ndarray | None
+    seed: int = 0
+    #: the samples and their prompts in an image–text space (``metrics.text_space``), for text-conditioned runs
+    text: TextInputs | None = None
+
+
+@dataclass
+class TextInputs:
+    """Text-conditioned samples, their prompts and the held-out images, embedded in an image–text space
+    (``metrics.text_space``, never the retrieval encoder alone), for image–text metrics.
+
+    ``features(role)`` gives L2-normalised embeddings: "generated" (num, d), "reference" (held-out images),
+    "prompts" (P, d), one per distinct prompt; ``prompt_of_sample`` (num,) indexes ``prompts``;
+    ``prompt_labels`` (P,) the class each prompt names (None: unlabelled). ``space`` names the space, and
+    ``space_report`` holds its own held-out quality when it was trained (``Encoder.fit``'s report).
+    """
+
+    features: Callable[[str], np.ndarray]
+    prompts: tuple[str, ...]
+    prompt_of_sample: np.ndarray
+    prompt_labels: np.ndarray | None
+    space: str
+    space_report: dict[str, Any]
+
+
+class Metric(Plugin):
+    """A score of generated images against a held-out reference. ``columns`` are its result keys."""
+
+    kind = "metric"
+    columns: ClassVar[tuple[str, ...]] = ()
+    #: feature extractor outputs it needs; a metric needing "logits" fails early on an encoder without them.
+    needs: ClassVar[tuple[str, ...]] = ("embedding",)
+    #: True for metrics of the queries' classes (class agreement): skipped, and said so in the row's
+    #: ``skipped_metrics``, when the queries' labels are not the reference set's classes (queries from a
+    #: database of other classes swapped in at sampling time)
+    needs_query_labels: ClassVar[bool] = False
+    #: True for metrics of samples against their prompts (``MetricInputs.text``): skipped, and said so, in a
+    #: run whose queries are not prompts; a suite using one must name ``metrics.text_space``
+    needs_text: ClassVar[bool] = False
+    #: columns that get a bootstrap confidence interval (``<col>_lo``, ``<col>_hi``); None: all of them.
+    #: Leave out spreads (``kid_std``) and values the generated samples do not change.
+    interval_columns: ClassVar[tuple[str, ...] | None] = None
+
+    def compute(self, inputs: MetricInputs) -> dict[str, float]:
+        raise NotImplementedError
+
+    def resampler(self, inputs: MetricInputs) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
+        """For the bootstrap (rdmbench.stats): a function of resampled generated-sample indices,
+        shape (resamples, n), returning each interval column's value per resample.
+
+        This default recomputes the metric on each resample, which is right for any metric but as
+        slow as ``compute`` times the resamples; override it to reuse what the resample does not change.
+        """
+        from rdmbench.stats import recompute_on_resamples
+
+        return recompute_on_resamples(self, inputs)
