@@ -50,8 +50,8 @@ def resolve_threads(runs: list) -> None:
     worker: a worker's own default differs (Ray starts its workers at OMP_NUM_THREADS=1), and float sums reduce
     in another order with another thread count, which a trained head amplifies like another seed."""
     for run in runs:
-        if run.config.get("threads", "auto") == "auto":
-            run.config["threads"] = auto_threads()
+        if run.spec.threads == "auto":
+            run.spec = run.spec.model_copy(update={"threads": auto_threads()})
 
 
 def apply_threads(n: int) -> dict[str, int]:

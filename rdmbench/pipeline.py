@@ -16,13 +16,16 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from rdmbench import processes, provenance
 from rdmbench.cache import StageCache, make_key, write_json
 from rdmbench.failpoints import failpoint
 from rdmbench.progress import Progress
 from rdmbench.registry import Registry
+
+if TYPE_CHECKING:
+    from rdmbench.schema import RunSpec
 
 log = logging.getLogger("rdmbench")
 
@@ -138,9 +141,9 @@ class Pipeline:
         processes.barrier()  # the others read the entry only once the main process has published it
         return path
 
-    def run(self, cfg: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Path]]:
+    def run(self, spec: RunSpec) -> tuple[dict[str, Any], dict[str, Path]]:
         """Compute (or reuse) every stage of one run through its task; return its row and files to keep."""
         from rdmbench.tasks import get_task
 
         self.stage_log = []
-        return get_task(cfg["task"]).run(self, cfg)
+        return get_task(spec.task).run(self, spec)

@@ -28,7 +28,7 @@ import socket
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import yaml
 
@@ -40,9 +40,13 @@ from rdmbench.errors import ConfigError, RdmbenchError, one_line
 from rdmbench.failpoints import failpoint
 from rdmbench.progress import Progress, default_progress
 from rdmbench.registry import get_registry
-from rdmbench.suite import Run, Suite
+from rdmbench.suite import Run, Suite, SuiteInfo
 from rdmbench.tasks import get_task
 from rdmbench.columns import WALL_S, declarations
+
+if TYPE_CHECKING:
+    from rdmbench.pipeline import Pipeline
+    from rdmbench.schema import DataSection
 
 log = logging.getLogger("rdmbench")
 
@@ -65,7 +69,7 @@ def run_suite(suite: Suite, out: Path, cache_root: Path, *, use_cache: bool = Tr
     main = processes.is_main()  # under a launcher, the other processes only compute beside it (rdmbench.processes)
     runs = select(suite, only)
     resolve_threads(suite.runs)
-    devices = {resolve_device(r.config["device"]) for r in runs}
+    devices = {resolve_device(r.spec.device) for r in runs}
     if processes.launched():
         if len(devices) > 1:
             raise RdmbenchError(f"{suite.path}: a launch of several processes needs one device for every run; "
@@ -78,10 +82,10 @@ def run_suite(suite: Suite, out: Path, cache_root: Path, *, use_cache: bool = Tr
     for i, run in enumerate(runs, 1):
         log.info("[%d/%d] %s", i, len(runs), run.run_id)
         if not main:
-            apply_threads(run.config["threads"])
-            follow(pipelines[resolve_device(run.config["device"])], run)
+            apply_threads(run.spec.threads)
+            follow(pipelines[resolve_device(run.spec.device)], run)
             continue
-        row = run_one(suite, run, out, pipelines[resolve_device(run.config["device"])], use_cache)
+        row = run_one(suite.info, run, out, pipelines[resolve_device(run.spec.device)], use_cache, table=suite)
         status = "already done (every stage cached under the keys its row records)" if row is None else \
             row["status"] if row["status"] == "ok" else f"FAILED: {row['error']}"
         log.info("[%d/%d] %s: %s%s", i, len(runs), run.run_id, status, f" ({row['wall_s']:.0f} s)" if row else "")
@@ -95,7 +99,7 @@ def select(suite: Suite, only: list[str] | None) -> list[Run]:
     return [r for r in suite.runs if not only or r.run_id in only]
 
 
-def pipeline_for(cache_root: Path, use_cache: bool, progress: Progress, device: str) -> Any:
+def pipeline_for(cache_root: Path, use_cache: bool, progress: Progress, device: str) -> Pipeline:
     """A pipeline on the stage cache at ``cache_root``, in a process that runs suites (sets torch up)."""
     import torch
 
@@ -108,7 +112,7 @@ def pipeline_for(cache_root: Path, use_cache: bool, progress: Progress, device: 
     return Pipeline(StageCache(cache_root, use_cache), get_registry(), progress, device)
 
 
-def begin(suite: Suite, out: Path, pipeline: Any, write: bool = True) -> None:
+def begin(suite: Suite, out: Path, pipeline: Pipeline, write: bool = True) -> None:
     """Before any run: the preflight (every problem at once, before any work) and ``suite.json``."""
     problems = preflight(suite, pipeline)
     if problems:
@@ -122,15 +126,17 @@ def begin(suite: Suite, out: Path, pipeline: Any, write: bool = True) -> None:
                                         "columns": suite_columns(suite)})
 
 
-def run_one(suite: Suite, run: Run, out: Path, pipeline: Any, use_cache: bool = True) -> dict[str, Any] | None:
+def run_one(suite: SuiteInfo, run: Run, out: Path, pipeline: Pipeline, use_cache: bool = True,
+            table: Suite | None = None) -> dict[str, Any] | None:
     """One run, in whichever process executes it (the local loop, a Ray or SLURM worker): its stages, then
-    its row and results.csv under the results lock. None when its row already stands (nothing changed)."""
+    its row under the results lock, and ``table``'s results.csv rewritten when given (a scheduler's driver
+    rewrites it as each run ends). None when its row already stands (nothing changed)."""
     import torch
 
     run_dir = out / "runs" / run.run_id
-    device = resolve_device(run.config["device"])
-    apply_threads(run.config["threads"])  # the driver's resolved count, whichever process this is
-    torch.manual_seed(run.config["seed"])
+    device = resolve_device(run.spec.device)
+    apply_threads(run.spec.threads)  # the driver's resolved count, whichever process this is
+    torch.manual_seed(run.spec.seed)
     row, stage_log = execute(pipeline, run, run_dir, suite.profile, device)
     with _results_lock(out):
         previous = _read_row(run_dir)
@@ -144,13 +150,14 @@ def run_one(suite: Suite, run: Run, out: Path, pipeline: Any, use_cache: bool = 
         write_json(run_dir / "stages.json", stage_log)
         write_json(run_dir / "row.json", row)
         failpoint("row.written", run.run_id)
-        write_results_csv(out, suite)
+        if table is not None:
+            write_results_csv(out, table)
         if suite.track:
             _export(suite, run_dir, row, stage_log, pipeline.cache.root)
     return row
 
 
-def _export(suite: Suite, run_dir: Path, row: dict[str, Any], stage_log: list, cache_root: Path) -> None:
+def _export(suite: SuiteInfo, run_dir: Path, row: dict[str, Any], stage_log: list, cache_root: Path) -> None:
     """Export a run to the suite's trackers and record in its row whether that succeeded. A tracker's trouble
     must not cost the row: it is a warning in the run's log, and the export is retried while the row is kept."""
     try:
@@ -177,11 +184,11 @@ def run_log(run_dir: Path) -> Iterator[None]:
         handler.close()
 
 
-def follow(pipeline: Any, run: Run) -> None:
+def follow(pipeline: Pipeline, run: Run) -> None:
     """Another process of a launch walks a run beside the main one: trains with it, waits for the rest.
     The main process records the run; a failure the main process also meets is its to record."""
     try:
-        pipeline.run(run.config)
+        pipeline.run(run.spec)
     except (processes.CollectiveFailed, KeyboardInterrupt, DiskFull):
         raise
     except Exception as exc:
@@ -194,7 +201,7 @@ def _results_lock(out: Path):
     return FileLock(str(out / ".results.lock"))
 
 
-def execute(pipeline: Any, run: Run, run_dir: Path, profile: str, device: str) -> tuple[dict[str, Any], list]:
+def execute(pipeline: Pipeline, run: Run, run_dir: Path, profile: str, device: str) -> tuple[dict[str, Any], list]:
     """Walk one run's stages (computing what is not cached); return its row and stage record."""
     run_dir.mkdir(parents=True, exist_ok=True)
     write_text(run_dir / "config.yaml", yaml.safe_dump(run.config, sort_keys=False))
@@ -210,11 +217,11 @@ def execute(pipeline: Any, run: Run, run_dir: Path, profile: str, device: str) -
     return row, stage_log
 
 
-def _walk(pipeline: Any, run: Run, run_dir: Path, row: dict[str, Any]) -> None:
+def _walk(pipeline: Pipeline, run: Run, run_dir: Path, row: dict[str, Any]) -> None:
     """The run's stages into ``row``: its values and status ``ok``, or ``failed`` with its error."""
     log.info("run %s in process %d on %s", run.run_id, os.getpid(), socket.gethostname())
     try:
-        values, keep = pipeline.run(run.config)
+        values, keep = pipeline.run(run.spec)
         row.update(values)
         row["status"] = "ok"
         for name, source in keep.items():
@@ -233,7 +240,7 @@ def _walk(pipeline: Any, run: Run, run_dir: Path, row: dict[str, Any]) -> None:
         log.error("run %s failed:\n%s", run.run_id, traceback.format_exc())
 
 
-def preflight(suite: Suite, pipeline: Any) -> list[str]:
+def preflight(suite: Suite, pipeline: Pipeline) -> list[str]:
     """Cheap checks that need the disk or the environment for every run, before any work.
 
     Every plugin's ``requires`` (the libraries it imports) is imported here, so a missing library
@@ -246,8 +253,8 @@ def preflight(suite: Suite, pipeline: Any) -> list[str]:
     task = get_task(suite.task)
     shapes: dict[str, tuple[int, int, int] | None] = {}
     for run in suite.runs:
-        data = run.config.get("data") or {}
-        for kind, key, spec, fingerprint in task.plugin_specs(run.config):
+        data = run.spec.data
+        for kind, key, spec, fingerprint in task.plugin_specs(run.spec):
             key = f"base.{key}"
             try:
                 pipeline.registry.info(kind, spec["name"]).cls.check_requirements()
@@ -255,7 +262,7 @@ def preflight(suite: Suite, pipeline: Any) -> list[str]:
                     pipeline.fingerprint(kind, spec)
                 plugin = pipeline.plugin(kind, spec)
                 if "images" in inspect.signature(plugin.check).parameters:  # a check written before it had none
-                    memo = make_key("shape", data)  # one row read per dataset, not per plugin and run
+                    memo = make_key("shape", data.model_dump())  # one row read per dataset, not per plugin and run
                     if memo not in shapes:
                         shapes[memo] = image_shape(pipeline, data)
                     plugin.check(images=shapes[memo])
@@ -268,15 +275,13 @@ def preflight(suite: Suite, pipeline: Any) -> list[str]:
     return list(problems)
 
 
-def image_shape(pipeline: Any, data: dict[str, Any]) -> tuple[int, int, int] | None:
+def image_shape(pipeline: Pipeline, data: DataSection) -> tuple[int, int, int] | None:
     """(height, width, channels) of a run's training images, from one row; None where it cannot be read (the
     dataset's own check reports why)."""
     import numpy as np
 
-    if not data.get("dataset"):
-        return None
     try:
-        rows = pipeline.plugin("dataset", data["dataset"]).read(data["train_split"], np.zeros(1, np.int64))
+        rows = pipeline.plugin("dataset", data.dataset).read(data.train_split, np.zeros(1, np.int64))
         return tuple(int(n) for n in rows.images.shape[1:])
     except (RdmbenchError, OSError, IndexError, KeyError, ValueError):
         return None
@@ -288,7 +293,7 @@ def suite_columns(suite: Suite) -> dict[str, dict[str, Any]]:
     task, registry = get_task(suite.task), get_registry()
     columns: list[Any] = []
     for run in suite.runs:
-        columns += task.result_columns(run.config, registry)
+        columns += task.result_columns(run.spec, registry)
     return declarations([WALL_S, *columns])
 
 
@@ -332,7 +337,7 @@ def dry_run(suite: Suite, out: Path) -> str:
         lines.append(f"warning, a real run would stop here: {problem}")
     task = get_task(suite.task)
     for r in suite.runs:
-        lines.append(f"  {r.run_id}: {task.describe(r.config)}")
+        lines.append(f"  {r.run_id}: {task.describe(r.spec)}")
     return "\n".join(lines)
 
 

@@ -7,17 +7,19 @@ signature by the registry; everything else is checked by pydantic. Unknown keys 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, WrapValidator
+from pydantic_core import PydanticCustomError
 
 PluginSpec = dict[str, Any]
 
 
 class Section(BaseModel):
     # strict: "64", true and 64.0 are not integers (coercing them once made "64" and 64 two runs of one
-    # config); an int where a float is expected still fits, as YAML writes 1 for 1.0
-    model_config = ConfigDict(extra="forbid", strict=True)
+    # config); an int where a float is expected still fits, as YAML writes 1 for 1.0. Frozen: the resolved spec
+    # is what every stage reads and keys, so nothing after validation may change it
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
 class DataSection(Section):
@@ -46,6 +48,35 @@ class RetrieverSection(Section):
     #: neighbours searched once per training image: at least this many, more if a run needs more.
     #: A fixed floor lets suites with different k ranges share one neighbour table.
     train_neighbours: int = Field(default=16, ge=1)
+
+
+def _one_message(value: Any, handler: Any) -> Any:
+    try:
+        return handler(value)
+    except ValidationError:  # one message, not one per member of the union
+        raise PydanticCustomError("threads", "must be auto or a positive integer") from None
+
+
+#: the run's compute threads (torch's intra-op pool and numpy's BLAS/OpenMP pools): ``auto`` is what a serial
+#: run uses here, resolved to an int by the process that runs ``rdmbench run`` before any run starts, so every
+#: worker of a scheduler computes with the driver's count (rdmbench.device.resolve_threads)
+Threads = Annotated[Literal["auto"] | Annotated[int, Field(gt=0)], WrapValidator(_one_message)]
+
+
+class RunSpec(Protocol):
+    """What every task's run schema holds (the engine, the runner and the schedulers read only these)."""
+
+    task: str
+    seed: int
+    #: auto: cuda if available, else cpu. Not part of cache keys.
+    device: str
+    threads: int | str
+    data: DataSection
+    database: PluginSpec
+    encoder: PluginSpec
+    retriever: RetrieverSection
+
+    def model_dump(self) -> dict[str, Any]: ...
 
 
 SUITE_KEYS = ("suite", "version", "description", "task", "include", "base", "sweep", "seeds", "profiles",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import shutil
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -23,25 +23,29 @@ from rdmbench.chunks import RowWriter, row_chunks, write_rows
 from rdmbench.failpoints import failpoint
 from rdmbench.errors import ConfigError, RdmbenchError
 from rdmbench.progress import Progress
+from rdmbench.schema import DataSection, PluginSpec, RetrieverSection
+
+if TYPE_CHECKING:
+    from rdmbench.pipeline import Pipeline
 
 
-def data(pipe: Any, d: dict[str, Any]) -> Path:
+def data(pipe: Pipeline, d: DataSection) -> Path:
     """X and the held-out reference set: seeded subsets of two splits, streamed to disk."""
-    spec = d["dataset"]
-    config = {**{k: v for k, v in d.items() if k not in ("dataset", "allow_overlap", "allow_reference_overlap")},
+    spec = d.dataset
+    config = {**d.model_dump(exclude={"dataset", "allow_overlap", "allow_reference_overlap"}),
               "dataset": pipe.fingerprint("dataset", spec)}
 
     def compute(out: Path) -> dict:
         ds = pipe.plugin("dataset", spec)
-        for split in (d["train_split"], d["reference_split"]):
+        for split in (d.train_split, d.reference_split):
             if split not in ds.splits:
                 raise ConfigError(f"dataset {spec['name']!r} has no split {split!r} (allowed: {', '.join(ds.splits)})",
-                                  key="data.train_split" if split == d["train_split"] else "data.reference_split")
+                                  key="data.train_split" if split == d.train_split else "data.reference_split")
         # rows are picked by index and streamed to disk: a split is never in memory whole
-        rng = np.random.default_rng(d["seed"])
-        train = SplitView(ds, d["train_split"], take(ds.count(d["train_split"]), d["train_size"], rng, "data.train_size"))
-        ref = SplitView(ds, d["reference_split"], take(ds.count(d["reference_split"]), d["reference_size"], rng,
-                                                       "data.reference_size"))
+        rng = np.random.default_rng(d.seed)
+        train = SplitView(ds, d.train_split, take(ds.count(d.train_split), d.train_size, rng, "data.train_size"))
+        ref = SplitView(ds, d.reference_split, take(ds.count(d.reference_split), d.reference_size, rng,
+                                                    "data.reference_size"))
         class_names = save_images(out, "train", train)
         save_images(out, "reference", ref)
         write_json(out / "meta.json", {"class_names": list(class_names or [])})
@@ -50,10 +54,10 @@ def data(pipe: Any, d: dict[str, Any]) -> Path:
     return pipe.stage("data", config, {}, compute, portable=True)
 
 
-def database(pipe: Any, spec: dict[str, Any], d: dict[str, Any], data_path: Path) -> Path:
+def database(pipe: Pipeline, spec: PluginSpec, d: DataSection, data_path: Path) -> Path:
     """D built by the database plugin, refused when it shares content with X or the reference set."""
-    allow, allow_ref = d["allow_overlap"], d["allow_reference_overlap"]
-    config = {"database": pipe.fingerprint("database", spec), "seed": d["seed"], "allow_overlap": allow,
+    allow, allow_ref = d.allow_overlap, d.allow_reference_overlap
+    config = {"database": pipe.fingerprint("database", spec), "seed": d.seed, "allow_overlap": allow,
               "allow_reference_overlap": allow_ref}
 
     def compute(out: Path) -> dict:
@@ -61,7 +65,7 @@ def database(pipe: Any, spec: dict[str, Any], d: dict[str, Any], data_path: Path
 
         db = pipe.plugin("database", spec)
         train = load_images(data_path, "train")
-        class_names = save_images(out, "database", db.build(train, d["seed"]))
+        class_names = save_images(out, "database", db.build(train, d.seed))
         write_json(out / "meta.json", {"class_names": list(class_names or [])})
         stored = content_hashes(load_array(out / "database_images.npy", mmap=True))
         overlap = overlap_count(train.images, stored)
@@ -71,7 +75,7 @@ def database(pipe: Any, spec: dict[str, Any], d: dict[str, Any], data_path: Path
         ref_overlap = overlap_count(load_array(data_path / "reference_images.npy", mmap=True), stored)
         if ref_overlap and not allow_ref:
             raise ConfigError(
-                f"{ref_overlap} reference images (data.reference_split {d['reference_split']!r}) are "
+                f"{ref_overlap} reference images (data.reference_split {d.reference_split!r}) are "
                 "identical to database images: samples would be scored against images the model retrieves; "
                 "draw D from another split (e.g. database.split: train) or set data.allow_reference_overlap: "
                 "true to permit it", key="database")
@@ -81,7 +85,7 @@ def database(pipe: Any, spec: dict[str, Any], d: dict[str, Any], data_path: Path
     return pipe.stage("database", config, {"data": data_path.name}, compute, portable=True)
 
 
-def encoder_fit(pipe: Any, spec: dict[str, Any], data_path: Path, seed: int) -> Path | None:
+def encoder_fit(pipe: Pipeline, spec: PluginSpec, data_path: Path, seed: int) -> Path | None:
     """Fit a trainable encoder (``Encoder.trainable``: e.g. the lit joint space's projections) once on X, its
     labels and class names; what it reports (held-out retrieval accuracy) is stored. None: nothing to fit."""
     if not pipe.registry.info("encoder", spec["name"]).cls.trainable:
@@ -99,8 +103,8 @@ def encoder_fit(pipe: Any, spec: dict[str, Any], data_path: Path, seed: int) -> 
     return pipe.stage("encoder_fit", config, {"data": data_path.name}, compute)
 
 
-def encoder(pipe: Any, spec: dict[str, Any], fitted: Path | None = None,
-            first_stage: tuple[dict[str, Any], Path] | None = None) -> Any:
+def encoder(pipe: Pipeline, spec: PluginSpec, fitted: Path | None = None,
+            first_stage: tuple[PluginSpec, Path] | None = None) -> Any:
     """The shared encoder instance for ``spec``, ready to encode: its fitted parts loaded (``fitted``: its
     ``encoder_fit`` stage) and, for an encoder built on the first stage, the run's first stage attached."""
     cls = pipe.registry.info("encoder", spec["name"]).cls
@@ -120,8 +124,8 @@ def encoder(pipe: Any, spec: dict[str, Any], fitted: Path | None = None,
     return enc
 
 
-def embeddings(pipe: Any, encoder_spec: dict[str, Any], source: Path, array: str,
-               first_stage: tuple[dict[str, Any], Path] | None = None, fitted: Path | None = None) -> Path:
+def embeddings(pipe: Pipeline, encoder_spec: PluginSpec, source: Path, array: str,
+               first_stage: tuple[PluginSpec, Path] | None = None, fitted: Path | None = None) -> Path:
     """float16 embeddings (memory-mapped when read) of one stored image array, L2-normalised unless
     the encoder says its raw values are the vectors (``Encoder.normalize``). ``first_stage`` (its spec
     and fitted stage) is handed to an encoder built on it (``Encoder.uses_first_stage``), ``fitted`` (the
@@ -168,7 +172,7 @@ def _normalised(enc: Any, emb: np.ndarray) -> np.ndarray:
     return emb
 
 
-def text_embeddings(pipe: Any, encoder_spec: dict[str, Any], texts: list[str], fitted: Path | None = None) -> Path:
+def text_embeddings(pipe: Pipeline, encoder_spec: PluginSpec, texts: list[str], fitted: Path | None = None) -> Path:
     """float32 embeddings of ``texts`` by an encoder with a text tower, L2-normalised like its image
     embeddings (``Encoder.normalize``), one row per text in order."""
     config = {"encoder": pipe.fingerprint("encoder", encoder_spec), "texts": list(texts)}
@@ -184,11 +188,11 @@ def text_embeddings(pipe: Any, encoder_spec: dict[str, Any], texts: list[str], f
     return pipe.stage("text_embeddings", config, {"encoder_fit": fitted.name} if fitted else {}, compute)
 
 
-def retriever_spec(r: dict[str, Any]) -> dict[str, Any]:
-    return {"name": r["name"], **r["build"]}
+def retriever_spec(r: RetrieverSection) -> PluginSpec:
+    return {"name": r.name, **r.build}
 
 
-def index(pipe: Any, r: dict[str, Any], db_emb: Path) -> Path:
+def index(pipe: Pipeline, r: RetrieverSection, db_emb: Path) -> Path:
     """The retriever's index over D's embeddings, with its build time and size."""
     spec = retriever_spec(r)
     config = {"retriever": pipe.fingerprint("retriever", spec)}
@@ -209,16 +213,16 @@ def index(pipe: Any, r: dict[str, Any], db_emb: Path) -> Path:
     return pipe.stage("index", config, {"embeddings": db_emb.name}, compute, version=2)
 
 
-def retriever(pipe: Any, r: dict[str, Any], index_path: Path, db_emb: Path) -> Any:
+def retriever(pipe: Pipeline, r: RetrieverSection, index_path: Path, db_emb: Path) -> Any:
     """The shared retriever instance with this index loaded."""
     return pipe.loaded("retriever", retriever_spec(r), index_path,
                        lambda ret: ret.load(index_path, load_array(db_emb / "embeddings.npy", mmap=True)))
 
 
-def neighbours(pipe: Any, r: dict[str, Any], index_path: Path, db_emb: Path, queries: Path, k: int) -> Path:
+def neighbours(pipe: Pipeline, r: RetrieverSection, index_path: Path, db_emb: Path, queries: Path, k: int) -> Path:
     """The ``k`` nearest database entries of every query vector (the training set's, for training
     and for the proposal p_D), searched once with the run's query-time settings."""
-    query = r["query"]
+    query = r.query
     config = {"query": query, "k": k}
 
     def compute(out: Path) -> dict:

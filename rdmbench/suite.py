@@ -37,10 +37,26 @@ SUITE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
 class Run:
     run_id: str
     swept: dict[str, Any]
-    config: dict[str, Any]
+    #: the resolved, frozen run spec (the task's schema, every plugin default filled in): what the task and
+    #: its stages read, typed to the bottom
+    spec: Any
     #: the swept values that fit a table cell: an axis of whole sections (a database spec, or null
     #: for "none") is named by its scalar companion (e.g. ``label``) instead
     shown: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The spec as plain data: what ``config.yaml`` holds and what is compared with a finished run's."""
+        return self.spec.model_dump()
+
+
+@dataclass(frozen=True)
+class SuiteInfo:
+    """What a run needs of its suite beyond its own spec (a worker of a scheduler gets this, not the suite)."""
+    name: str
+    profile: str
+    #: experiment trackers every finished run is exported to (rdmbench.track)
+    track: tuple[str, ...] = ()
 
 
 @dataclass
@@ -56,6 +72,10 @@ class Suite:
     track: tuple[str, ...] = ()
     #: the suite format's version (``version:``), recorded in suite.json
     version: int = FORMAT_VERSION
+
+    @property
+    def info(self) -> SuiteInfo:
+        return SuiteInfo(self.name, self.profile, self.track)
 
 
 def load_yaml_with_lines(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
@@ -439,7 +459,7 @@ def check_report(report: dict[str, Any], runs: list[Run], axes: list[str], task:
     from rdmbench.columns import WALL_S
 
     swept = list(dict.fromkeys([*(k for r in runs for k in r.shown), *axes, "seed"]))
-    columns = list(dict.fromkeys(str(c) for r in runs for c in [WALL_S, *get_task(task).result_columns(r.config, registry)]))
+    columns = list(dict.fromkeys(str(c) for r in runs for c in [WALL_S, *get_task(task).result_columns(r.spec, registry)]))
     for axis in ("x", "hue"):
         value = report.get(axis)
         if value is not None and value not in swept and value not in columns:
@@ -455,9 +475,9 @@ def check_report(report: dict[str, Any], runs: list[Run], axes: list[str], task:
             raise ConfigError(unknown_choice("column", metric, columns), file=file, key=f"report.metrics[{i}]")
 
 
-def validate_run(config: dict[str, Any], registry: Registry, *, file: str, prefix: str) -> dict[str, Any]:
+def validate_run(config: dict[str, Any], registry: Registry, *, file: str, prefix: str) -> Any:
     """Validate one run's config against its task's schema and checks; return it resolved (every
-    plugin default filled in), which is all that describes the run."""
+    plugin default filled in) as a frozen instance of that schema, which is all that describes the run."""
     import pydantic
 
     task = get_task(config.get("task", DEFAULT_TASK), file=file, key=f"{prefix}.task")
@@ -482,7 +502,7 @@ def validate_run(config: dict[str, Any], registry: Registry, *, file: str, prefi
     checks = Checks(registry, file, prefix)
     task.validate(run, out, checks)
     checks.raise_errors()
-    return out
+    return model.model_validate(out)
 
 
 def _model_at(model: Any, loc: tuple[Any, ...]) -> Any:

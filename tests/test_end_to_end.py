@@ -11,6 +11,7 @@ import pytest
 
 from conftest import REPO, needs_fashion_mnist, result_table
 from rdmbench import runner
+from rdmbench.cache import read_json
 from rdmbench.tasks.generation import stages as gen
 from rdmbench.suite import load_suite
 
@@ -77,10 +78,10 @@ def test_interrupted_run_resumes_from_cached_stages(fast_reference, tmp_path, mo
     torch.set_num_threads(1)  # as the reference ran (conftest.cli_env); toy models gain nothing from more
     request.addfinalizer(lambda: torch.set_num_threads(threads))
 
-    def interrupt_second_run(pipe, cfg, *a, **kw):
-        if cfg["k_train"] == 2:
+    def interrupt_second_run(pipe, metrics, seed, generated, reference, samples, *a, **kw):
+        if read_json(samples / "info.json")["k"] == 2:  # the run at k_train = 2 samples with its k
             raise KeyboardInterrupt
-        return original(pipe, cfg, *a, **kw)
+        return original(pipe, metrics, seed, generated, reference, samples, *a, **kw)
 
     monkeypatch.setattr(gen, "metrics", interrupt_second_run)
     with pytest.raises(KeyboardInterrupt):
@@ -104,10 +105,10 @@ def test_failed_run_is_a_row_and_the_suite_goes_on(finished, tmp_path, monkeypat
     suite, _, cache = finished
     original = gen.train
 
-    def fail_baseline(pipe, cfg, *a, **kw):
-        if cfg["k_train"] == 0:
+    def fail_baseline(pipe, head, k_train, *a, **kw):
+        if k_train == 0:
             raise RuntimeError("boom")
-        return original(pipe, cfg, *a, **kw)
+        return original(pipe, head, k_train, *a, **kw)
 
     monkeypatch.setattr(gen, "train", fail_baseline)
     out = tmp_path / "failing"

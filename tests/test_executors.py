@@ -139,7 +139,7 @@ def test_a_worker_that_does_not_see_the_drivers_cache_stops_with_one_line(tmp_pa
     from rdmbench.execute.work import Job, check_shared
 
     (tmp_path / "out").mkdir()
-    job = Job(suite=None, run_id="r", out=str(tmp_path / "out"), cache=str(tmp_path / "cache"), use_cache=True,
+    job = Job(suite=None, run=None, out=str(tmp_path / "out"), cache=str(tmp_path / "cache"), use_cache=True,
               token="abc")
     with pytest.raises(RdmbenchError, match=r"does not see the driver's folder .*cache.*filesystem every worker"):
         check_shared(job)

@@ -140,10 +140,10 @@ def test_baselines_match_their_heads_parameters(tmp_path):
     pipeline = Pipeline(StageCache(tmp_path / "cache"), get_registry(), Progress(), "cpu")
     params = {}
     for run in suite.runs:
-        cfg, k = run.config, run.config["k_train"]
-        cfg = {**cfg, "head": {**cfg["head"], "train_steps": 0}}  # counting needs no training
-        out = gen.train(pipeline, cfg, f["first_stage"], f["neighbours"] if k else None, f["embeddings"])
-        params[(cfg["head"]["name"], k)] = read_json(out / "info.json")["head_parameters"]
+        k, head = run.spec.k_train, {**run.spec.head, "train_steps": 0}  # counting needs no training
+        out = gen.train(pipeline, head, k, run.spec.seed, f["first_stage"], f["neighbours"] if k else None,
+                        f["embeddings"])
+        params[(head["name"], k)] = read_json(out / "info.json")["head_parameters"]
     assert set(params) == {("rdm", 4), ("rdm", 0), ("rarm", 4), ("rarm", 0)}
     for name in ("rdm", "rarm"):
         assert params[(name, 4)] > 1e6 and abs(params[(name, 0)] - params[(name, 4)]) <= 0.02 * params[(name, 4)], params
@@ -163,8 +163,8 @@ def test_tiny_run_draws_pseudo_queries_from_top_m(tmp_path, monkeypatch):
     doc["base"]["metrics"] = {"feature_extractor": {"name": "pixels"}, "use": {"fid": {}}}
     doc.pop("sweep")
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(doc))
-    cfg = load_suite(tmp_path / "s.yaml").runs[0].config
-    assert cfg["k_train"] == 2 and cfg["sample"]["k"] == 2
+    cfg = load_suite(tmp_path / "s.yaml").runs[0].spec
+    assert cfg.k_train == 2 and cfg.sample.k == 2
     seen: dict = {}
     original = gen.samples
 
@@ -182,7 +182,7 @@ def test_tiny_run_draws_pseudo_queries_from_top_m(tmp_path, monkeypatch):
     top = set(np.argsort(-counts, kind="stable")[:10].tolist())  # ceil(0.1 * |D| = 100)
     assert len(ids) == 24 and set(ids.tolist()) <= top, sorted(set(ids.tolist()) - top)
     # the set is a real restriction: the untruncated proposal would draw outside it
-    full = proposal.draw_pseudo_queries(counts / counts.sum(), 24, cfg["seed"])
+    full = proposal.draw_pseudo_queries(counts / counts.sum(), 24, cfg.seed)
     assert not set(full.tolist()) <= top
 
     assert row["head_parameters"] == read_json(seen["train"] / "info.json")["head_parameters"] > 0
@@ -207,19 +207,16 @@ def test_tiny_run_draws_pseudo_queries_from_top_m(tmp_path, monkeypatch):
 
 def test_samples_key_names_the_guidance_path(tmp_path, monkeypatch):
     """auto resolves by device type into the key; the two explicit paths are two keys; unguided, none."""
-    import copy
-
     from rdmbench.suite import load_suite
     import yaml
 
     doc = yaml.safe_load(TINY_BASE)
     doc["base"]["sample"]["guidance_scale"] = 2.0
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(doc))
-    runs = {r.config["k_train"]: r.config for r in load_suite(tmp_path / "s.yaml").runs}
+    runs = {r.spec.k_train: r.spec for r in load_suite(tmp_path / "s.yaml").runs}
 
-    def key_config(cfg, device, **sample):
-        cfg = copy.deepcopy(cfg)
-        cfg["sample"].update(sample)
+    def key_config(spec, device, **sample):
+        cfg = spec.model_copy(update={"sample": spec.sample.model_copy(update=sample)})
         pipeline = Pipeline(StageCache(tmp_path), get_registry(), Progress(), device)
         seen = []
         monkeypatch.setattr(pipeline, "stage", lambda name, config, inputs, compute, **_: seen.append(config))

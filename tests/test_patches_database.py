@@ -137,7 +137,7 @@ def test_a_run_on_a_class_subset_with_a_patches_database(tmp_path):
     base["encoder"] = base["metrics"]["feature_extractor"] = {"name": "pixels"}
     base["metrics"]["use"] = {"fid": {}, "class-agreement": {}}
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(doc))
-    cfg = load_suite(tmp_path / "s.yaml").runs[0].config
+    cfg = load_suite(tmp_path / "s.yaml").runs[0].spec
     pipeline = Pipeline(StageCache(tmp_path / "cache"), get_registry(), Progress(), "cpu")
     row, _ = pipeline.run(cfg)
     names = ["circle", "cross", "ring"]

@@ -199,7 +199,7 @@ def test_a_run_samples_rarm_in_every_mode(sample, tmp_path):
         metrics={"feature_extractor": {"name": "pixels"}, "use": {"fid": {}}})
     doc["base"]["sample"].update(sample)
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(doc))
-    cfg = load_suite(tmp_path / "s.yaml").runs[0].config
+    cfg = load_suite(tmp_path / "s.yaml").runs[0].spec
     row, paths = Pipeline(StageCache(tmp_path / "cache"), get_registry(), Progress(), "cpu").run(cfg)
     images = load_array(paths["samples.png"].parent / "samples_images.npy")
     assert images.shape == (24, 16, 16, 1) and images.dtype == np.uint8

@@ -234,7 +234,7 @@ class KeyWalk(Pipeline):
             return self.cache.path(name, key)
         return self.cache.path(*self.reference[at].split("/"))
 
-    def keys(self, cfg: dict[str, Any]) -> list[str]:
+    def keys(self, cfg: Any) -> list[str]:
         self.run(cfg)
         return [f"{s['stage']}/{s['key']}" for s in self.stage_log]
 
@@ -243,7 +243,7 @@ class KeyWalk(Pipeline):
 def walk(warm):
     tmp, cache, _ = warm
     reference = read_json(tmp / "first" / "runs" / RUN_ID / "row.json")["stage_keys"]
-    cfg = load_suite(tmp / "s.yaml").runs[0].config
+    cfg = load_suite(tmp / "s.yaml").runs[0].spec
     walker = KeyWalk(cache, reference)
     assert walker.keys(cfg) == reference  # the walk retraces the run it stands in for
     return walker, cfg, reference
@@ -253,7 +253,7 @@ def own_modules() -> list[str]:
     return sorted(m for m in map(project_module, map(str, (REPO / "rdmbench").rglob("*.py"))) if m)
 
 
-def rekeyed_by(walker: KeyWalk, cfg: dict[str, Any], monkeypatch, module: str, tmp_path: Path,
+def rekeyed_by(walker: KeyWalk, cfg: Any, monkeypatch, module: str, tmp_path: Path,
                edit=lambda text: text + "\n_APPENDED_BY_A_TEST = 1\n") -> set[int]:
     """Positions in the walk whose key changes when ``module``'s source is edited (a copy stands in for it)."""
     edited = tmp_path / f"{module}.py"
@@ -301,14 +301,13 @@ def test_the_device_type_and_thread_count_are_keyed_where_results_depend_on_them
     assert {"embeddings", "train", "samples", "features", "metrics"} <= changed
 
 
-def changed(cfg: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
-    import copy
-
+def changed(spec: Any, dotted: str, value: Any) -> Any:
+    """The resolved spec with one value changed (validated again, as the suite loader would)."""
     from rdmbench.suite import set_dotted
 
-    out = copy.deepcopy(cfg)
+    out = spec.model_dump()
     set_dotted(out, dotted, value)
-    return out
+    return type(spec).model_validate(out)
 
 
 @pytest.mark.parametrize("dotted,value,stages", [
@@ -354,7 +353,7 @@ def other_values(arg: Any, tmp_path: Path) -> list[Any]:
     return []
 
 
-def samples_key(walker: KeyWalk, cfg: dict[str, Any]) -> str:
+def samples_key(walker: KeyWalk, cfg: Any) -> str:
     from rdmbench.tasks.generation import stages as gen
 
     paths = {n: walker.cache.root / n for n in ("data", "first_stage", "train", "db_embeddings",
@@ -364,8 +363,8 @@ def samples_key(walker: KeyWalk, cfg: dict[str, Any]) -> str:
     return walker.stage_log[-1]["key"]
 
 
-def with_sample(cfg: dict[str, Any], **changes: Any) -> dict[str, Any]:
-    return {**cfg, "sample": {**cfg["sample"], **changes}}
+def with_sample(spec: Any, **changes: Any) -> Any:
+    return type(spec).model_validate({**spec.model_dump(), "sample": {**spec.sample.model_dump(), **changes}})
 
 
 SAMPLER = ("num", "k", "guidance_scale", "solver", "steps", "eta", "batch_size", "top_k", "temperature",
@@ -375,7 +374,7 @@ SAMPLER = ("num", "k", "guidance_scale", "solver", "steps", "eta", "batch_size",
 @pytest.mark.parametrize("field", SAMPLER)
 def test_every_sampler_setting_is_in_the_samples_key(walk, field):
     walker, cfg, _ = walk
-    value = cfg["sample"][field]
+    value = getattr(cfg.sample, field)
     named = {"solver": "dpm++", "guidance_batching": "batched", "top_k": 5}
     other = named[field] if field in named else type(value)(value + 1)
     assert other != value

@@ -40,8 +40,7 @@ SHAPES = {"name": "synthetic-shapes", "train_size": 300, "test_size": 100}
 def stage_config(dataset: dict, database: dict, **data) -> dict:
     """The parts of a resolved run config that the data, database and first-stage stages read."""
     registry = get_registry()
-    section = schema.DataSection(dataset=dataset, **data).model_dump()
-    section["dataset"] = registry.validate("dataset", dataset)
+    section = schema.DataSection(dataset=registry.validate("dataset", dataset), **data)
     return {"data": section, "database": registry.validate("database", database), "first_stage": {"name": "identity"}}
 
 
@@ -146,7 +145,7 @@ def test_first_stage_encodes_the_memory_mapped_set_in_chunks(tmp_path, monkeypat
     cfg = stage_config(SHAPES, {"name": "from-dataset", "dataset": SHAPES}, train_size=50)
     pipe = pipeline(tmp_path)
     data = stages.data(pipe, cfg["data"])
-    latents = load_array(gen.first_stage(pipe, cfg, data) / "latents.npy")
+    latents = load_array(gen.first_stage(pipe, cfg["first_stage"], cfg["data"].seed, data) / "latents.npy")
     assert seen == [16, 16, 16, 2]
     assert np.array_equal(latents, encode(IdentityFirstStage(), load_array(data / "train_images.npy")))
 

@@ -38,7 +38,7 @@ def test_grid_expands_with_seeds_and_resolves_defaults(tiny_suite):
     assert cfg["head"]["lr"] > 0  # defaults filled in, so cache keys see them
     from rdmbench.tasks.generation import neighbour_k
 
-    assert {neighbour_k(r.config) for r in suite.runs} == {16}  # every run's own k, floored at 16
+    assert {neighbour_k(r.spec) for r in suite.runs} == {16}  # every run's own k, floored at 16
 
 
 def test_zip_and_seeds(tmp_path):

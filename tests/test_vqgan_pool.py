@@ -67,7 +67,7 @@ def test_refused_as_feature_extractor_before_work(tmp_path):
 def test_a_run_retrieves_with_its_first_stage(tmp_path):
     """Every embeddings stage of the run is keyed on the run's first stage."""
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(_doc(encoder={"name": "vqgan-pool", "grid": 4})))
-    cfg = load_suite(tmp_path / "s.yaml").runs[0].config
+    cfg = load_suite(tmp_path / "s.yaml").runs[0].spec
     pipeline = Pipeline(StageCache(tmp_path / "cache"), get_registry(), Progress(), "cpu")
     row, _ = pipeline.run(cfg)
     assert row["encoder"].startswith("vqgan-pool (mean-pooled identity latents, 4x4)")

@@ -2,8 +2,9 @@
 
 ``rdmbench run SUITE --executor ray|slurm`` keeps every guarantee of a local run. The workers compute
 through the same stage cache (on a filesystem they all mount at the same path; checked before any work),
-whose per-entry locks make a stage shared by runs computed once, and each worker writes its run's row
-and results.csv under the results lock, exactly as the local loop does (rdmbench.runner.run_one).
+whose per-entry locks make a stage shared by runs computed once. A job carries one run's resolved spec (not
+the suite); its worker writes the run's row under the results lock, as the local loop does
+(rdmbench.runner.run_one), and the driver rewrites results.csv as each run ends.
 
 Scheduling: runs whose configs agree on what decides their stages before training
 (``Task.shared_part``) form a group. One job per group computes those shared stages first
@@ -63,7 +64,7 @@ def fan_out(suite: Any, out: Path, cache_root: Path, executor: str, *, use_cache
     out, cache_root = Path(out).resolve(), Path(cache_root).resolve()
     runs = runner.select(suite, only)
     runner.resolve_threads(suite.runs)  # before any job is made: the workers get the driver's count
-    device = runner.resolve_device(runs[0].config["device"]) if runs else "cpu"
+    device = runner.resolve_device(runs[0].spec.device) if runs else "cpu"
     ex = make_executor(executor, out, options or {})  # a missing package or cluster: before any work
     try:
         runner.begin(suite, out, runner.pipeline_for(cache_root, use_cache, Progress(), device))
@@ -78,8 +79,8 @@ def fan_out(suite: Any, out: Path, cache_root: Path, executor: str, *, use_cache
     task = get_task(suite.task)
     groups: dict[str, list[Any]] = {}
     for run in runs:
-        groups.setdefault(canonical(task.shared_part(run.config)), []).append(run)
-    job = {r.run_id: Job(suite, r.run_id, str(out), str(cache_root), use_cache, token) for r in runs}
+        groups.setdefault(canonical(task.shared_part(run.spec)), []).append(run)
+    job = {r.run_id: Job(suite.info, r, str(out), str(cache_root), use_cache, token) for r in runs}
     capacity = getattr(ex, "capacity", None) or len(runs) + len(groups)
     queue: list[tuple[Any, Any]] = [(prepare, members) for members in groups.values()]  # jobs not yet submitted
     waiting: dict[Any, Any] = {}  # shared stages computing -> their group
@@ -134,6 +135,8 @@ def _report_run(ex: Executor, handle: Any, run: Any, suite: Any, out: Path, done
         log.error("[%d/%d] %s: FAILED: %s (run the same command again to resume it from its cached stages)",
                   done, total, run.run_id, error)
         return
+    with runner._results_lock(out):  # the worker wrote the run's row; the table of every run is the driver's
+        runner.write_results_csv(out, suite)
     log.info("[%d/%d] %s: %s on %s", done, total, run.run_id, outcome["status"], outcome["worker"])
 
 

@@ -52,9 +52,7 @@ class RayExecutor:
         """Ray's options for one job: ``num_cpus`` reserves the threads its runs compute with (resolved ints)."""
         if "num_cpus" in self.options:
             return self.options
-        ids = {j.run_id for j in (job if isinstance(job, list) else [job])}
-        suite = (job[0] if isinstance(job, list) else job).suite
-        threads = max(r.config["threads"] for r in suite.runs if r.run_id in ids)
+        threads = max(j.run.spec.threads for j in (job if isinstance(job, list) else [job]))
         return {**self.options, "num_cpus": min(threads, self.cpus) if self.cpus else threads}
 
     def finished(self, handles: list[Any]) -> list[Any]:

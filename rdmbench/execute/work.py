@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rdmbench.errors import RdmbenchError
+from rdmbench.suite import Run, SuiteInfo
 
 #: prefix of the file the driver leaves in the cache and results folders for workers to find
 PROBE = ".rdmbench-probe-"
@@ -22,8 +23,9 @@ PROBE = ".rdmbench-probe-"
 
 @dataclass(frozen=True)
 class Job:
-    suite: Any  # rdmbench.suite.Suite, resolved by the driver
-    run_id: str
+    """One run's resolved spec and what it needs of its suite; the driver writes the suite's results.csv."""
+    suite: SuiteInfo
+    run: Run
     out: str
     cache: str
     use_cache: bool
@@ -51,9 +53,9 @@ def _setup(job: Job) -> tuple[Any, Any]:
 
     check_shared(job)
     logging.getLogger("rdmbench").setLevel(logging.INFO)  # a worker has no CLI to set it; run.log wants INFO
-    run = next(r for r in job.suite.runs if r.run_id == job.run_id)
-    apply_threads(run.config["threads"])  # the driver's count, not the worker's own default (Ray's is 1)
-    return run, pipeline_for(Path(job.cache), job.use_cache, Progress(), resolve_device(run.config["device"]))
+    run = job.run
+    apply_threads(run.spec.threads)  # the driver's count, not the worker's own default (Ray's is 1)
+    return run, pipeline_for(Path(job.cache), job.use_cache, Progress(), resolve_device(run.spec.device))
 
 
 def prepare(jobs: list[Job]) -> str:
@@ -66,7 +68,7 @@ def prepare(jobs: list[Job]) -> str:
         run, pipe = _setup(job)
         pipe.until_collective = True
         try:
-            pipe.run(run.config)
+            pipe.run(run.spec)
         except SharedStagesDone:
             pass
         computed += [s["stage"] for s in pipe.stage_log if not s["cached"] and s["stage"] not in computed]
@@ -74,7 +76,7 @@ def prepare(jobs: list[Job]) -> str:
 
 
 def work(job: Job) -> dict[str, Any]:
-    """One run, as the local loop runs it: stages, row, results.csv (rdmbench.runner.run_one)."""
+    """One run, as the local loop runs it: stages and row (rdmbench.runner.run_one); the driver writes results.csv."""
     from rdmbench.runner import run_one
 
     run, pipe = _setup(job)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from rdmbench.pipeline import Pipeline
     from rdmbench.registry import Registry
     from rdmbench.report.model import ReportData, Section
+    from rdmbench.schema import RunSpec
     from rdmbench.validation import Checks
 
 #: task name -> "module:class"; imported only when asked for, so the CLI stays light
@@ -33,7 +34,11 @@ DEFAULT_TASK = "generation"
 
 
 class Task:
-    """One kind of run. Subclasses set ``name``, ``schema`` and ``columns`` and implement the methods."""
+    """One kind of run. Subclasses set ``name``, ``schema`` and ``columns`` and implement the methods.
+
+    Every method after ``validate`` gets the run's resolved spec: a frozen instance of ``schema`` with every
+    plugin default filled in (``Run.spec``), read as typed attributes down to the stages.
+    """
 
     name: ClassVar[str] = ""
     #: the pydantic model of one run's config (``rdmbench.schema.Section`` subclass, unknown keys forbidden)
@@ -47,25 +52,25 @@ class Task:
         ``run`` is the schema instance, ``out`` its resolved dict; report problems through ``checks``.
         """
 
-    def plugin_specs(self, cfg: dict[str, Any]) -> list[tuple[str, str, dict[str, Any], bool]]:
+    def plugin_specs(self, spec: RunSpec) -> list[tuple[str, str, dict[str, Any], bool]]:
         """``(kind, dotted key, spec, fingerprint?)`` of every plugin a run uses, for the preflight."""
         return []
 
-    def shared_part(self, cfg: dict[str, Any]) -> dict[str, Any]:
+    def shared_part(self, spec: RunSpec) -> dict[str, Any]:
         """The part of a run's config that decides the stages before its first training stage: runs with
         the same part share those stages, so a scheduler computes them once before fanning the runs out
         (rdmbench.execute). A wrong part costs waiting on a stage lock, never a wrong number."""
-        return cfg
+        return spec.model_dump()
 
-    def result_columns(self, cfg: dict[str, Any], registry: Registry) -> list[Column]:
+    def result_columns(self, spec: RunSpec, registry: Registry) -> list[Column]:
         """Every column a run of this config can write: the task's own and its plugins'."""
         return list(self.columns)
 
-    def describe(self, cfg: dict[str, Any]) -> str:
+    def describe(self, spec: RunSpec) -> str:
         """One line for ``--dry-run``."""
         return ""
 
-    def run(self, pipe: Pipeline, cfg: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Path]]:
+    def run(self, pipe: Pipeline, spec: RunSpec) -> tuple[dict[str, Any], dict[str, Path]]:
         """Compute (or reuse) every stage of one run; return its row and the files to keep beside it."""
         raise NotImplementedError
 

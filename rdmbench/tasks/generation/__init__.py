@@ -14,7 +14,7 @@ How queries are chosen is a sampling-mode plugin (``sample.mode``); the task ask
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,7 +26,11 @@ from rdmbench.errors import RdmbenchError
 from rdmbench.tasks import Task
 from rdmbench.tasks.generation import stages as gen
 from rdmbench.tasks.generation.schema import RunConfig
+from rdmbench.schema import PluginSpec
 from rdmbench.validation import Checks, data_section, k_fits, retriever_section
+
+if TYPE_CHECKING:
+    from rdmbench.pipeline import Pipeline
 
 
 class GenerationTask(Task):
@@ -199,103 +203,107 @@ class GenerationTask(Task):
         if problem := head.check_sampler(request, codebook):
             checks.error(problem, "sample")
 
-    def plugin_specs(self, cfg: dict[str, Any]) -> list[tuple[str, str, dict[str, Any], bool]]:
-        s = cfg["sample"]
-        specs = [("dataset", "data.dataset", cfg["data"]["dataset"], True), ("database", "database", cfg["database"], True),
-                 ("encoder", "encoder", cfg["encoder"], True), ("first_stage", "first_stage", cfg["first_stage"], True),
-                 ("encoder", "metrics.feature_extractor", cfg["metrics"]["feature_extractor"], True),
-                 ("retriever", "retriever", shared.retriever_spec(cfg["retriever"]), False),
-                 ("sampling_mode", "sample.mode", s["mode"], True)]
-        if s["database"] is not None:
-            specs.append(("database", "sample.database", s["database"], True))
-        if s["retriever"] != cfg["retriever"]:
-            specs.append(("retriever", "sample.retriever", shared.retriever_spec(s["retriever"]), False))
-        if cfg["metrics"].get("text_space"):
-            specs.append(("encoder", "metrics.text_space", cfg["metrics"]["text_space"], True))
-        specs += [("metric", f"metrics.use.{m}", {"name": m, **a}, False) for m, a in cfg["metrics"]["use"].items()]
+    def plugin_specs(self, spec: RunConfig) -> list[tuple[str, str, dict[str, Any], bool]]:
+        s, m = spec.sample, spec.metrics
+        specs = [("dataset", "data.dataset", spec.data.dataset, True), ("database", "database", spec.database, True),
+                 ("encoder", "encoder", spec.encoder, True), ("first_stage", "first_stage", spec.first_stage, True),
+                 ("encoder", "metrics.feature_extractor", m.feature_extractor, True),
+                 ("retriever", "retriever", shared.retriever_spec(spec.retriever), False),
+                 ("sampling_mode", "sample.mode", s.mode, True)]
+        if s.database is not None:
+            specs.append(("database", "sample.database", s.database, True))
+        if s.retriever is not None and s.retriever != spec.retriever:
+            specs.append(("retriever", "sample.retriever", shared.retriever_spec(s.retriever), False))
+        if m.text_space:
+            specs.append(("encoder", "metrics.text_space", m.text_space, True))
+        specs += [("metric", f"metrics.use.{name}", {"name": name, **a}, False) for name, a in m.use.items()]
         return specs
 
-    def shared_part(self, cfg: dict[str, Any]) -> dict[str, Any]:
-        return {k: cfg[k] for k in ("device", "data", "database", "first_stage", "encoder", "retriever")}
+    def shared_part(self, spec: RunConfig) -> dict[str, Any]:
+        return spec.model_dump(include={"device", "data", "database", "first_stage", "encoder", "retriever"})
 
-    def result_columns(self, cfg: dict[str, Any], registry: Any) -> list[Column]:
-        metric_columns = [c for m in cfg["metrics"]["use"] for c in registry.info("metric", m).cls.columns]
-        return [*metric_columns, *self.columns, *registry.info("encoder", cfg["encoder"]["name"]).cls.fit_columns]
+    def result_columns(self, spec: RunConfig, registry: Any) -> list[Column]:
+        metric_columns = [c for m in spec.metrics.use for c in registry.info("metric", m).cls.columns]
+        return [*metric_columns, *self.columns, *registry.info("encoder", spec.encoder["name"]).cls.fit_columns]
 
-    def describe(self, cfg: dict[str, Any]) -> str:
-        s = cfg["sample"]
-        mode = ", ".join(f"{k}={v}" for k, v in s["mode"].items() if k != "name")
-        return (f"k_train={cfg['k_train']} seed={cfg['seed']} dataset={cfg['data']['dataset']['name']} "
-                f"database={database_name(cfg['database'])} "
-                f"encoder={cfg['encoder']['name']} retriever={cfg['retriever']['name']} "
-                f"first_stage={cfg['first_stage']['name']} head={cfg['head']['name']} "
-                f"sample: {s['mode']['name']}{f'({mode})' if mode else ''} k={s['k']} guidance={s['guidance_scale']} "
-                f"from={database_name(s['database']) if s['database'] else 'training database'} "
-                f"{s['num']}x{s['steps']} steps; neighbours k={neighbour_k(cfg)}")
+    def describe(self, spec: RunConfig) -> str:
+        s = spec.sample
+        mode = ", ".join(f"{k}={v}" for k, v in s.mode.items() if k != "name")
+        return (f"k_train={spec.k_train} seed={spec.seed} dataset={spec.data.dataset['name']} "
+                f"database={database_name(spec.database)} "
+                f"encoder={spec.encoder['name']} retriever={spec.retriever.name} "
+                f"first_stage={spec.first_stage['name']} head={spec.head['name']} "
+                f"sample: {s.mode['name']}{f'({mode})' if mode else ''} k={s.k} guidance={s.guidance_scale} "
+                f"from={database_name(s.database) if s.database else 'training database'} "
+                f"{s.num}x{s.steps} steps; neighbours k={neighbour_k(spec)}")
 
     # -- a run -----------------------------------------------------------------------------------------
-    def run(self, pipe: Any, cfg: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Path]]:
-        s, k_train = cfg["sample"], cfg["k_train"]
-        mode = pipe.plugin("sampling_mode", s["mode"])
-        swapped = s["database"] is not None
+    def run(self, pipe: Pipeline, spec: RunConfig) -> tuple[dict[str, Any], dict[str, Path]]:
+        s, k_train, seed = spec.sample, spec.k_train, spec.seed
+        assert s.k is not None and s.retriever is not None  # resolved by validation
+        mode = pipe.plugin("sampling_mode", s.mode)
+        swapped = s.database is not None
         p: dict[str, Path] = {}
-        p["data"] = shared.data(pipe, cfg["data"])
-        p["database"] = shared.database(pipe, cfg["database"], cfg["data"], p["data"])
-        p["first_stage"] = gen.first_stage(pipe, cfg, p["data"])
-        if fitted := shared.encoder_fit(pipe, cfg["encoder"], p["data"], cfg["data"]["seed"]):
+        p["data"] = shared.data(pipe, spec.data)
+        p["database"] = shared.database(pipe, spec.database, spec.data, p["data"])
+        p["first_stage"] = gen.first_stage(pipe, spec.first_stage, spec.data.seed, p["data"])
+        if fitted := shared.encoder_fit(pipe, spec.encoder, p["data"], spec.data.seed):
             p["encoder_fit"] = fitted
-        p["db_embeddings"] = embed(pipe, cfg, p, cfg["encoder"], p["database"], "database")
+        p["db_embeddings"] = embed(pipe, spec, p, spec.encoder, p["database"], "database")
         if k_train or "proposal" in mode.needs:
-            p["train_embeddings"] = embed(pipe, cfg, p, cfg["encoder"], p["data"], "train")
+            p["train_embeddings"] = embed(pipe, spec, p, spec.encoder, p["data"], "train")
         if k_train:
-            p["index"] = shared.index(pipe, cfg["retriever"], p["db_embeddings"])
-            p["neighbours"] = shared.neighbours(pipe, cfg["retriever"], p["index"], p["db_embeddings"],
-                                                p["train_embeddings"], neighbour_k(cfg))
-        p["train"] = gen.train(pipe, cfg, p["first_stage"], p.get("neighbours"), p["db_embeddings"])
+            p["index"] = shared.index(pipe, spec.retriever, p["db_embeddings"])
+            p["neighbours"] = shared.neighbours(pipe, spec.retriever, p["index"], p["db_embeddings"],
+                                                p["train_embeddings"], neighbour_k(spec))
+        p["train"] = gen.train(pipe, spec.head, k_train, seed, p["first_stage"], p.get("neighbours"),
+                               p["db_embeddings"])
 
         # the sampling side: the training database's stages again (same keys, so shared) unless swapped
         sp = {n: p[n] for n in ("data", "first_stage", "train", "db_embeddings")}
-        sp["sampling_database"] = shared.database(pipe, s["database"], cfg["data"], p["data"]) if swapped \
+        sp["sampling_database"] = shared.database(pipe, s.database, spec.data, p["data"]) if s.database is not None \
             else p["database"]
-        sp["sampling_embeddings"] = embed(pipe, cfg, p, s["encoder"], sp["sampling_database"], "database")
-        if (k_train and s["k"]) or "proposal" in mode.needs:
-            sp["sampling_index"] = shared.index(pipe, s["retriever"], sp["sampling_embeddings"])
+        sp["sampling_embeddings"] = embed(pipe, spec, p, spec.encoder, sp["sampling_database"], "database")
+        if (k_train and s.k) or "proposal" in mode.needs:
+            sp["sampling_index"] = shared.index(pipe, s.retriever, sp["sampling_embeddings"])
         if "proposal" in mode.needs:
-            k_table = max(s["k"], s["retriever"]["train_neighbours"]) if swapped else neighbour_k(cfg)
-            sp["proposal"] = shared.neighbours(pipe, s["retriever"], sp["sampling_index"], sp["sampling_embeddings"],
+            k_table = max(s.k, s.retriever.train_neighbours) if swapped else neighbour_k(spec)
+            sp["proposal"] = shared.neighbours(pipe, s.retriever, sp["sampling_index"], sp["sampling_embeddings"],
                                                p["train_embeddings"], k_table)
         if "reference" in mode.needs:
-            sp["reference_embeddings"] = embed(pipe, cfg, p, s["encoder"], p["data"], "reference")
+            sp["reference_embeddings"] = embed(pipe, spec, p, spec.encoder, p["data"], "reference")
         p.update(sp)
         embed_text = None
         if "text" in mode.needs:
             def embed_text(texts: list[str]) -> Any:
-                return load_array(shared.text_embeddings(pipe, cfg["encoder"], texts, p.get("encoder_fit"))
+                return load_array(shared.text_embeddings(pipe, spec.encoder, texts, p.get("encoder_fit"))
                                   / "embeddings.npy")
-        p["samples"] = gen.samples(pipe, cfg, sp, embed_text)
+        p["samples"] = gen.samples(pipe, spec, sp, embed_text)
 
-        fe = cfg["metrics"]["feature_extractor"]
+        m = spec.metrics
+        fe = m.feature_extractor
         p["generated_features"] = gen.features(pipe, fe, p["samples"], "samples")
         p["reference_features"] = gen.features(pipe, fe, p["data"], "reference")
         p["train_features"] = gen.features(pipe, fe, p["data"], "train")
-        text = gen.text_space(pipe, cfg, p) if cfg["metrics"].get("text_space") else None
-        p["metrics"] = gen.metrics(pipe, cfg, p["generated_features"], p["reference_features"], p["samples"],
+        text = gen.text_space(pipe, m.text_space, spec.data.seed, p) if m.text_space else None
+        p["metrics"] = gen.metrics(pipe, m, seed, p["generated_features"], p["reference_features"], p["samples"],
                                    p["data"], text)
-        p["novelty"] = gen.novelty(pipe, cfg, p)
+        p["novelty"] = gen.novelty(pipe, m, p)
         trained, sampled = read_json(p["train"] / "info.json"), read_json(p["samples"] / "info.json")
         row = {**read_json(p["metrics"] / "metrics.json"), **read_json(p["novelty"] / "novelty.json"),
                "encoder": read_json(p["db_embeddings"] / "info.json").get("encoder"),
                "train_s": trained.get("seconds"), "head_parameters": trained.get("head_parameters"),
-               "train_processes": trained.get("train_processes", 1), "sample_s": sampled.get("sample_s"), "queries": sampled.get("queries"),
-               "conditioning": conditioning(sampled, k_train),
-               "sampling_database": database_name(s["database"]) if swapped else "training database"}
+               "train_processes": trained.get("train_processes", 1), "sample_s": sampled.get("sample_s"),
+               "queries": sampled.get("queries"), "conditioning": conditioning(sampled, k_train),
+               "sampling_database": database_name(s.database) if s.database is not None else "training database"}
         if "encoder_fit" in p:  # a trained encoder's own quality (e.g. a joint space's held-out retrieval)
             fit = read_json(p["encoder_fit"] / "info.json")
-            cls = pipe.registry.info("encoder", cfg["encoder"]["name"]).cls
+            cls = pipe.registry.info("encoder", spec.encoder["name"]).cls
             row.update({c: fit.get(c.removeprefix("encoder_")) for c in cls.fit_columns})
         if k_train:
-            row["retrieval_recall"] = gen.neighbour_recall(pipe, cfg, p, neighbour_k(cfg))
-            row["neighbour_class_agreement"] = gen.neighbour_classes(pipe, cfg, p)
+            row["retrieval_recall"] = gen.neighbour_recall(pipe, spec.retriever, k_train, spec.data.seed, p,
+                                                           neighbour_k(spec))
+            row["neighbour_class_agreement"] = gen.neighbour_classes(pipe, k_train, p)
         row.update(shared.opt_ins(p))
         images = {"samples.png": p["samples"] / "samples.png", "panel.png": p["novelty"] / "panel.png"}
         if (p["samples"] / "prompts.png").is_file():
@@ -305,25 +313,26 @@ class GenerationTask(Task):
         return row, images
 
 
-def embed(pipe: Any, cfg: dict[str, Any], p: dict[str, Path], spec: dict[str, Any], source: Path, array: str) -> Path:
-    """Embeddings of a stored image array; an encoder built on the first stage (vqgan-pool) gets the run's,
+def embed(pipe: Pipeline, spec: RunConfig, p: dict[str, Path], encoder: PluginSpec, source: Path, array: str) -> Path:
+    """Embeddings of a stored image array by ``encoder``; one built on the first stage (vqgan-pool) gets the run's,
     a trained one (lit) its fit on the run's training set."""
-    built_on = pipe.registry.info("encoder", spec["name"]).cls.uses_first_stage
-    return shared.embeddings(pipe, spec, source, array, (cfg["first_stage"], p["first_stage"]) if built_on else None,
+    built_on = pipe.registry.info("encoder", encoder["name"]).cls.uses_first_stage
+    return shared.embeddings(pipe, encoder, source, array, (spec.first_stage, p["first_stage"]) if built_on else None,
                              p.get("encoder_fit"))
 
 
-def neighbour_k(cfg: dict[str, Any]) -> int:
+def neighbour_k(spec: RunConfig) -> int:
     """The depth of the training set's neighbour table: max(k_train, sample.k (+ what the sampling mode
     omits), retriever.train_neighbours). The floor (16) lets runs with k <= 16 share one table, and the
     run's own config alone decides it."""
     from rdmbench.registry import get_registry
 
-    s = cfg["sample"]
+    s = spec.sample
+    assert s.k is not None  # resolved by validation
     # k + what an omitted id needs, not a class pool's l: a pool is searched afresh at sampling time
-    extra = get_registry().create("sampling_mode", s["mode"]).extra_neighbours()
-    own = s["k"] + extra if s["database"] is None else 0
-    return max(cfg["k_train"], own, cfg["retriever"]["train_neighbours"])
+    extra = get_registry().create("sampling_mode", s.mode).extra_neighbours()
+    own = s.k + extra if s.database is None else 0
+    return max(spec.k_train, own, spec.retriever.train_neighbours)
 
 
 def text_encoders(registry: Any) -> list[str]:

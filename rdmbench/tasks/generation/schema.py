@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import Field, ValidationError, WrapValidator
-from pydantic_core import PydanticCustomError
+from pydantic import Field
 
-from rdmbench.schema import DataSection, PluginSpec, RetrieverSection, Section
-
-
-def _one_message(value: Any, handler: Any) -> Any:
-    try:
-        return handler(value)
-    except ValidationError:  # one message, not one per member of the union
-        raise PydanticCustomError("threads", "must be auto or a positive integer") from None
-
-
-#: the run's compute threads (torch's intra-op pool and numpy's BLAS/OpenMP pools): ``auto`` is what a serial
-#: run uses here, resolved to an int by the process that runs ``rdmbench run`` before any run starts, so every
-#: worker of a scheduler computes with the driver's count (rdmbench.device.resolve_threads)
-Threads = Annotated[Literal["auto"] | Annotated[int, Field(gt=0)], WrapValidator(_one_message)]
+from rdmbench.schema import DataSection, PluginSpec, RetrieverSection, Section, Threads
 
 
 class SampleSection(Section):

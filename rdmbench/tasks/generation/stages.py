@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -19,18 +19,23 @@ from rdmbench.chunks import row_chunks, write_rows
 from rdmbench.failpoints import failpoint
 from rdmbench.imaging import save_grid, save_panel, save_prompt_grid
 from rdmbench.stages import batched, class_names, encoder, encoder_fit, maybe, retriever, search, text_embeddings
-from rdmbench.tasks.generation.schema import resolve_guidance_batching
+from rdmbench.schema import PluginSpec, RetrieverSection
+from rdmbench.tasks.generation.schema import MetricsSection, RunConfig, SampleSection, resolve_guidance_batching
+
+if TYPE_CHECKING:
+    from rdmbench.api import Head, SamplingMode
+    from rdmbench.pipeline import Pipeline
 
 
-def first_stage(pipe: Any, cfg: dict[str, Any], data: Path) -> Path:
-    """Fit the first stage once; store the latents of X and, for a first stage with a codebook, its tokens."""
-    spec = cfg["first_stage"]
-    config = {"first_stage": pipe.fingerprint("first_stage", spec), "seed": cfg["data"]["seed"]}
+def first_stage(pipe: Pipeline, spec: PluginSpec, seed: int, data: Path) -> Path:
+    """Fit the first stage once (``seed``: the data seed); store the latents of X and, for a first stage with a
+    codebook, its tokens."""
+    config = {"first_stage": pipe.fingerprint("first_stage", spec), "seed": seed}
 
     def compute(out: Path) -> dict:
         fs = pipe.plugin("first_stage", spec)
         images = load_array(data / "train_images.npy", mmap=True)
-        info = fs.fit(images, cfg["data"]["seed"], pipe.progress) if fs.trainable else {}
+        info = fs.fit(images, seed, pipe.progress) if fs.trainable else {}
         fs.save(out)
         write_rows(out / "latents.npy", len(images), (fs.encode(chunk) for chunk in row_chunks(images)))
         if fs.codebook_size() is not None:
@@ -42,35 +47,35 @@ def first_stage(pipe: Any, cfg: dict[str, Any], data: Path) -> Path:
     return pipe.stage("first_stage", config, {"data": data.name}, compute)
 
 
-def head_space(pipe: Any, cfg: dict[str, Any], fs: Path) -> tuple[np.ndarray, int | None]:
+def head_space(pipe: Pipeline, head: PluginSpec, fs: Path) -> tuple[np.ndarray, int | None]:
     """X in the space the run's head generates in (latents, or token ids), and the codebook size if tokens."""
-    if pipe.registry.info("head", cfg["head"]["name"]).cls.generates == "tokens":
+    if pipe.registry.info("head", head["name"]).cls.generates == "tokens":
         return load_array(fs / "tokens.npy", mmap=True), read_json(fs / "info.json")["codebook_size"]
     return load_array(fs / "latents.npy", mmap=True), None
 
 
-def make_head(pipe: Any, cfg: dict[str, Any], fs: Path, context_dim: int) -> Any:
-    x, codebook = head_space(pipe, cfg, fs)
-    head = pipe.registry.create("head", cfg["head"])  # fresh: heads hold trained state
-    head.setup(HeadInputs(tuple(x.shape[1:]), context_dim, cfg["k_train"], codebook), pipe.device, cfg["seed"])
+def make_head(pipe: Pipeline, spec: PluginSpec, k_train: int, seed: int, fs: Path, context_dim: int) -> Head:
+    x, codebook = head_space(pipe, spec, fs)
+    head = pipe.registry.create("head", spec)  # fresh: heads hold trained state
+    head.setup(HeadInputs(tuple(x.shape[1:]), context_dim, k_train, codebook), pipe.device, seed)
     return head
 
 
-def train(pipe: Any, cfg: dict[str, Any], fs: Path, nbrs: Path | None, db_emb: Path) -> Path:
-    """``db_emb`` also at k = 0: the baseline is built at its retrieval head's context width, so both have
+def train(pipe: Pipeline, spec: PluginSpec, k: int, seed: int, fs: Path, nbrs: Path | None, db_emb: Path) -> Path:
+    """The head ``spec`` trained with ``k`` neighbours per example (``k_train``) from training seed ``seed``.
+    ``db_emb`` also at k = 0: the baseline is built at its retrieval head's context width, so both have
     the same parameters; its key names only that width, not the embeddings it never reads."""
-    spec, k = cfg["head"], cfg["k_train"]
     emb = load_array(db_emb / "embeddings.npy", mmap=True)
-    config = {"head": pipe.fingerprint("head", spec), "k_train": k, "seed": cfg["seed"], "context_dim": emb.shape[1],
+    config = {"head": pipe.fingerprint("head", spec), "k_train": k, "seed": seed, "context_dim": emb.shape[1],
               # several processes share each batch and draw their own noise: the same effective batch, other weights
               **({"processes": processes.world()} if processes.launched() else {})}
-    inputs = {"first_stage": fs.name, **({"neighbours": nbrs.name, "embeddings": db_emb.name} if k else {})}
+    inputs = {"first_stage": fs.name, **({"neighbours": nbrs.name, "embeddings": db_emb.name} if nbrs else {})}
 
     def compute(out: Path) -> dict:
-        head = make_head(pipe, cfg, fs, emb.shape[1])
-        data = TrainingData(np.asarray(head_space(pipe, cfg, fs)[0]), load_array(nbrs / "ids.npy") if k else None,
+        head = make_head(pipe, spec, k, seed, fs, emb.shape[1])
+        data = TrainingData(np.asarray(head_space(pipe, spec, fs)[0]), load_array(nbrs / "ids.npy") if nbrs else None,
                             emb, k)
-        info = head.fit(data, cfg["seed"], pipe.progress)
+        info = head.fit(data, seed, pipe.progress)
         head.save(out)
         return info
 
@@ -108,23 +113,26 @@ def source(p: dict[str, Path], embed_text: Callable[[list[str]], np.ndarray] | N
     return SamplingSource(load, embed_text)
 
 
-def condition(pipe: Any, cfg: dict[str, Any], mode: Any, queries: Queries, p: dict[str, Path]) -> tuple:
+def condition(pipe: Pipeline, sample: SampleSection, seed: int, mode: SamplingMode, queries: Queries,
+              p: dict[str, Path]) -> tuple:
     """What conditions each sample, as the queries' ``condition`` says: the query's k neighbours in the sampling
     database (its ``omit`` id dropped wherever it ranked; with a ``pool``, k drawn at random from its l
     nearest), its own embedding alone, or its embedding then its k - 1 neighbours
     -> (context (num, k, dim) float32, neighbour ids (num, k or k - 1), or None for the embedding alone)."""
-    k = cfg["sample"]["k"]
+    k = sample.k
+    assert k is not None  # resolved by validation
     take = k - 1 if queries.condition == "query+neighbours" else k
     if queries.condition == "query" or take == 0:  # the query plus k - 1 = 0 neighbours is the query alone
         return np.ascontiguousarray(queries.embeddings[:, None, :], dtype=np.float32), None
     depth = max(mode.searched(k), queries.pool or 0)
-    r = cfg["sample"]["retriever"]
+    r = sample.retriever
+    assert r is not None  # resolved by validation
     ret = retriever(pipe, r, p["sampling_index"], p["sampling_embeddings"])
-    _, nbr = search(ret, queries.embeddings, depth, r["query"], None)
+    _, nbr = search(ret, queries.embeddings, depth, r.query, None)
     if queries.omit is not None:
         nbr = np.stack([np.concatenate([row[row != q], row[row == q]]) for row, q in zip(nbr, queries.omit)])
     if queries.pool:  # each sample draws its k from its query's pool, seeded
-        rng = np.random.default_rng(cfg["seed"])
+        rng = np.random.default_rng(seed)
         nbr = np.stack([row[np.sort(rng.choice(queries.pool, take, replace=False))] for row in nbr[:, : queries.pool]])
     nbr = nbr[:, :take]
     emb = load_array(p["sampling_embeddings"] / "embeddings.npy", mmap=True)
@@ -134,32 +142,35 @@ def condition(pipe: Any, cfg: dict[str, Any], mode: Any, queries: Queries, p: di
     return context, nbr
 
 
-def samples(pipe: Any, cfg: dict[str, Any], p: dict[str, Path],
+def samples(pipe: Pipeline, spec: RunConfig, p: dict[str, Path],
             embed_text: Callable[[list[str]], np.ndarray] | None = None) -> Path:
-    s, k = dict(cfg["sample"]), cfg["sample"]["k"]
-    guided = s["guidance_scale"] != 1.0 and k > 0 and cfg["k_train"] > 0
+    """Samples of the trained head (``p["train"]``), conditioned as the sampling mode's queries say; reads the
+    run's ``sample``, ``head`` and ``first_stage`` sections, its ``k_train`` and its ``seed``."""
+    sample, seed, k_train = spec.sample, spec.seed, spec.k_train
+    k = sample.k
+    assert k is not None  # resolved by validation
+    # the sampling database enters through its stages' keys; the index's key holds how it was built, and how
+    # `condition` searches it (nprobe, ef, …) is keyed here
+    s = sample.model_dump(exclude={"database", "encoder", "retriever"})
+    guided = sample.guidance_scale != 1.0 and k > 0 and k_train > 0
     # the two guidance paths differ in the last bits, so the one taken is keyed; unguided, none is
-    s["guidance_batching"] = resolve_guidance_batching(s["guidance_batching"], pipe.device) if guided else None
-    s["mode"] = pipe.fingerprint("sampling_mode", s["mode"])
-    for key in ("database", "encoder"):  # the sampling database enters through its stages' keys
-        s.pop(key)
-    # the index's key holds how it was built; how `condition` searches it (nprobe, ef, …) is keyed here
-    retriever = s.pop("retriever")
-    s["retriever_query"] = retriever["query"] if retriever else None
-    config = {"sample": s, "seed": cfg["seed"], "k_train": cfg["k_train"]}
+    s["guidance_batching"] = resolve_guidance_batching(sample.guidance_batching, pipe.device) if guided else None
+    s["mode"] = pipe.fingerprint("sampling_mode", sample.mode)
+    s["retriever_query"] = dict(sample.retriever.query) if sample.retriever else None
+    config = {"sample": s, "seed": seed, "k_train": k_train}
     inputs = {n: q.name for n, q in p.items()}
 
     def compute(out: Path) -> dict:
-        mode = pipe.plugin("sampling_mode", cfg["sample"]["mode"])
-        queries = mode.queries(source(p, embed_text), s["num"], k, cfg["seed"])
-        context, nbr = condition(pipe, cfg, mode, queries, p) if k > 0 and cfg["k_train"] > 0 else (None, None)
-        fs = pipe.loaded("first_stage", cfg["first_stage"], p["first_stage"], lambda f: f.load(p["first_stage"]))
+        mode = pipe.plugin("sampling_mode", sample.mode)
+        queries = mode.queries(source(p, embed_text), sample.num, k, seed)
+        context, nbr = condition(pipe, sample, seed, mode, queries, p) if k > 0 and k_train > 0 else (None, None)
+        fs = pipe.loaded("first_stage", spec.first_stage, p["first_stage"], lambda f: f.load(p["first_stage"]))
         emb_dim = load_array(p["db_embeddings"] / "embeddings.npy", mmap=True).shape[1]
-        head = make_head(pipe, cfg, p["first_stage"], emb_dim)
+        head = make_head(pipe, spec.head, k_train, seed, p["first_stage"], emb_dim)
         head.load(p["train"])
-        request = SampleRequest(context, s["num"], s["guidance_scale"], s["steps"], s["eta"], cfg["seed"],
-                                s["batch_size"], s["guidance_batching"] or "split", s["top_k"], s["temperature"],
-                                s["solver"])
+        request = SampleRequest(context, sample.num, sample.guidance_scale, sample.steps, sample.eta, seed,
+                                sample.batch_size, s["guidance_batching"] or "split", sample.top_k, sample.temperature,
+                                sample.solver)
         start = time.perf_counter()
         decode = fs.decode_tokens if head.generates == "tokens" else fs.decode
         images = batched(decode, head.sample(request, pipe.progress))
@@ -186,7 +197,7 @@ def samples(pipe: Any, cfg: dict[str, Any], p: dict[str, Path],
     return pipe.stage("samples", config, inputs, compute, uses=(condition, source, make_head, head_space))
 
 
-def features(pipe: Any, spec: dict[str, Any], src: Path, array: str, fitted: Path | None = None) -> Path:
+def features(pipe: Pipeline, spec: PluginSpec, src: Path, array: str, fitted: Path | None = None) -> Path:
     """The metric feature extractor's outputs (float32 ``embedding``, ``logits``...) of a stored image array
     (``fitted``: a trained encoder's fit, e.g. the image–text space that grades prompts)."""
     config = {"feature_extractor": pipe.fingerprint("encoder", spec), "array": array}
@@ -202,14 +213,13 @@ def features(pipe: Any, spec: dict[str, Any], src: Path, array: str, fitted: Pat
                       compute, uses=(encoder,))
 
 
-def text_space(pipe: Any, cfg: dict[str, Any], p: dict[str, Path]) -> dict[str, Path] | None:
-    """The samples, the held-out images and the distinct prompts in ``metrics.text_space`` (fitted on X when it
-    is trained); None when the run's queries are not prompts."""
+def text_space(pipe: Pipeline, spec: PluginSpec, data_seed: int, p: dict[str, Path]) -> dict[str, Path] | None:
+    """The samples, the held-out images and the distinct prompts in the space ``spec`` (``metrics.text_space``;
+    fitted on X with the data seed when it is trained); None when the run's queries are not prompts."""
     texts = maybe_json(p["samples"] / "query_texts.json")
     if texts is None:
         return None
-    spec = cfg["metrics"]["text_space"]
-    fit = encoder_fit(pipe, spec, p["data"], cfg["data"]["seed"])
+    fit = encoder_fit(pipe, spec, p["data"], data_seed)
     out = {"generated": features(pipe, spec, p["samples"], "samples", fit),
            "reference": features(pipe, spec, p["data"], "reference", fit),
            "prompts": text_embeddings(pipe, spec, list(dict.fromkeys(texts)), fit)}
@@ -237,11 +247,10 @@ def text_inputs(text: dict[str, Path], samples_path: Path) -> TextInputs:
                       read_json(text["reference"] / "info.json")["feature_extractor"], report)
 
 
-def metrics(pipe: Any, cfg: dict[str, Any], gen: Path, ref: Path, samples_path: Path, data: Path,
+def metrics(pipe: Pipeline, m: MetricsSection, seed: int, gen: Path, ref: Path, samples_path: Path, data: Path,
             text: dict[str, Path] | None = None) -> Path:
-    m = cfg["metrics"]
-    config = {"use": {name: pipe.fingerprint("metric", {"name": name, **kwargs}) for name, kwargs in m["use"].items()},
-              "seed": cfg["seed"], "bootstrap": m["bootstrap"], "ci_level": m["ci_level"]}
+    config = {"use": {name: pipe.fingerprint("metric", {"name": name, **kwargs}) for name, kwargs in m.use.items()},
+              "seed": seed, "bootstrap": m.bootstrap, "ci_level": m.ci_level}
 
     def compute(out: Path) -> dict:
         from rdmbench.stats import bootstrap, write_replicates
@@ -255,10 +264,10 @@ def metrics(pipe: Any, cfg: dict[str, Any], gen: Path, ref: Path, samples_path: 
 
         identity = read_json(ref / "info.json")["feature_extractor"]
         inputs = MetricInputs(feats, identity, maybe(data / "reference_labels.npy"),
-                              maybe(samples_path / "query_labels.npy"), cfg["seed"],
+                              maybe(samples_path / "query_labels.npy"), seed,
                               text_inputs(text, samples_path) if text else None)
         values: dict[str, Any] = {}
-        used = [pipe.registry.create("metric", {"name": name, **kwargs}) for name, kwargs in m["use"].items()]
+        used = [pipe.registry.create("metric", {"name": name, **kwargs}) for name, kwargs in m.use.items()]
         sampled = read_json(samples_path / "info.json")
         if text is None and any(u.needs_text for u in used):
             skipped = [u.name for u in used if u.needs_text]
@@ -275,7 +284,7 @@ def metrics(pipe: Any, cfg: dict[str, Any], gen: Path, ref: Path, samples_path: 
             values.update(metric.compute(inputs))
         start = time.perf_counter()
         replicates: dict[str, np.ndarray] = {}
-        values.update(bootstrap(used, inputs, values, resamples=m["bootstrap"], level=m["ci_level"], seed=cfg["seed"],
+        values.update(bootstrap(used, inputs, values, resamples=m.bootstrap, level=m.ci_level, seed=seed,
                                 replicates=replicates))
         values["bootstrap_s"] = round(time.perf_counter() - start, 2)
         if replicates:
@@ -291,7 +300,7 @@ def metrics(pipe: Any, cfg: dict[str, Any], gen: Path, ref: Path, samples_path: 
     return pipe.stage("metrics", config, inputs, compute, uses=(text_inputs,))
 
 
-def novelty(pipe: Any, cfg: dict[str, Any], p: dict[str, Path]) -> Path:
+def novelty(pipe: Pipeline, m: MetricsSection, p: dict[str, Path]) -> Path:
     """Near-copies: the share of samples whose nearest training image is unusually near, with its Wilson
     interval. Nearness is relative (Carlini et al. 2023): the distance to the nearest training image over
     the distance to the ``RELATIVE_TO``-th nearest, in the metric feature space (L2), so that a sample in
@@ -299,8 +308,8 @@ def novelty(pipe: Any, cfg: dict[str, Any], p: dict[str, Path]) -> Path:
     score is below the ``near_copy_quantile`` of held-out images' scores; held-out images are novel by
     construction, so samples as novel as they are give near_copies ≈ that quantile.
     Also draws ``panel.png``: per sample, its query, its k neighbours, itself, its nearest training image."""
-    q = cfg["metrics"]["near_copy_quantile"]
-    config = {"quantile": q, "ci_level": cfg["metrics"]["ci_level"], "relative_to": RELATIVE_TO}
+    q = m.near_copy_quantile
+    config = {"quantile": q, "ci_level": m.ci_level, "relative_to": RELATIVE_TO}
     names = ("generated_features", "train_features", "reference_features", "samples", "data", "sampling_database")
     inputs = {n: p[n].name for n in names}
 
@@ -314,7 +323,7 @@ def novelty(pipe: Any, cfg: dict[str, Any], p: dict[str, Path]) -> Path:
         threshold = float(np.quantile(ref_score, q))
         copies = gen_score < threshold
         n, share = len(copies), float(copies.mean())
-        lo, hi = wilson(share, n, float(norm.ppf(0.5 + cfg["metrics"]["ci_level"] / 2)))
+        lo, hi = wilson(share, n, float(norm.ppf(0.5 + m.ci_level / 2)))
         save_array(out / "nearest_train.npy", gen_i[:, 0].astype(np.int64))
         save_array(out / "nearest_distance.npy", gen_d.astype(np.float32))
         values = {"near_copies": share, "near_copies_lo": lo, "near_copies_hi": hi, "near_copy_quantile": q,
@@ -369,14 +378,14 @@ def wilson(share: float, n: int, z: float) -> tuple[float, float]:
     return float(max(0.0, round(centre - half, 12))), float(min(1.0, round(centre + half, 12)))
 
 
-def neighbour_recall(pipe: Any, cfg: dict[str, Any], p: dict[str, Path], k_table: int) -> float:
-    """Recall@k_train of the training set's neighbours (what the head learns from) against exact search."""
+def neighbour_recall(pipe: Pipeline, r: RetrieverSection, k: int, data_seed: int, p: dict[str, Path],
+                     k_table: int) -> float:
+    """Recall@k (``k_train``) of the training set's neighbours (what the head learns from) against exact search
+    of ``k_table`` (the neighbour table's depth)."""
     from rdmbench.tasks.retrieval.stages import ground_truth, recall_at_k
 
-    k = cfg["k_train"]
-    metric = cfg["retriever"]["build"].get("metric", "cosine")
-    bench = {"metric": metric, "k": k_table, "num_queries": None}
-    gt = ground_truth(pipe, {**cfg, "benchmark": bench}, p["db_embeddings"], p["train_embeddings"])
+    metric = r.build.get("metric", "cosine")
+    gt = ground_truth(pipe, metric, k_table, None, data_seed, p["db_embeddings"], p["train_embeddings"])
 
     def compute(out: Path) -> dict:
         db = load_array(p["db_embeddings"] / "embeddings.npy", mmap=True)
@@ -390,11 +399,10 @@ def neighbour_recall(pipe: Any, cfg: dict[str, Any], p: dict[str, Path], k_table
     return read_json(path / "info.json")["recall"]
 
 
-def neighbour_classes(pipe: Any, cfg: dict[str, Any], p: dict[str, Path]) -> float | None:
-    """Share of the training images' k_train neighbours that carry the image's own class: how much of
-    the class the retrieval encoder hands the head (the ceiling of class agreement). None without
+def neighbour_classes(pipe: Pipeline, k: int, p: dict[str, Path]) -> float | None:
+    """Share of the training images' ``k`` (``k_train``) neighbours that carry the image's own class: how much
+    of the class the retrieval encoder hands the head (the ceiling of class agreement). None without
     labels, or when D's classes are not X's (another dataset)."""
-    k = cfg["k_train"]
 
     def compute(out: Path) -> dict:
         train, db = maybe(p["data"] / "train_labels.npy"), maybe(p["database"] / "database_labels.npy")

@@ -9,7 +9,7 @@ stages as generation where they overlap.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rdmbench import stages as shared
 from rdmbench.cache import read_json
@@ -17,6 +17,9 @@ from rdmbench.columns import ENCODER, Column
 from rdmbench.tasks import Task
 from rdmbench.tasks.retrieval.schema import RetrievalRunConfig
 from rdmbench.validation import Checks, data_section, k_fits, retriever_section
+
+if TYPE_CHECKING:
+    from rdmbench.pipeline import Pipeline
 
 
 class RetrievalTask(Task):
@@ -61,34 +64,35 @@ class RetrievalTask(Task):
             out["retriever"] = resolved
         k_fits(checks, run.benchmark.k, 1, "benchmark.k", out["database"])
 
-    def plugin_specs(self, cfg: dict[str, Any]) -> list[tuple[str, str, dict[str, Any], bool]]:
-        return [("dataset", "data.dataset", cfg["data"]["dataset"], True), ("database", "database", cfg["database"], True),
-                ("encoder", "encoder", cfg["encoder"], True),
-                ("retriever", "retriever", shared.retriever_spec(cfg["retriever"]), False)]
+    def plugin_specs(self, spec: RetrievalRunConfig) -> list[tuple[str, str, dict[str, Any], bool]]:
+        return [("dataset", "data.dataset", spec.data.dataset, True), ("database", "database", spec.database, True),
+                ("encoder", "encoder", spec.encoder, True),
+                ("retriever", "retriever", shared.retriever_spec(spec.retriever), False)]
 
-    def describe(self, cfg: dict[str, Any]) -> str:
-        b, r = cfg["benchmark"], cfg["retriever"]
-        return (f"{b['label']} ({cfg['data']['dataset']['name']}, encoder={cfg['encoder']['name']}, {b['metric']}, "
-                f"k={b['k']}, queries={b['queries']}) retriever={r['name']} build={r['build']} query={r['query']}")
+    def describe(self, spec: RetrievalRunConfig) -> str:
+        b, r = spec.benchmark, spec.retriever
+        return (f"{b.label} ({spec.data.dataset['name']}, encoder={spec.encoder['name']}, {b.metric}, "
+                f"k={b.k}, queries={b.queries}) retriever={r.name} build={r.build} query={r.query}")
 
-    def run(self, pipe: Any, cfg: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Path]]:
+    def run(self, pipe: Pipeline, spec: RetrievalRunConfig) -> tuple[dict[str, Any], dict[str, Path]]:
         from rdmbench.tasks.retrieval.stages import ground_truth, timed_search
 
-        b, r = cfg["benchmark"], cfg["retriever"]
+        b, r = spec.benchmark, spec.retriever
         p: dict[str, Path] = {}
-        p["data"] = shared.data(pipe, cfg["data"])
-        p["database"] = shared.database(pipe, cfg["database"], cfg["data"], p["data"])
-        p["db_embeddings"] = shared.embeddings(pipe, cfg["encoder"], p["database"], "database")
-        p["query_embeddings"] = shared.embeddings(pipe, cfg["encoder"], p["data"], b["queries"])
-        p["ground_truth"] = ground_truth(pipe, cfg, p["db_embeddings"], p["query_embeddings"])
+        p["data"] = shared.data(pipe, spec.data)
+        p["database"] = shared.database(pipe, spec.database, spec.data, p["data"])
+        p["db_embeddings"] = shared.embeddings(pipe, spec.encoder, p["database"], "database")
+        p["query_embeddings"] = shared.embeddings(pipe, spec.encoder, p["data"], b.queries)
+        p["ground_truth"] = ground_truth(pipe, b.metric, b.k, b.num_queries, spec.data.seed, p["db_embeddings"],
+                                         p["query_embeddings"])
         p["index"] = shared.index(pipe, r, p["db_embeddings"])
-        p["search"] = timed_search(pipe, cfg, p)
+        p["search"] = timed_search(pipe, b, r, p)
         gt, built = read_json(p["ground_truth"] / "info.json"), read_json(p["index"] / "info.json")
-        params = {**{k: v for k, v in r["build"].items() if k != "metric"}, **r["query"]}
+        params = {**{k: v for k, v in r.build.items() if k != "metric"}, **r.query}
         row = {**read_json(p["search"] / "search.json"),
                "build_s": built["build_s"], "index_bytes": built["index_bytes"],
-               "retriever": r["name"], "parameters": " ".join(f"{k}={v}" for k, v in params.items()),
-               "vectors": b["label"], "metric": b["metric"], "k": b["k"], "database_size": gt["database"],
+               "retriever": r.name, "parameters": " ".join(f"{k}={v}" for k, v in params.items()),
+               "vectors": b.label, "metric": b.metric, "k": b.k, "database_size": gt["database"],
                "dim": gt["dim"], "encoder": read_json(p["db_embeddings"] / "info.json").get("encoder"),
                **shared.opt_ins(p)}
         return row, {}

@@ -6,8 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from rdmbench.schema import DataSection, PluginSpec, RetrieverSection, Section
-from rdmbench.tasks.generation.schema import Threads
+from rdmbench.schema import DataSection, PluginSpec, RetrieverSection, Section, Threads
 
 
 class BenchmarkSection(Section):

@@ -18,12 +18,17 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rdmbench.cache import load_array, save_array, write_json
+from rdmbench.schema import RetrieverSection
 from rdmbench.stages import retriever, search as batched_search
+from rdmbench.tasks.retrieval.schema import BenchmarkSection
+
+if TYPE_CHECKING:
+    from rdmbench.pipeline import Pipeline
 
 #: ground truth depth, as in ann-benchmarks' files (100 neighbours per query)
 GROUND_TRUTH_K = 100
@@ -51,18 +56,20 @@ def recall_at_k(db: np.ndarray, q: np.ndarray, truth: np.ndarray, found: np.ndar
     return (got >= kth - 1e-6 * np.maximum(1.0, np.abs(kth))).sum(1) / k
 
 
-def ground_truth(pipe: Any, cfg: dict[str, Any], db_emb: Path, q_emb: Path) -> Path:
-    b = cfg["benchmark"]
-    k_gt = max(GROUND_TRUTH_K, b["k"])
-    exact_spec = {"name": "exact", "metric": b["metric"]}
-    config = {"metric": b["metric"], "k": k_gt, "num_queries": b["num_queries"], "seed": cfg["data"]["seed"],
+def ground_truth(pipe: Pipeline, metric: str, k: int, num_queries: int | None, seed: int, db_emb: Path,
+                 q_emb: Path) -> Path:
+    """The exact ``max(k, GROUND_TRUTH_K)`` nearest database entries (in ``metric``) of a seeded subset of
+    ``num_queries`` queries (all of them when None)."""
+    k_gt = max(GROUND_TRUTH_K, k)
+    exact_spec = {"name": "exact", "metric": metric}
+    config = {"metric": metric, "k": k_gt, "num_queries": num_queries, "seed": seed,
               "exact": pipe.fingerprint("retriever", exact_spec)}
 
     def compute(out: Path) -> dict:
         db = load_array(db_emb / "embeddings.npy")
         queries = load_array(q_emb / "embeddings.npy", mmap=True)
-        n = len(queries) if b["num_queries"] is None else min(b["num_queries"], len(queries))
-        ids = np.sort(np.random.default_rng(cfg["data"]["seed"]).permutation(len(queries))[:n])
+        n = len(queries) if num_queries is None else min(num_queries, len(queries))
+        ids = np.sort(np.random.default_rng(seed).permutation(len(queries))[:n])
         exact = pipe.registry.create("retriever", exact_spec)
         exact.build(db)
         q = np.asarray(queries[ids], dtype=np.float32)
@@ -76,29 +83,29 @@ def ground_truth(pipe: Any, cfg: dict[str, Any], db_emb: Path, q_emb: Path) -> P
                       uses=(batched_search,))
 
 
-def timed_search(pipe: Any, cfg: dict[str, Any], paths: dict[str, Path]) -> Path:
-    b, query = cfg["benchmark"], cfg["retriever"]["query"]
-    config = {"query": query, "k": b["k"], "single_queries": b["single_queries"], "repeats": b["repeats"]}
+def timed_search(pipe: Pipeline, b: BenchmarkSection, r: RetrieverSection, paths: dict[str, Path]) -> Path:
+    query = r.query
+    config = {"query": query, "k": b.k, "single_queries": b.single_queries, "repeats": b.repeats}
     inputs = {"index": paths["index"].name, "ground_truth": paths["ground_truth"].name}
 
     def compute(out: Path) -> dict:
-        ret = retriever(pipe, cfg["retriever"], paths["index"], paths["db_embeddings"])
+        ret = retriever(pipe, r, paths["index"], paths["db_embeddings"])
         db = load_array(paths["db_embeddings"] / "embeddings.npy", mmap=True)
         qids = load_array(paths["ground_truth"] / "query_ids.npy")
         q = np.asarray(load_array(paths["query_embeddings"] / "embeddings.npy", mmap=True)[qids], dtype=np.float32)
-        k = b["k"]
+        k = b.k
         ret.search(q[:100], k, **query)  # warm-up: lazy initialisation, caches, thread pools
         best, ids = np.inf, None
-        with pipe.progress.task(f"{cfg['retriever']['name']} batched search x{b['repeats']}", b["repeats"]) as advance:
-            for _ in range(b["repeats"]):
+        with pipe.progress.task(f"{r.name} batched search x{b.repeats}", b.repeats) as advance:
+            for _ in range(b.repeats):
                 start = time.perf_counter()
                 _, found = ret.search(q, k, **query)
                 best = min(best, time.perf_counter() - start)
                 ids = found if ids is None else ids
                 advance(1)
-        single = q[:b["single_queries"]]
+        single = q[:b.single_queries]
         latency = np.empty(len(single))
-        with pipe.progress.task(f"{cfg['retriever']['name']} single queries", len(single)) as advance:
+        with pipe.progress.task(f"{r.name} single queries", len(single)) as advance:
             for i in range(len(single)):
                 start = time.perf_counter()
                 ret.search(single[i:i + 1], k, **query)
@@ -106,7 +113,7 @@ def timed_search(pipe: Any, cfg: dict[str, Any], paths: dict[str, Path]) -> Path
                 if i % 100 == 99:
                     advance(100)
         truth = load_array(paths["ground_truth"] / "neighbours.npy")
-        recalls = recall_at_k(db, q, truth, ids, k, b["metric"])
+        recalls = recall_at_k(db, q, truth, ids, k, b.metric)
         save_array(out / "ids.npy", ids)
         save_array(out / "recall.npy", recalls.astype(np.float32))
         values = {"recall": float(recalls.mean()), "qps": len(q) / best,
