@@ -42,7 +42,7 @@ def main() -> None:
 
     torch.set_num_threads(1)
     images = np.frombuffer(gzip.open(FASHION).read(), np.uint8, offset=16).reshape(-1, 28, 28, 1)[:args.images].copy()
-    print(f"| variant | px | oneDNN off img/s | oneDNN on img/s | on / off | max abs diff |\n|---|---|---|---|---|---|")
+    print("| variant | px | oneDNN off img/s | oneDNN on img/s | on / off | max abs diff |\n|---|---|---|---|---|---|")
     for variant in ("lite0", "lite2"):
         for size in args.image_size:
             enc = EfficientNetLiteEncoder(variant=variant, image_size=size)

@@ -88,7 +88,6 @@ def search(device: str, n: int, dim: int, queries: int, k: int, part: int) -> tu
 
 def head_throughput(device: str, name: str, steps: int) -> tuple[float, float, int]:
     """(images per second, TFLOP per second achieved, parameters) of the head trained in bf16."""
-    import torch
     from torch.utils.flop_counter import FlopCounterMode
 
     from rdmbench.api import HeadInputs, TrainingData

@@ -80,7 +80,7 @@ def save_panel(path: Path, samples: np.ndarray, queries: np.ndarray | None,
     body = np.full((pad + n * (h + pad), width, c), 255, dtype=np.uint8)
     for r, row in enumerate(cells):
         x, j = pad, 0
-        for g, size in enumerate(groups):
+        for size in groups:
             for _ in range(size):
                 body[pad + r * (h + pad): pad + r * (h + pad) + h, x:x + w] = row[j]
                 x, j = x + w + pad, j + 1

@@ -64,8 +64,8 @@ class Pipeline:
         """A plugin's cache-key material: resolved spec, version, data/weight fingerprints, code and libraries."""
         return provenance.describe(self.plugin(kind, spec), spec)
 
-    def stage(self, name: str, config: Any, inputs: dict[str, str], compute: Callable[[Path], dict | None], *,
-              version: int = 1, uses: tuple[Callable, ...] = (), collective: bool = False,
+    def stage(self, name: str, config: Any, inputs: dict[str, str], compute: Callable[[Path], dict[str, Any] | None], *,
+              version: int = 1, uses: tuple[Callable[..., Any], ...] = (), collective: bool = False,
               portable: bool = False) -> Path:
         """The stage's entry, computed unless an intact one with the same key exists.
 
@@ -99,8 +99,8 @@ class Pipeline:
 
         return {"device": self.device.split(":")[0], "threads": torch.get_num_threads()}
 
-    def _compute(self, name: str, key: str, config: Any, code: dict, inputs: dict[str, str],
-                 compute: Callable[[Path], dict | None]) -> Path:
+    def _compute(self, name: str, key: str, config: Any, code: dict[str, Any], inputs: dict[str, str],
+                 compute: Callable[[Path], dict[str, Any] | None]) -> Path:
         path = self.cache.path(name, key)
         cached = {"stage": name, "key": key, "cached": True, "seconds": 0.0}
         if self.cache.done(name, key):
@@ -121,8 +121,8 @@ class Pipeline:
         log.info("stage %s [%s]: done in %.1f s", name, key, seconds)
         return path
 
-    def _together(self, name: str, key: str, config: Any, code: dict, inputs: dict[str, str],
-                  compute: Callable[[Path], dict | None]) -> Path:
+    def _together(self, name: str, key: str, config: Any, code: dict[str, Any], inputs: dict[str, str],
+                  compute: Callable[[Path], dict[str, Any] | None]) -> Path:
         """Every process computes; the main one writes the entry, the others fill a folder thrown away.
         Whether it is cached is the main process's answer, so all of them compute it or none does."""
         if processes.share(self.cache.done(name, key) if processes.is_main() else None):

@@ -445,7 +445,7 @@ def plugin_provenance(cls: type) -> dict[str, Any]:
     roots = [(cls.__module__, WHOLE)]
     roots += [(c.__module__, c.__qualname__.split(".")[0]) for c in cls.__mro__[1:]
               if c.__module__ not in ("builtins", "abc", "typing")]
-    roots += [(m, WHOLE) for m in getattr(cls, "code_modules", ())]
+    roots += [(m, WHOLE) for m in cls.code_modules]
     facts = provenance_of(roots, own=tuple(dict.fromkeys((*OWN, package))))
     dist = _distributions().get(package, [])
     if dist and package not in OWN:
@@ -456,5 +456,4 @@ def plugin_provenance(cls: type) -> dict[str, Any]:
 def describe(plugin: Any, spec: dict[str, Any]) -> dict[str, Any]:
     """Cache-key material of a plugin instance (also for plugins nested in others, e.g. a database's
     dataset): resolved spec, version, data/weight fingerprints, code and libraries."""
-    fp = getattr(plugin, "fingerprint", None)
-    return {"spec": spec, "version": type(plugin).version, **(fp() if fp else {}), **plugin_provenance(type(plugin))}
+    return {"spec": spec, "version": type(plugin).version, **plugin.fingerprint(), **plugin_provenance(type(plugin))}

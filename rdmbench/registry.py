@@ -13,12 +13,16 @@ import types
 import typing
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 import pluggy
 
 from rdmbench import api, hookspecs
 from rdmbench.errors import ConfigError
+
+
+#: a plugin contract (rdmbench.api): what ``Registry.contract`` and ``Registry.build`` return, typed
+P = TypeVar("P", bound=api.Plugin)
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,17 @@ class Registry:
     def create(self, kind: str, spec: dict[str, Any]) -> Any:
         info = self.info(kind, spec["name"])
         return info.cls(**{k: v for k, v in spec.items() if k != "name"})
+
+    def contract(self, contract: type[P], name: str) -> type[P]:
+        """The class of plugin ``name`` of the kind ``contract`` (e.g. ``api.Encoder``), typed as that contract,
+        so that its declared capabilities (``Encoder.trainable``, ``Head.generates``) are read as declared."""
+        cls = self.info(contract.kind, name).cls
+        assert issubclass(cls, contract)  # _add refused any other
+        return cls
+
+    def build(self, contract: type[P], spec: dict[str, Any]) -> P:
+        """A new instance of the plugin ``spec`` names (``{name: …, **kwargs}``, resolved), typed as its contract."""
+        return self.contract(contract, spec["name"])(**{k: v for k, v in spec.items() if k != "name"})
 
 
 def unknown_choice(what: str, value: Any, allowed: list[str]) -> str:

@@ -91,7 +91,7 @@ def run_suite(suite: Suite, out: Path, cache_root: Path, *, use_cache: bool = Tr
         log.info("[%d/%d] %s: %s%s", i, len(runs), run.run_id, status, f" ({row['wall_s']:.0f} s)" if row else "")
     if not main:
         return []
-    with _results_lock(out):
+    with results_lock(out):
         return write_results_csv(out, suite)
 
 
@@ -138,7 +138,7 @@ def run_one(suite: SuiteInfo, run: Run, out: Path, pipeline: Pipeline, use_cache
     apply_threads(run.spec.threads)  # the driver's resolved count, whichever process this is
     torch.manual_seed(run.spec.seed)
     row, stage_log = execute(pipeline, run, run_dir, suite.profile, device)
-    with _results_lock(out):
+    with results_lock(out):
         previous = _read_row(run_dir)
         if (use_cache and row["all_cached"] and previous and previous.get("status") == "ok"
                 and row["status"] == "ok" and previous.get("stage_keys") == row["stage_keys"]):
@@ -195,7 +195,8 @@ def follow(pipeline: Pipeline, run: Run) -> None:
         log.debug("process %d: run %s: %s", processes.rank(), run.run_id, exc)
 
 
-def _results_lock(out: Path):
+def results_lock(out: Path) -> Any:
+    """The lock under which rows and results.csv are written (by any process of any machine sharing ``out``)."""
     from filelock import FileLock
 
     return FileLock(str(out / ".results.lock"))

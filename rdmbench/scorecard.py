@@ -128,7 +128,7 @@ def _row(test: Test, res: Results | None) -> Row:
     runs_by_id = {r.run_id: r for r in test.suite.runs}
     usable: dict[str, bool] = {}
     for cell in test.cells:
-        for seed, run_id in cell.runs.items():
+        for run_id in cell.runs.values():
             why = _unusable(res, run_id, runs_by_id[run_id].config)
             usable[run_id] = why is None
             if why:

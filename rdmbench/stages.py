@@ -13,11 +13,11 @@ from __future__ import annotations
 import shutil
 from contextlib import nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 
-from rdmbench.api import ImageSet, SplitView
+from rdmbench.api import Encoder, ImageSet, SplitView
 from rdmbench.cache import DONE, load_array, read_json, save_array, scratch, write_json
 from rdmbench.chunks import RowWriter, row_chunks, write_rows
 from rdmbench.failpoints import failpoint
@@ -35,7 +35,7 @@ def data(pipe: Pipeline, d: DataSection) -> Path:
     config = {**d.model_dump(exclude={"dataset", "allow_overlap", "allow_reference_overlap"}),
               "dataset": pipe.fingerprint("dataset", spec)}
 
-    def compute(out: Path) -> dict:
+    def compute(out: Path) -> dict[str, Any]:
         ds = pipe.plugin("dataset", spec)
         for split in (d.train_split, d.reference_split):
             if split not in ds.splits:
@@ -60,7 +60,7 @@ def database(pipe: Pipeline, spec: PluginSpec, d: DataSection, data_path: Path) 
     config = {"database": pipe.fingerprint("database", spec), "seed": d.seed, "allow_overlap": allow,
               "allow_reference_overlap": allow_ref}
 
-    def compute(out: Path) -> dict:
+    def compute(out: Path) -> dict[str, Any]:
         from rdmbench.overlap import content_hashes, overlap_count
 
         db = pipe.plugin("database", spec)
@@ -80,7 +80,7 @@ def database(pipe: Pipeline, spec: PluginSpec, d: DataSection, data_path: Path) 
                 "draw D from another split (e.g. database.split: train) or set data.allow_reference_overlap: "
                 "true to permit it", key="database")
         return {"size": len(stored), "overlap_with_train": overlap, "overlap_with_reference": ref_overlap,
-                "allow_reference_overlap": allow_ref, "excluded": getattr(db, "excluded", None)}
+                "allow_reference_overlap": allow_ref, "excluded": db.excluded}
 
     return pipe.stage("database", config, {"data": data_path.name}, compute, portable=True)
 
@@ -88,11 +88,11 @@ def database(pipe: Pipeline, spec: PluginSpec, d: DataSection, data_path: Path) 
 def encoder_fit(pipe: Pipeline, spec: PluginSpec, data_path: Path, seed: int) -> Path | None:
     """Fit a trainable encoder (``Encoder.trainable``: e.g. the lit joint space's projections) once on X, its
     labels and class names; what it reports (held-out retrieval accuracy) is stored. None: nothing to fit."""
-    if not pipe.registry.info("encoder", spec["name"]).cls.trainable:
+    if not pipe.registry.contract(Encoder, spec["name"]).trainable:
         return None
     config = {"encoder": pipe.fingerprint("encoder", spec), "seed": seed}
 
-    def compute(out: Path) -> dict:
+    def compute(out: Path) -> dict[str, Any]:
         enc = pipe.plugin("encoder", spec)
         train = ImageSet(load_array(data_path / "train_images.npy", mmap=True), maybe(data_path / "train_labels.npy"),
                          class_names(data_path))
@@ -107,7 +107,7 @@ def encoder(pipe: Pipeline, spec: PluginSpec, fitted: Path | None = None,
             first_stage: tuple[PluginSpec, Path] | None = None) -> Any:
     """The shared encoder instance for ``spec``, ready to encode: its fitted parts loaded (``fitted``: its
     ``encoder_fit`` stage) and, for an encoder built on the first stage, the run's first stage attached."""
-    cls = pipe.registry.info("encoder", spec["name"]).cls
+    cls = pipe.registry.contract(Encoder, spec["name"])
     if cls.trainable:
         if fitted is None:
             raise ConfigError(f"encoder {spec['name']!r} is trained on a generation run's labelled training set, and "
@@ -134,7 +134,7 @@ def embeddings(pipe: Pipeline, encoder_spec: PluginSpec, source: Path, array: st
     inputs = {"source": source.name, **({"first_stage": first_stage[1].name} if first_stage else {}),
               **({"encoder_fit": fitted.name} if fitted else {})}
 
-    def compute(out: Path) -> dict:
+    def compute(out: Path) -> dict[str, Any]:
         enc = encoder(pipe, encoder_spec, fitted, first_stage)
         images = load_array(source / f"{array}_images.npy", mmap=True)
         # float16 shards of SHARD_ROWS images, each saved as it is computed beside the entry-to-be, so an
@@ -177,7 +177,7 @@ def text_embeddings(pipe: Pipeline, encoder_spec: PluginSpec, texts: list[str], 
     embeddings (``Encoder.normalize``), one row per text in order."""
     config = {"encoder": pipe.fingerprint("encoder", encoder_spec), "texts": list(texts)}
 
-    def compute(out: Path) -> dict:
+    def compute(out: Path) -> dict[str, Any]:
         enc = encoder(pipe, encoder_spec, fitted)
         if not enc.encodes_text:
             raise ConfigError(f"encoder {encoder_spec['name']!r} has no text tower", key="encoder")
@@ -197,7 +197,7 @@ def index(pipe: Pipeline, r: RetrieverSection, db_emb: Path) -> Path:
     spec = retriever_spec(r)
     config = {"retriever": pipe.fingerprint("retriever", spec)}
 
-    def compute(out: Path) -> dict:
+    def compute(out: Path) -> dict[str, Any]:
         import time
 
         ret = pipe.plugin("retriever", spec)
@@ -225,7 +225,7 @@ def neighbours(pipe: Pipeline, r: RetrieverSection, index_path: Path, db_emb: Pa
     query = r.query
     config = {"query": query, "k": k}
 
-    def compute(out: Path) -> dict:
+    def compute(out: Path) -> dict[str, Any]:
         ret = retriever(pipe, r, index_path, db_emb)
         q = load_array(queries / "embeddings.npy", mmap=True)
         top1 = 0.0
@@ -292,7 +292,7 @@ def save_images(out: Path, name: str, images: ImageSet | SplitView) -> tuple[str
     labels: list[np.ndarray | None] = []
     class_names: list[tuple[str, ...] | None] = []
 
-    def pixels():
+    def pixels() -> Iterator[np.ndarray]:
         for part in parts:
             labels.append(part.labels)
             class_names.append(part.class_names)
@@ -300,7 +300,8 @@ def save_images(out: Path, name: str, images: ImageSet | SplitView) -> tuple[str
 
     write_rows(out / f"{name}_images.npy", len(images), pixels())
     if all(part is not None for part in labels):
-        save_array(out / f"{name}_labels.npy", np.concatenate(labels).astype(np.int64))
+        save_array(out / f"{name}_labels.npy", np.concatenate([part for part in labels if part is not None])
+                   .astype(np.int64))
     elif any(part is not None for part in labels):
         raise RdmbenchError(f"{name}: the dataset returned labels for some images and not for others")
     return class_names[0]

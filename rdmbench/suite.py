@@ -497,7 +497,7 @@ def validate_run(config: dict[str, Any], registry: Registry, *, file: str, prefi
             else:
                 msg = f"{err['msg']} (got {err.get('input')!r})"
             errs.append(ConfigError(msg, file=file, key=f"{prefix}.{loc}"))
-        raise ConfigErrors(errs) if len(errs) > 1 else errs[0]
+        raise (ConfigErrors(errs) if len(errs) > 1 else errs[0]) from None
     out = run.model_dump()
     checks = Checks(registry, file, prefix)
     task.validate(run, out, checks)

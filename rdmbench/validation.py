@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from rdmbench.api import Retriever
 from rdmbench.errors import ConfigError, ConfigErrors
 from rdmbench.registry import Registry, validate_kwargs
 
@@ -68,7 +69,7 @@ def retriever_section(checks: Checks, r: Any, key: str = "retriever",
     build = known and checks.plugin("retriever", {"name": r.name, **build_args}, f"{key}.build")
     if not build:
         return None
-    cls = checks.registry.info("retriever", r.name).cls
+    cls = checks.registry.contract(Retriever, r.name)
     query = checks.attempt(validate_kwargs, cls.search_index, r.query, file=checks.file, key=checks.key(f"{key}.query"),
                            what=f"retriever {r.name!r} query", skip=3)
     return {"name": r.name, "build": {k: v for k, v in build.items() if k != "name"}, "query": query,

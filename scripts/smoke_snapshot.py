@@ -76,7 +76,7 @@ def compare(before: dict, after: dict) -> list[str]:
             problems.append(f"{suite}: only {'after' if a is None else 'before'}")
             continue
         for run in sorted(a["rows"].keys() | b["rows"].keys()):
-            ra, rb = a["rows"].get(run, {}), b["rows"].get(run, {})
+            ra, rb = ({k: v for k, v in rows.get(run, {}).items() if not timing(k)} for rows in (a["rows"], b["rows"]))
             diff = sorted(k for k in ra.keys() | rb.keys() if ra.get(k) != rb.get(k))
             if diff:
                 problems.append(f"{suite} {run}: " + ", ".join(f"{k} {ra.get(k)!r} -> {rb.get(k)!r}" for k in diff))

@@ -1,5 +1,5 @@
-"""The shape of the core: no import cycles inside rdmbench, and no module outside a task's package
-branches on a task's name (a task is one package behind rdmbench.tasks.Task)."""
+"""The shape of the core: no import cycles inside rdmbench and the built-in plugins, and no module outside a
+task's package branches on a task's name (a task is one package behind rdmbench.tasks.Task)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,16 @@ from pathlib import Path
 from rdmbench.tasks import TASKS
 
 ROOT = Path(__file__).resolve().parent.parent / "rdmbench"
+#: import name -> its folder: the built-in plugins install as rdmbench_plugins (pyproject.toml's package-dir)
+PACKAGES = {"rdmbench": ROOT, "rdmbench_plugins": ROOT.parent / "plugins"}
 
 
-def _module(path: Path) -> str:
-    parts = path.relative_to(ROOT.parent).with_suffix("").parts
+def _module(package: str, path: Path) -> str:
+    parts = (package, *path.relative_to(PACKAGES[package]).with_suffix("").parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-MODULES = {_module(p): p for p in ROOT.rglob("*.py")}
+MODULES = {_module(name, p): p for name, folder in PACKAGES.items() for p in folder.rglob("*.py")}
 
 
 def _imports(path: Path) -> set[str]:
@@ -30,10 +32,19 @@ def _imports(path: Path) -> set[str]:
             continue
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            found |= {f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in MODULES else node.module
-                      for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            module = _absolute(path, node)
+            found |= {f"{module}.{a.name}" if f"{module}.{a.name}" in MODULES else module for a in node.names}
     return {m for m in found if m in MODULES}
+
+
+def _absolute(path: Path, node: ast.ImportFrom) -> str:
+    """The module a ``from … import`` names, a relative one resolved against ``path``'s package."""
+    if not node.level:
+        return node.module or ""
+    name = next(m for m, p in MODULES.items() if p == path).split(".")
+    base = name if path.name == "__init__.py" else name[:-1]
+    return ".".join(base[:len(base) - node.level + 1] + ([node.module] if node.module else []))
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:

@@ -10,7 +10,7 @@ from rdmbench.api import Dataset, ImageSet, SplitView
 from rdmbench.errors import ConfigError
 from rdmbench.registry import get_registry
 from rdmbench_plugins.datasets.class_subset import ClassSubset
-from rdmbench_plugins.datasets.synthetic_shapes import CLASS_NAMES, SyntheticShapes
+from rdmbench_plugins.datasets.synthetic_shapes import SyntheticShapes
 
 from conftest import register_for_test
 

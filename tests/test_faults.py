@@ -74,7 +74,7 @@ def test_kill_9_at_random_points_then_resume(fast_reference, tmp_path):
 
     out, cache = fresh()
     for point in points:
-        for attempt in range(2):
+        for _attempt in range(2):
             reached = progress(ref, out, cache)
             delay = point - reached + (ref.startup if reached else 0.0)
             proc = subprocess.Popen(cli_args(ref.suite, out, cache), cwd=REPO, env=cli_env(), text=True,

@@ -56,7 +56,7 @@ def test_faiss_ivf_pq_trains_on_a_sample_and_adds_by_chunks(monkeypatch):
     monkeypatch.setattr(parted, "vector_chunks", lambda e: (seen.append(len(c)) or c for c in original(e)))
     parted.build(db)
     assert seen == [300] * 6 + [200]
-    (s1, i1), (s2, i2) = one.search(q, 5, nprobe=8), parted.search(q, 5, nprobe=8)
+    (_, i1), (_, i2) = one.search(q, 5, nprobe=8), parted.search(q, 5, nprobe=8)
     np.testing.assert_array_equal(i1, i2)  # the same sample, the same codes, whatever the chunks
     sample = parted.vector_sample(db, 500, 0)
     assert sample.shape == (500, 32) and np.allclose(np.linalg.norm(sample, axis=1), 1, atol=1e-3)

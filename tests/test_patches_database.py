@@ -65,7 +65,7 @@ def test_crops_of_each_source_image_resized_to_its_size_with_labels_kept(ramps):
     assert np.array_equal(d.labels, np.repeat(source.labels, 3))
     boxes = crop_boxes(d.images)
     assert (boxes[:, 2:] == 10).all() and (boxes[:, :2] >= 0).all() and (boxes[:, :2] <= 18).all()
-    assert len({(t, l) for t, l in boxes[:, :2]}) > 30  # positions drawn, not fixed
+    assert len({(top, left) for top, left in boxes[:, :2]}) > 30  # positions drawn, not fixed
     # resized back with bilinear: values between the crop's border values, monotone along each ramp
     assert (np.diff(d.images[..., 0].astype(int), axis=1) >= 0).all()
 

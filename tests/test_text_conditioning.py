@@ -220,7 +220,7 @@ def test_few_sample_frechet_distance_equals_torch_fidelity():
     for n_gen, n_ref, d in ((12, 40, 64), (30, 20, 8), (50, 300, 128)):  # fewer and more vectors than dimensions
         gen, ref = rng.normal(size=(n_gen, d)) + 0.5, rng.normal(size=(n_ref, d)) * 1.3
         arrays = {"generated": gen, "reference": ref}
-        theirs = fid.compute(MetricInputs(lambda role, o: arrays[role], "fe", None, None, 0))["fid"]
+        theirs = fid.compute(MetricInputs(lambda role, o, arrays=arrays: arrays[role], "fe", None, None, 0))["fid"]
         assert frechet_distance_few(gen, ref) == pytest.approx(theirs, rel=1e-6)
 
 

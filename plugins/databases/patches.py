@@ -103,7 +103,7 @@ class Patches(Database):
     @property
     def excluded(self) -> int | None:
         """Images the inner database dropped because X holds them (from-dataset's count), for the row."""
-        return getattr(self.database, "excluded", None)
+        return self.database.excluded
 
     def size_hint(self) -> int | None:
         hint = self.database.size_hint()

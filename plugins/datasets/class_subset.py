@@ -51,7 +51,7 @@ class ClassSubset(Dataset):
         #: names its classes without reading (most do), else on first read
         self.picked: np.ndarray | None = None
         self.class_names: tuple[str, ...] | None = None
-        names = getattr(self.dataset, "class_names", None)
+        names = self.dataset.class_names
         if names:
             self._resolve(tuple(names))
         elif len(set(map(repr, self.classes))) < len(self.classes):  # names unknown yet: repeats are still wrong

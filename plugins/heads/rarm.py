@@ -26,7 +26,7 @@ from typing import Literal
 
 import numpy as np
 
-from rdmbench.api import Head, HeadInputs, SampleRequest, TrainingData, TrainSettings
+from rdmbench.api import Head, HeadInputs, SampleRequest, Space, TrainingData, TrainSettings
 from rdmbench.device import float_tensor
 from rdmbench.errors import ConfigError
 from rdmbench.hookspecs import hookimpl
@@ -38,7 +38,7 @@ class RARMHead(Head):
     name = "rarm"
     #: the network module and the shared training loop: editing either recomputes what this head trained
     code_modules = ("rdmbench_plugins.heads.token_transformer", "rdmbench.training", "rdmbench.device")
-    generates = "tokens"
+    generates = Space.TOKENS
 
     def __init__(
         self,

@@ -13,7 +13,7 @@ import numpy as np
 from pydantic import Field
 
 from rdmbench import prompts as prompt_lists
-from rdmbench.api import Queries, SamplingMode, SamplingSource
+from rdmbench.api import Need, Queries, SamplingMode, SamplingSource
 from rdmbench.errors import ConfigError
 from rdmbench.hookspecs import hookimpl
 
@@ -22,7 +22,7 @@ class ClassPool(SamplingMode):
     """Per class, a pool of the l nearest neighbours of its prompt; each sample draws k of them at random."""
 
     name = "class-pool"
-    needs = ("text",)
+    needs = frozenset({Need.TEXT})
     code_modules = ("rdmbench.prompts",)
 
     def __init__(self, pool: Annotated[int, Field(ge=1)] = 32, template: str = "An image of a {class}.",
@@ -54,8 +54,9 @@ class ClassPool(SamplingMode):
         texts, labels = prompt_lists.expand([self.template], names, self.classes)
         embedded = source.embed_text(texts)
         ids = np.arange(num) % len(texts)
-        return Queries(ids, np.asarray(embedded[ids], np.float32), None, labels[ids], names, None,
-                       f"class pools (l = {self.pool})", "neighbours", self.pool, tuple(texts[i] for i in ids))
+        return Queries(ids=ids, embeddings=np.asarray(embedded[ids], np.float32), images=None, labels=labels[ids],
+                       class_names=names, source=f"class pools (l = {self.pool})", pool=self.pool,
+                       texts=tuple(texts[i] for i in ids))
 
 
 @hookimpl

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rdmbench.api import Queries, SamplingMode, SamplingSource
+from rdmbench.api import Need, Queries, SamplingMode, SamplingSource
 from rdmbench.hookspecs import hookimpl
 
 
@@ -15,7 +15,7 @@ class HeldOut(SamplingMode):
     """Held-out query images (the reference split), in order, cycling when more samples than images are asked."""
 
     name = "held-out"
-    needs = ("reference",)
+    needs = frozenset({Need.REFERENCE})
 
     def check_k(self, k: int, k_train: int) -> str | None:
         if k == 0 and k_train > 0:

@@ -20,11 +20,12 @@ from typing_extensions import TypedDict
 import numpy as np
 
 from rdmbench import prompts as prompt_lists
-from rdmbench.api import Queries, SamplingMode, SamplingSource
+from rdmbench.api import Condition, Need, Queries, SamplingMode, SamplingSource
 from rdmbench.errors import ConfigError
 from rdmbench.hookspecs import hookimpl
 
-CONDITIONS = {"text": "query", "text+neighbours": "query+neighbours", "neighbours": "neighbours"}
+CONDITIONS = {"text": Condition.QUERY, "text+neighbours": Condition.QUERY_NEIGHBOURS,
+              "neighbours": Condition.NEIGHBOURS}
 
 #: a prompt with its class named, for a paraphrase that names none: {text: a running shoe, class: Sneaker}
 PromptWithClass = TypedDict("PromptWithClass", {"text": str, "class": str})
@@ -34,7 +35,7 @@ class Text(SamplingMode):
     """Prompts embedded by the run's encoder: the text alone, text + k-1 neighbours, or the text's k neighbours."""
 
     name = "text"
-    needs = ("text",)
+    needs = frozenset({Need.TEXT})
     code_modules = ("rdmbench.prompts",)
 
     def __init__(self, prompts: list[str | PromptWithClass] | None = None, prompts_file: str | None = None,
@@ -80,9 +81,9 @@ class Text(SamplingMode):
         texts, labels = prompt_lists.expand(self.prompts, names, self.classes)
         embedded = source.embed_text(texts)
         ids = np.arange(num) % len(texts)
-        return Queries(ids, np.asarray(embedded[ids], np.float32), None,
-                       None if labels is None else labels[ids], names, None, "prompts",
-                       CONDITIONS[self.condition], None, tuple(texts[i] for i in ids))
+        return Queries(ids=ids, embeddings=np.asarray(embedded[ids], np.float32), images=None,
+                       labels=None if labels is None else labels[ids], class_names=names, source="prompts",
+                       condition=CONDITIONS[self.condition], texts=tuple(texts[i] for i in ids))
 
 
 @hookimpl

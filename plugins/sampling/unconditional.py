@@ -11,7 +11,7 @@ from typing import Annotated
 from pydantic import Field
 
 from rdmbench import proposal
-from rdmbench.api import Queries, SamplingMode, SamplingSource
+from rdmbench.api import Need, Queries, SamplingMode, SamplingSource
 from rdmbench.hookspecs import hookimpl
 
 
@@ -19,7 +19,7 @@ class Unconditional(SamplingMode):
     """Pseudo-queries from the proposal p_D, truncated to its top-m fraction (the paper's unconditional mode)."""
 
     name = "unconditional"
-    needs = ("proposal",)
+    needs = frozenset({Need.PROPOSAL})
     code_modules = ("rdmbench.proposal",)
 
     def __init__(self, top_m: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0, omit_query: bool = False):

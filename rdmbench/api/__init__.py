@@ -17,9 +17,9 @@ Where each lives:
 - ``retriever``: ``Retriever``, what a retriever plugin writes; ``retriever_runtime``: what every
   retriever gets (checked build and search, padding, the manifest and its checksums, streaming
   helpers, ``array_digest``);
-- ``head``: ``Head``, ``TrainingData``, ``HeadInputs``, ``TrainSettings``, ``SampleRequest``;
+- ``head``: ``Head``, ``Space``, ``TrainingData``, ``HeadInputs``, ``TrainSettings``, ``SampleRequest``;
 - ``metric``: ``Metric``, ``MetricInputs``, ``TextInputs``;
-- ``sampling``: ``SamplingMode``, ``Queries``, ``SamplingSource``.
+- ``sampling``: ``SamplingMode``, ``Need``, ``Queries``, ``Condition``, ``SamplingSource``.
 
 One module per contract, so that a cached stage's key (rdmbench.provenance) holds only the contracts
 its code and its plugins reach: editing the head's contract re-keys the head's stages and what reads
@@ -36,17 +36,17 @@ from rdmbench.api.database import Database
 from rdmbench.api.dataset import Dataset
 from rdmbench.api.encoder import Encoder
 from rdmbench.api.first_stage import FirstStage
-from rdmbench.api.head import Head, HeadInputs, SampleRequest, TrainingData, TrainSettings
+from rdmbench.api.head import Head, HeadInputs, SampleRequest, Space, TrainingData, TrainSettings
 from rdmbench.api.images import ImageSet, SplitView
 from rdmbench.api.metric import Metric, MetricInputs, TextInputs
 from rdmbench.api.plugin import Plugin
 from rdmbench.api.retriever import Retriever
 from rdmbench.api.retriever_runtime import RetrieverRuntime, array_digest
-from rdmbench.api.sampling import Queries, SamplingMode, SamplingSource
+from rdmbench.api.sampling import Condition, Need, Queries, SamplingMode, SamplingSource
 
-__all__ = ["CONTRACTS", "Database", "Dataset", "Encoder", "FirstStage", "Head", "HeadInputs", "ImageSet", "Metric",
-           "MetricInputs", "Plugin", "Queries", "Retriever", "RetrieverRuntime", "SampleRequest", "SamplingMode",
-           "SamplingSource", "SplitView", "TextInputs", "TrainSettings", "TrainingData", "array_digest"]
+__all__ = ["CONTRACTS", "Condition", "Database", "Dataset", "Encoder", "FirstStage", "Head", "HeadInputs", "ImageSet", "Metric",
+           "MetricInputs", "Need", "Plugin", "Queries", "Retriever", "RetrieverRuntime", "SampleRequest", "SamplingMode",
+           "SamplingSource", "Space", "SplitView", "TextInputs", "TrainSettings", "TrainingData", "array_digest"]
 
 CONTRACTS: dict[str, type[Plugin]] = {
     c.kind: c for c in (Dataset, Database, Encoder, Retriever, FirstStage, Head, Metric, SamplingMode)

@@ -12,6 +12,9 @@ class Database(Plugin):
     """The retrieval database D, built so that it is disjoint from the training set X."""
 
     kind = "database"
+    #: after ``build``: how many candidate images were left out because X holds them (by content), for the
+    #: database stage's record; None when the plugin excludes nothing or does not count
+    excluded: int | None = None
 
     def size_hint(self) -> int | None:
         """Number of entries if known from the config alone (lets k be checked before any work)."""

@@ -22,6 +22,8 @@ class Dataset(Plugin):
 
     kind = "dataset"
     splits: ClassVar[tuple[str, ...]] = ("train", "test")
+    #: the class names, when the plugin knows them without reading any split (None: read them from a row)
+    class_names: tuple[str, ...] | None = None
 
     def load(self, split: str) -> ImageSet:
         raise NotImplementedError

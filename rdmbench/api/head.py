@@ -5,6 +5,7 @@ from) and ``Head`` (the trained decoding head theta: a network and a loss)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -14,6 +15,15 @@ from rdmbench.api.plugin import Plugin
 
 if TYPE_CHECKING:
     from rdmbench.progress import Progress
+
+
+class Space(str, Enum):
+    """The first stage's space a head generates in."""
+
+    #: float latents (``FirstStage.encode``/``decode``)
+    LATENTS = "latents"
+    #: codebook ids of a first stage with a codebook (``encode_tokens``/``decode_tokens``)
+    TOKENS = "tokens"
 
 
 @dataclass
@@ -34,6 +44,7 @@ class TrainingData:
     def context(self, index: np.ndarray) -> np.ndarray | None:
         if self.k == 0:
             return None
+        assert self.neighbour_ids is not None and self.database_embeddings is not None  # k > 0 has them
         ids = self.neighbour_ids[index, : self.k]
         return np.asarray(self.database_embeddings[ids.reshape(-1)], dtype=np.float32).reshape(*ids.shape, -1)
 
@@ -115,8 +126,8 @@ class Head(Plugin):
     """
 
     kind = "head"
-    #: the first stage's space it generates in: "latents" (float) or "tokens" (codebook ids)
-    generates: ClassVar[str] = "latents"
+    #: the first stage's space it generates in: latents (float) or tokens (codebook ids)
+    generates: ClassVar[Space] = Space.LATENTS
 
     def setup(self, inputs: HeadInputs, device: str, seed: int = 0) -> None:
         """Build the network (weights initialised from ``seed``) for these inputs."""

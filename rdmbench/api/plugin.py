@@ -10,7 +10,7 @@ and the resolved values become part of every cache key the plugin touches.
 from __future__ import annotations
 
 import inspect
-from typing import ClassVar
+from typing import Any, ClassVar
 
 
 class Plugin:
@@ -23,6 +23,9 @@ class Plugin:
     #: importable module -> install hint (the command, and a built-in to use instead): the runner imports
     #: each before any work (``check_requirements``), so a missing library is one line, not a traceback
     requires: ClassVar[dict[str, str]] = {}
+    #: project modules the plugin's results depend on beyond its own module and its bases (e.g. a helper
+    #: module it imports lazily): their code is keyed with the plugin's (rdmbench.provenance)
+    code_modules: ClassVar[tuple[str, ...]] = ()
 
     def check(self, *, images: tuple[int, int, int] | None = None) -> None:
         """Cheap checks, before any work, that what this plugin will read is there and readable (weights
@@ -31,6 +34,11 @@ class Plugin:
         Raise an RdmbenchError (a ConfigError with ``key=`` the argument at fault) whose one line names the
         file or argument and the fix. The runner's preflight calls it for every plugin of every run, and so
         does ``--dry-run``; a plugin whose ``check`` takes no ``images`` is called without."""
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Cache-key material beyond the resolved constructor arguments, the version and the code (e.g. the
+        hashes of the files the plugin reads); keyed into every stage the plugin computes or feeds."""
+        return {}
 
     @classmethod
     def check_requirements(cls) -> None:

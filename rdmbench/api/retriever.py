@@ -41,6 +41,11 @@ class Retriever(Plugin, RetrieverRuntime):
     kind = "retriever"
     METRICS: ClassVar[tuple[str, ...]] = ("cosine", "ip", "l2")
     metric: str
+    #: the resolved constructor arguments: what a saved index must have been built with
+    config: dict[str, Any]
+    #: the size and dimension of what was built (None before a build)
+    n: int
+    dim: int | None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -53,10 +58,9 @@ class Retriever(Plugin, RetrieverRuntime):
         self = super().__new__(cls)
         bound = inspect.signature(cls.__init__).bind(self, *args, **kwargs)
         bound.apply_defaults()
-        #: the resolved constructor arguments: what a saved index must have been built with
         self.config = dict(list(bound.arguments.items())[1:])
         self.metric = self.config.get("metric", "cosine")
-        self.dim: int | None = None
+        self.dim = None
         self.n = 0
         return self
 

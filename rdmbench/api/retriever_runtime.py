@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, ClassVar, Iterator
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator
 
 import numpy as np
 
@@ -24,6 +24,25 @@ class RetrieverRuntime:
     ``vector_sample`` serve a retriever that ``streams``."""
 
     MANIFEST: ClassVar[str] = "retriever.json"
+
+    if TYPE_CHECKING:  # what rdmbench.api.Retriever, which mixes this in, provides (the same declarations)
+        name: ClassVar[str]
+        version: ClassVar[int]
+        METRICS: ClassVar[tuple[str, ...]]
+        streams: ClassVar[bool]
+        metric: str
+        config: dict[str, Any]
+        n: int
+        dim: int | None
+
+        @classmethod
+        def check_requirements(cls) -> None: ...
+        def build_index(self, x: np.ndarray) -> None: ...
+        def build_streamed(self, embeddings: np.ndarray) -> None: ...
+        def search_index(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]: ...
+        def save_index(self, directory: Path) -> None: ...
+        def load_index(self, directory: Path) -> None: ...
+        def build_info(self) -> dict[str, Any]: ...
 
     def build(self, embeddings: np.ndarray) -> None:
         """Build over ``embeddings`` (memory-mapped from the cache). A retriever that ``streams`` is handed

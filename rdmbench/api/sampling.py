@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, Callable, ClassVar
 
 import numpy as np
@@ -11,7 +12,29 @@ import numpy as np
 from rdmbench.api.plugin import Plugin
 
 
-@dataclass
+class Need(str, Enum):
+    """What a sampling mode's ``queries`` reads from the ``SamplingSource``: the task computes those stages only."""
+
+    #: the training set's neighbours in the sampling database (``proposal_ids``: p_D)
+    PROPOSAL = "proposal"
+    #: embeddings of the held-out set (``reference_*``)
+    REFERENCE = "reference"
+    #: ``embed_text``: the run's encoder must have a text tower
+    TEXT = "text"
+
+
+class Condition(str, Enum):
+    """What conditions each sample (the paper's text-to-image variants)."""
+
+    #: the query's k nearest neighbours in the sampling database
+    NEIGHBOURS = "neighbours"
+    #: the query's own embedding alone (k = 1)
+    QUERY = "query"
+    #: the query's embedding, then its k - 1 nearest neighbours
+    QUERY_NEIGHBOURS = "query+neighbours"
+
+
+@dataclass(kw_only=True)
 class Queries:
     """What a sampling mode chose: one query per sample, each with the vector searched for its neighbours.
 
@@ -20,9 +43,8 @@ class Queries:
     agreement be measured when they name the reference set's classes. ``omit`` (num,) holds, per query, a
     sampling-database id that must not condition its own sample (the pseudo-query itself), or -1.
 
-    ``condition`` says what conditions each sample (the paper's text-to-image variants): ``"neighbours"``,
-    the query's k nearest neighbours in the sampling database; ``"query"``, the query's own embedding
-    alone (k = 1); ``"query+neighbours"``, the query's embedding then its k - 1 nearest neighbours. With
+    ``condition`` (a ``Condition``) says what conditions each sample: the query's k nearest neighbours in the
+    sampling database, its own embedding alone (k = 1), or its embedding then its k - 1 neighbours. With
     ``pool`` = l >= k, each sample's k neighbours are drawn at random (seeded) from its query's l nearest
     (a class pool). ``texts`` are the prompts behind text queries, one per sample, shown with the samples
     and graded by image–text metrics.
@@ -36,16 +58,15 @@ class Queries:
     omit: np.ndarray | None = None
     #: where the queries come from, for the row ("sampling database", "reference set", "prompts")
     source: str = ""
-    condition: str = "neighbours"
+    condition: Condition = Condition.NEIGHBOURS
     pool: int | None = None
     texts: tuple[str, ...] | None = None
 
-    CONDITIONS: ClassVar[tuple[str, ...]] = ("neighbours", "query", "query+neighbours")
-
     def __post_init__(self) -> None:
-        if self.condition not in self.CONDITIONS:
-            raise ValueError(f"condition must be one of {', '.join(self.CONDITIONS)}, got {self.condition!r}")
-        if self.condition != "neighbours" and self.embeddings is None:
+        if self.condition not in tuple(Condition):
+            raise ValueError(f"condition must be one of {', '.join(c.value for c in Condition)}, got {self.condition!r}")
+        self.condition = Condition(self.condition)
+        if self.condition is not Condition.NEIGHBOURS and self.embeddings is None:
             raise ValueError(f"condition {self.condition!r} conditions on the query embeddings, and there are none")
         if self.texts is not None and len(self.texts) != len(self.ids):
             raise ValueError(f"{len(self.texts)} texts for {len(self.ids)} queries")
@@ -75,10 +96,11 @@ class SamplingSource:
         """Queries of rows ``ids`` of the sampling database (``where="database"``) or of the held-out set
         (``"reference"``): their embeddings, images, labels and class names."""
         labels = getattr(self, f"{where}_labels")
-        return Queries(ids, np.asarray(getattr(self, f"{where}_embeddings")[ids], dtype=np.float32),
-                       np.asarray(getattr(self, f"{where}_images")[ids]),
-                       None if labels is None else np.asarray(labels)[ids], getattr(self, f"{where}_class_names"),
-                       omit, {"database": "sampling database", "reference": "reference set"}[where])
+        return Queries(ids=ids, embeddings=np.asarray(getattr(self, f"{where}_embeddings")[ids], dtype=np.float32),
+                       images=np.asarray(getattr(self, f"{where}_images")[ids]),
+                       labels=None if labels is None else np.asarray(labels)[ids],
+                       class_names=getattr(self, f"{where}_class_names"), omit=omit,
+                       source={"database": "sampling database", "reference": "reference set"}[where])
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
@@ -90,14 +112,22 @@ class SamplingMode(Plugin):
     """How samples are conditioned at sampling time: which queries, which neighbours, from which database.
 
     Modes are plugins like any other (constructor keyword arguments are their configuration, validated
-    before any work). ``needs`` names what ``queries`` reads from the ``SamplingSource``: "proposal" (the
-    training set's neighbours in the sampling database), "reference" (embeddings of the held-out set) or
-    "text" (``embed_text``: the run's encoder must have a text tower). The task searches each query's
+    before any work). ``needs`` names what ``queries`` reads from the ``SamplingSource`` (``Need``: the training
+    set's neighbours in the sampling database, embeddings of the held-out set, or ``embed_text``, for which the
+    run's encoder must have a text tower). The task searches each query's
     neighbours in the sampling database as the queries' ``condition`` and ``pool`` say, dropping ``omit``.
     """
 
     kind = "sampling_mode"
-    needs: ClassVar[tuple[str, ...]] = ()
+    needs: ClassVar[frozenset[Need]] = frozenset()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        allowed = ", ".join(n.value for n in Need)
+        unknown = [n for n in cls.needs if n not in tuple(Need)]
+        if unknown:
+            raise TypeError(f"sampling mode {cls.name!r}: needs {unknown} are not among {allowed}")
+        cls.needs = frozenset(Need(n) for n in cls.needs)  # a tuple of strings reads as the same set
 
     def default_k(self, k_train: int) -> int:
         """The sampling k when ``sample.k`` is not given: the head's k_train, unless the mode conditions on a

@@ -37,6 +37,9 @@ EXECUTORS = {"ray": "rdmbench.execute.on_ray:RayExecutor", "slurm": "rdmbench.ex
 
 
 class Executor(Protocol):
+    #: jobs in flight at once (None: as many as there are)
+    capacity: int | None
+
     def submit(self, fn: Any, job: Job | list[Job]) -> Any: ...
 
     def finished(self, handles: list[Any]) -> list[Any]: ...
@@ -81,7 +84,7 @@ def fan_out(suite: Any, out: Path, cache_root: Path, executor: str, *, use_cache
     for run in runs:
         groups.setdefault(canonical(task.shared_part(run.spec)), []).append(run)
     job = {r.run_id: Job(suite.info, r, str(out), str(cache_root), use_cache, token) for r in runs}
-    capacity = getattr(ex, "capacity", None) or len(runs) + len(groups)
+    capacity = ex.capacity or len(runs) + len(groups)
     queue: list[tuple[Any, Any]] = [(prepare, members) for members in groups.values()]  # jobs not yet submitted
     waiting: dict[Any, Any] = {}  # shared stages computing -> their group
     running: dict[Any, Any] = {}  # run jobs -> their run
@@ -108,7 +111,7 @@ def fan_out(suite: Any, out: Path, cache_root: Path, executor: str, *, use_cache
         ex.close()
         for probe in probes:
             probe.unlink(missing_ok=True)
-    with runner._results_lock(out):
+    with runner.results_lock(out):
         return runner.write_results_csv(out, suite)
 
 
@@ -129,13 +132,13 @@ def _report_run(ex: Executor, handle: Any, run: Any, suite: Any, out: Path, done
     except Exception as exc:  # the worker died (killed, out of memory, preempted) after its retries
         error = f"worker lost: {one_line(exc)}"
         row = {"run_id": run.run_id, **run.shown, "profile": suite.profile, "status": "failed", "error": error}
-        with runner._results_lock(out):
+        with runner.results_lock(out):
             write_json(out / "runs" / run.run_id / "row.json", row)
             runner.write_results_csv(out, suite)
         log.error("[%d/%d] %s: FAILED: %s (run the same command again to resume it from its cached stages)",
                   done, total, run.run_id, error)
         return
-    with runner._results_lock(out):  # the worker wrote the run's row; the table of every run is the driver's
+    with runner.results_lock(out):  # the worker wrote the run's row; the table of every run is the driver's
         runner.write_results_csv(out, suite)
     log.info("[%d/%d] %s: %s on %s", done, total, run.run_id, outcome["status"], outcome["worker"])
 

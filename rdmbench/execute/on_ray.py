@@ -25,6 +25,9 @@ CONNECT_TIMEOUT_S = 5.0
 
 
 class RayExecutor:
+    #: Ray queues what it cannot place: every job is submitted at once
+    capacity: int | None = None
+
     def __init__(self, out: Path, options: dict[str, Any]):
         unknown = sorted(set(options) - {*TASK_OPTIONS, "local_cpus"})
         if unknown:

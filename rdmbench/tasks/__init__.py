@@ -9,7 +9,7 @@ name: the suite loader, the runner, the dry run and the report ask the task name
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from rdmbench.registry import unknown_choice
 
@@ -20,8 +20,10 @@ if TYPE_CHECKING:
     from rdmbench.pipeline import Pipeline
     from rdmbench.registry import Registry
     from rdmbench.report.model import ReportData, Section
-    from rdmbench.schema import RunSpec
     from rdmbench.validation import Checks
+
+#: the task's run schema (a frozen ``rdmbench.schema.Section`` that satisfies ``rdmbench.schema.RunSpec``)
+S = TypeVar("S")
 
 #: task name -> "module:class"; imported only when asked for, so the CLI stays light
 TASKS: dict[str, str] = {
@@ -33,7 +35,7 @@ TASKS: dict[str, str] = {
 DEFAULT_TASK = "generation"
 
 
-class Task:
+class Task(Generic[S]):
     """One kind of run. Subclasses set ``name``, ``schema`` and ``columns`` and implement the methods.
 
     Every method after ``validate`` gets the run's resolved spec: a frozen instance of ``schema`` with every
@@ -52,42 +54,44 @@ class Task:
         ``run`` is the schema instance, ``out`` its resolved dict; report problems through ``checks``.
         """
 
-    def plugin_specs(self, spec: RunSpec) -> list[tuple[str, str, dict[str, Any], bool]]:
+    def plugin_specs(self, spec: S) -> list[tuple[str, str, dict[str, Any], bool]]:
         """``(kind, dotted key, spec, fingerprint?)`` of every plugin a run uses, for the preflight."""
         return []
 
-    def shared_part(self, spec: RunSpec) -> dict[str, Any]:
+    def shared_part(self, spec: S) -> dict[str, Any]:
         """The part of a run's config that decides the stages before its first training stage: runs with
         the same part share those stages, so a scheduler computes them once before fanning the runs out
         (rdmbench.execute). A wrong part costs waiting on a stage lock, never a wrong number."""
-        return spec.model_dump()
+        return spec.model_dump()  # type: ignore[attr-defined,no-any-return]  # every schema is a pydantic model
 
-    def result_columns(self, spec: RunSpec, registry: Registry) -> list[Column]:
+    def result_columns(self, spec: S, registry: Registry) -> list[Column]:
         """Every column a run of this config can write: the task's own and its plugins'."""
         return list(self.columns)
 
-    def describe(self, spec: RunSpec) -> str:
+    def describe(self, spec: S) -> str:
         """One line for ``--dry-run``."""
         return ""
 
-    def run(self, pipe: Pipeline, spec: RunSpec) -> tuple[dict[str, Any], dict[str, Path]]:
+    def run(self, pipe: Pipeline, spec: S) -> tuple[dict[str, Any], dict[str, Path]]:
         """Compute (or reuse) every stage of one run; return its row and the files to keep beside it."""
         raise NotImplementedError
 
     def report(self, data: ReportData) -> list[Section]:
         """The task's sections of the report, from its module ``report`` (heavy imports happen there)."""
         module = importlib.import_module(f"{type(self).__module__}.report")
-        return module.sections(data)
+        sections: list[Section] = module.sections(data)
+        return sections
 
 
 def task_names() -> list[str]:
     return list(TASKS)
 
 
-def get_task(name: str, *, file: str | None = None, key: str = "task") -> Task:
+def get_task(name: str, *, file: str | None = None, key: str = "task") -> Task[Any]:
     from rdmbench.errors import ConfigError
 
     if name not in TASKS:
         raise ConfigError(unknown_choice("task", name, list(TASKS)), file=file, key=key)
     module, cls = TASKS[name].split(":")
-    return getattr(importlib.import_module(module), cls)()
+    task: Task[Any] = getattr(importlib.import_module(module), cls)()
+    return task

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rdmbench import stages as shared
-from rdmbench.api import SampleRequest
+from rdmbench.api import Condition, Encoder, Metric, Need, SampleRequest, Space
 from rdmbench.cache import load_array, read_json
 from rdmbench.columns import ENCODER, Column
 from rdmbench.errors import RdmbenchError
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from rdmbench.pipeline import Pipeline
 
 
-class GenerationTask(Task):
+class GenerationTask(Task[RunConfig]):
     name = "generation"
     schema = RunConfig
     columns = (
@@ -82,10 +82,10 @@ class GenerationTask(Task):
         registry = checks.registry
         fe = checks.plugin("encoder", run.metrics.feature_extractor, "metrics.feature_extractor")
         out["metrics"]["feature_extractor"] = fe
-        if fe is not None and registry.info("encoder", fe["name"]).cls.trainable:
+        if fe is not None and registry.contract(Encoder, fe["name"]).trainable:
             checks.error(f"encoder {fe['name']!r} is trained within the run; the metric features need a frozen network "
                          "(e.g. efficientnet-lite, inception-v3)", "metrics.feature_extractor")
-        if fe is not None and registry.info("encoder", fe["name"]).cls.uses_first_stage:
+        if fe is not None and registry.contract(Encoder, fe["name"]).uses_first_stage:
             checks.error(f"encoder {fe['name']!r} is built on the run's first stage, which the metrics must not depend "
                          "on; choose an independent feature extractor (e.g. efficientnet-lite, inception-v3)",
                          "metrics.feature_extractor")
@@ -104,8 +104,8 @@ class GenerationTask(Task):
                     checks.error(f"subset_size {spec['subset_size']} must be smaller than {what} = {size}; allowed: "
                                  f"2..{size - 1}", f"metrics.use.{mname}.subset_size")
             if fe is not None:
-                provides = registry.info("encoder", fe["name"]).cls.provides
-                missing = [n for n in registry.info("metric", mname).cls.needs if n not in provides]
+                provides = registry.contract(Encoder, fe["name"]).provides
+                missing = [n for n in registry.contract(Metric, mname).needs if n not in provides]
                 if missing:
                     checks.error(f"metric {mname!r} needs {missing} from the feature extractor, but {fe['name']!r} "
                                  f"provides only {list(provides)}; drop the metric or choose another feature extractor",
@@ -115,7 +115,7 @@ class GenerationTask(Task):
 
     def _validate_text_space(self, run: Any, out: dict[str, Any], checks: Checks) -> None:
         registry, key = checks.registry, "metrics.text_space"
-        wanted = [m for m in out["metrics"]["use"] if registry.info("metric", m).cls.needs_text]
+        wanted = [m for m in out["metrics"]["use"] if registry.contract(Metric, m).needs_text]
         space = checks.plugin("encoder", run.metrics.text_space, key) if run.metrics.text_space is not None else None
         out["metrics"]["text_space"] = space
         if wanted and run.metrics.text_space is None:
@@ -124,7 +124,7 @@ class GenerationTask(Task):
                          "image: {name: efficientnet-lite, variant: lite2})", f"metrics.use.{wanted[0]}")
         if space is None:
             return
-        cls = registry.info("encoder", space["name"]).cls
+        cls = registry.contract(Encoder, space["name"])
         if not cls.encodes_text or cls.uses_first_stage:
             checks.error(f"encoder {space['name']!r} has no text tower to grade prompts with (allowed: "
                          f"{', '.join(text_encoders(registry))})", key)
@@ -172,8 +172,8 @@ class GenerationTask(Task):
 
     def _validate_text_mode(self, mode: Any, out: dict[str, Any], checks: Checks) -> None:
         """A mode that embeds text needs an encoder with a text tower; the classes it names must be the dataset's."""
-        if "text" in mode.needs and out["encoder"] is not None:
-            if not checks.registry.info("encoder", out["encoder"]["name"]).cls.encodes_text:
+        if Need.TEXT in mode.needs and out["encoder"] is not None:
+            if not checks.registry.contract(Encoder, out["encoder"]["name"]).encodes_text:
                 checks.error(f"sampling mode {mode.name!r} embeds prompts with the run's encoder, and "
                              f"{out['encoder']['name']!r} has no text tower; use an encoder that embeds text too "
                              f"(allowed: {', '.join(text_encoders(checks.registry))})", "encoder")
@@ -187,12 +187,12 @@ class GenerationTask(Task):
         if out["head"] is None or out["first_stage"] is None:
             return
         head, codebook = checks.registry.create("head", out["head"]), None
-        if head.generates == "tokens":
+        if head.generates is Space.TOKENS:
             try:
                 codebook = checks.registry.create("first_stage", out["first_stage"]).codebook_size()
             except RdmbenchError:  # a pretrained first stage reads its config file to tell: the preflight
                 return             # names a missing or unreadable file, before any work
-        if head.generates == "tokens" and codebook is None:
+        if head.generates is Space.TOKENS and codebook is None:
             checks.error(f"head {out['head']['name']!r} generates codebook tokens, and first stage "
                          f"{out['first_stage']['name']!r} as configured has no codebook; use one that has "
                          "(autoencoder with kind: vq, or pretrained-autoencoder of a VQ model)", "first_stage")
@@ -223,8 +223,8 @@ class GenerationTask(Task):
         return spec.model_dump(include={"device", "data", "database", "first_stage", "encoder", "retriever"})
 
     def result_columns(self, spec: RunConfig, registry: Any) -> list[Column]:
-        metric_columns = [c for m in spec.metrics.use for c in registry.info("metric", m).cls.columns]
-        return [*metric_columns, *self.columns, *registry.info("encoder", spec.encoder["name"]).cls.fit_columns]
+        metric_columns = [c for m in spec.metrics.use for c in registry.contract(Metric, m).columns]
+        return [*metric_columns, *self.columns, *registry.contract(Encoder, spec.encoder["name"]).fit_columns]
 
     def describe(self, spec: RunConfig) -> str:
         s = spec.sample
@@ -250,7 +250,7 @@ class GenerationTask(Task):
         if fitted := shared.encoder_fit(pipe, spec.encoder, p["data"], spec.data.seed):
             p["encoder_fit"] = fitted
         p["db_embeddings"] = embed(pipe, spec, p, spec.encoder, p["database"], "database")
-        if k_train or "proposal" in mode.needs:
+        if k_train or Need.PROPOSAL in mode.needs:
             p["train_embeddings"] = embed(pipe, spec, p, spec.encoder, p["data"], "train")
         if k_train:
             p["index"] = shared.index(pipe, spec.retriever, p["db_embeddings"])
@@ -264,17 +264,17 @@ class GenerationTask(Task):
         sp["sampling_database"] = shared.database(pipe, s.database, spec.data, p["data"]) if s.database is not None \
             else p["database"]
         sp["sampling_embeddings"] = embed(pipe, spec, p, spec.encoder, sp["sampling_database"], "database")
-        if (k_train and s.k) or "proposal" in mode.needs:
+        if (k_train and s.k) or Need.PROPOSAL in mode.needs:
             sp["sampling_index"] = shared.index(pipe, s.retriever, sp["sampling_embeddings"])
-        if "proposal" in mode.needs:
+        if Need.PROPOSAL in mode.needs:
             k_table = max(s.k, s.retriever.train_neighbours) if swapped else neighbour_k(spec)
             sp["proposal"] = shared.neighbours(pipe, s.retriever, sp["sampling_index"], sp["sampling_embeddings"],
                                                p["train_embeddings"], k_table)
-        if "reference" in mode.needs:
+        if Need.REFERENCE in mode.needs:
             sp["reference_embeddings"] = embed(pipe, spec, p, spec.encoder, p["data"], "reference")
         p.update(sp)
         embed_text = None
-        if "text" in mode.needs:
+        if Need.TEXT in mode.needs:
             def embed_text(texts: list[str]) -> Any:
                 return load_array(shared.text_embeddings(pipe, spec.encoder, texts, p.get("encoder_fit"))
                                   / "embeddings.npy")
@@ -298,7 +298,7 @@ class GenerationTask(Task):
                "sampling_database": database_name(s.database) if s.database is not None else "training database"}
         if "encoder_fit" in p:  # a trained encoder's own quality (e.g. a joint space's held-out retrieval)
             fit = read_json(p["encoder_fit"] / "info.json")
-            cls = pipe.registry.info("encoder", spec.encoder["name"]).cls
+            cls = pipe.registry.contract(Encoder, spec.encoder["name"])
             row.update({c: fit.get(c.removeprefix("encoder_")) for c in cls.fit_columns})
         if k_train:
             row["retrieval_recall"] = gen.neighbour_recall(pipe, spec.retriever, k_train, spec.data.seed, p,
@@ -316,7 +316,7 @@ class GenerationTask(Task):
 def embed(pipe: Pipeline, spec: RunConfig, p: dict[str, Path], encoder: PluginSpec, source: Path, array: str) -> Path:
     """Embeddings of a stored image array by ``encoder``; one built on the first stage (vqgan-pool) gets the run's,
     a trained one (lit) its fit on the run's training set."""
-    built_on = pipe.registry.info("encoder", encoder["name"]).cls.uses_first_stage
+    built_on = pipe.registry.contract(Encoder, encoder["name"]).uses_first_stage
     return shared.embeddings(pipe, encoder, source, array, (spec.first_stage, p["first_stage"]) if built_on else None,
                              p.get("encoder_fit"))
 
@@ -337,7 +337,7 @@ def neighbour_k(spec: RunConfig) -> int:
 
 def text_encoders(registry: Any) -> list[str]:
     """The installed encoders with a text tower."""
-    return [n for n in registry.names("encoder") if registry.info("encoder", n).cls.encodes_text]
+    return [n for n in registry.names("encoder") if registry.contract(Encoder, n).encodes_text]
 
 
 def conditioning(sampled: dict[str, Any], k_train: int) -> str:
@@ -345,10 +345,10 @@ def conditioning(sampled: dict[str, Any], k_train: int) -> str:
     k, pool = sampled.get("k", 0), sampled.get("pool")
     if not k or not k_train:
         return "nothing (no retrieval)"
-    condition = sampled.get("condition", "neighbours")
-    if condition == "query":
+    condition = Condition(sampled.get("condition", "neighbours"))
+    if condition is Condition.QUERY:
         return "the query's embedding alone"
-    if condition == "query+neighbours":
+    if condition is Condition.QUERY_NEIGHBOURS:
         return f"the query's embedding + its {k - 1} nearest neighbour{'s' if k != 2 else ''}"
     return f"{k} of the query's {pool} nearest neighbours, drawn at random" if pool else f"the query's {k} nearest neighbours"
 
@@ -359,7 +359,7 @@ def dataset_class_names(registry: Any, data: dict[str, Any]) -> tuple[str, ...] 
     unreadable data)."""
     try:
         ds = registry.create("dataset", data["dataset"])
-        names = getattr(ds, "class_names", None)
+        names = ds.class_names
         if names is None:
             names = ds.read(data["train_split"], np.zeros(1, np.int64)).class_names
     except (RdmbenchError, OSError, IndexError, ValueError):
@@ -374,7 +374,7 @@ def database_name(spec: dict[str, Any]) -> str:
     if spec["name"] == "patches":
         return f"patches({spec['size']}px of {database_name(spec['database'])})"
     dataset = spec.get("dataset")
-    return dataset["name"] if isinstance(dataset, dict) and "name" in dataset else spec["name"]
+    return str(dataset["name"] if isinstance(dataset, dict) and "name" in dataset else spec["name"])
 
 
 def _args(spec: dict[str, Any]) -> str:

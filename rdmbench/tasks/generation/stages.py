@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from rdmbench import processes
-from rdmbench.api import HeadInputs, MetricInputs, Queries, SampleRequest, SamplingSource, TextInputs, TrainingData
+from rdmbench.api import (Condition, Head, HeadInputs, MetricInputs, Queries, SampleRequest, SamplingSource, Space,
+                          TextInputs, TrainingData)
 from rdmbench.cache import load_array, read_json, save_array, write_json
 from rdmbench.chunks import row_chunks, write_rows
 from rdmbench.failpoints import failpoint
@@ -23,7 +24,7 @@ from rdmbench.schema import PluginSpec, RetrieverSection
 from rdmbench.tasks.generation.schema import MetricsSection, RunConfig, SampleSection, resolve_guidance_batching
 
 if TYPE_CHECKING:
-    from rdmbench.api import Head, SamplingMode
+    from rdmbench.api import SamplingMode
     from rdmbench.pipeline import Pipeline
 
 
@@ -32,7 +33,7 @@ def first_stage(pipe: Pipeline, spec: PluginSpec, seed: int, data: Path) -> Path
     codebook, its tokens."""
     config = {"first_stage": pipe.fingerprint("first_stage", spec), "seed": seed}
 
-    def compute(out: Path) -> dict:
+    def compute(out: Path) -> dict[str, Any]:
         fs = pipe.plugin("first_stage", spec)
         images = load_array(data / "train_images.npy", mmap=True)
         info = fs.fit(images, seed, pipe.progress) if fs.trainable else {}
@@ -49,14 +50,14 @@ def first_stage(pipe: Pipeline, spec: PluginSpec, seed: int, data: Path) -> Path
 
 def head_space(pipe: Pipeline, head: PluginSpec, fs: Path) -> tuple[np.ndarray, int | None]:
     """X in the space the run's head generates in (latents, or token ids), and the codebook size if tokens."""
-    if pipe.registry.info("head", head["name"]).cls.generates == "tokens":
+    if pipe.registry.contract(Head, head["name"]).generates is Space.TOKENS:
         return load_array(fs / "tokens.npy", mmap=True), read_json(fs / "info.json")["codebook_size"]
     return load_array(fs / "latents.npy", mmap=True), None
 
 
 def make_head(pipe: Pipeline, spec: PluginSpec, k_train: int, seed: int, fs: Path, context_dim: int) -> Head:
     x, codebook = head_space(pipe, spec, fs)
-    head = pipe.registry.create("head", spec)  # fresh: heads hold trained state
+    head = pipe.registry.build(Head, spec)  # fresh: heads hold trained state
     head.setup(HeadInputs(tuple(x.shape[1:]), context_dim, k_train, codebook), pipe.device, seed)
     return head
 
@@ -71,7 +72,7 @@ def train(pipe: Pipeline, spec: PluginSpec, k: int, seed: int, fs: Path, nbrs: P
               **({"processes": processes.world()} if processes.launched() else {})}
     inputs = {"first_stage": fs.name, **({"neighbours": nbrs.name, "embeddings": db_emb.name} if nbrs else {})}
 
-    def compute(out: Path) -> dict:
+    def compute(out: Path) -> dict[str, Any]:
         head = make_head(pipe, spec, k, seed, fs, emb.shape[1])
         data = TrainingData(np.asarray(head_space(pipe, spec, fs)[0]), load_array(nbrs / "ids.npy") if nbrs else None,
                             emb, k)
@@ -114,15 +115,15 @@ def source(p: dict[str, Path], embed_text: Callable[[list[str]], np.ndarray] | N
 
 
 def condition(pipe: Pipeline, sample: SampleSection, seed: int, mode: SamplingMode, queries: Queries,
-              p: dict[str, Path]) -> tuple:
+              p: dict[str, Path]) -> tuple[np.ndarray, np.ndarray | None]:
     """What conditions each sample, as the queries' ``condition`` says: the query's k neighbours in the sampling
     database (its ``omit`` id dropped wherever it ranked; with a ``pool``, k drawn at random from its l
     nearest), its own embedding alone, or its embedding then its k - 1 neighbours
     -> (context (num, k, dim) float32, neighbour ids (num, k or k - 1), or None for the embedding alone)."""
     k = sample.k
-    assert k is not None  # resolved by validation
-    take = k - 1 if queries.condition == "query+neighbours" else k
-    if queries.condition == "query" or take == 0:  # the query plus k - 1 = 0 neighbours is the query alone
+    assert k is not None and queries.embeddings is not None  # resolved by validation; a mode that conditions
+    take = k - 1 if queries.condition is Condition.QUERY_NEIGHBOURS else k
+    if queries.condition is Condition.QUERY or take == 0:  # the query plus k - 1 = 0 neighbours is the query alone
         return np.ascontiguousarray(queries.embeddings[:, None, :], dtype=np.float32), None
     depth = max(mode.searched(k), queries.pool or 0)
     r = sample.retriever
@@ -137,7 +138,7 @@ def condition(pipe: Pipeline, sample: SampleSection, seed: int, mode: SamplingMo
     nbr = nbr[:, :take]
     emb = load_array(p["sampling_embeddings"] / "embeddings.npy", mmap=True)
     context = np.asarray(emb[nbr.reshape(-1)], dtype=np.float32).reshape(len(nbr), take, -1)
-    if queries.condition == "query+neighbours":
+    if queries.condition is Condition.QUERY_NEIGHBOURS:
         context = np.concatenate([queries.embeddings[:, None, :].astype(np.float32), context], axis=1)
     return context, nbr
 
@@ -160,7 +161,7 @@ def samples(pipe: Pipeline, spec: RunConfig, p: dict[str, Path],
     config = {"sample": s, "seed": seed, "k_train": k_train}
     inputs = {n: q.name for n, q in p.items()}
 
-    def compute(out: Path) -> dict:
+    def compute(out: Path) -> dict[str, Any]:
         mode = pipe.plugin("sampling_mode", sample.mode)
         queries = mode.queries(source(p, embed_text), sample.num, k, seed)
         context, nbr = condition(pipe, sample, seed, mode, queries, p) if k > 0 and k_train > 0 else (None, None)
@@ -172,7 +173,7 @@ def samples(pipe: Pipeline, spec: RunConfig, p: dict[str, Path],
                                 sample.batch_size, s["guidance_batching"] or "split", sample.top_k, sample.temperature,
                                 sample.solver)
         start = time.perf_counter()
-        decode = fs.decode_tokens if head.generates == "tokens" else fs.decode
+        decode = fs.decode_tokens if head.generates is Space.TOKENS else fs.decode
         images = batched(decode, head.sample(request, pipe.progress))
         seconds = time.perf_counter() - start
         save_array(out / "samples_images.npy", images)
@@ -191,7 +192,7 @@ def samples(pipe: Pipeline, spec: RunConfig, p: dict[str, Path],
             write_json(out / "query_texts.json", list(queries.texts))
             save_prompt_grid(out / "prompts.png", images, list(queries.texts))
         return {"num": len(images), "sample_s": seconds, "k": k, "queries": queries.source,
-                "condition": queries.condition, "pool": queries.pool,
+                "condition": queries.condition.value, "pool": queries.pool,
                 "query_labels_comparable": bool(queries.labels is not None and same_space)}
 
     return pipe.stage("samples", config, inputs, compute, uses=(condition, source, make_head, head_space))
@@ -202,7 +203,7 @@ def features(pipe: Pipeline, spec: PluginSpec, src: Path, array: str, fitted: Pa
     (``fitted``: a trained encoder's fit, e.g. the image–text space that grades prompts)."""
     config = {"feature_extractor": pipe.fingerprint("encoder", spec), "array": array}
 
-    def compute(out: Path) -> dict:
+    def compute(out: Path) -> dict[str, Any]:
         fe = encoder(pipe, spec, fitted)
         feats = fe.features(load_array(src / f"{array}_images.npy", mmap=True), pipe.progress)
         for name, arr in feats.items():
@@ -252,7 +253,7 @@ def metrics(pipe: Pipeline, m: MetricsSection, seed: int, gen: Path, ref: Path, 
     config = {"use": {name: pipe.fingerprint("metric", {"name": name, **kwargs}) for name, kwargs in m.use.items()},
               "seed": seed, "bootstrap": m.bootstrap, "ci_level": m.ci_level}
 
-    def compute(out: Path) -> dict:
+    def compute(out: Path) -> dict[str, Any]:
         from rdmbench.stats import bootstrap, write_replicates
 
         roles = {"generated": gen, "reference": ref}
@@ -313,7 +314,7 @@ def novelty(pipe: Pipeline, m: MetricsSection, p: dict[str, Path]) -> Path:
     names = ("generated_features", "train_features", "reference_features", "samples", "data", "sampling_database")
     inputs = {n: p[n].name for n in names}
 
-    def compute(out: Path) -> dict:
+    def compute(out: Path) -> dict[str, Any]:
         from scipy.stats import norm
 
         train = load_array(p["train_features"] / "embedding.npy")
@@ -348,7 +349,8 @@ def relative(d: np.ndarray) -> np.ndarray:
     """Distance to the nearest over distance to the farthest of the sorted neighbour distances ``d``; 1
     where all are 0 (many training images share the point, e.g. all-zero features: no one of them is copied)."""
     far = d[:, -1]
-    return np.divide(d[:, 0], far, out=np.ones_like(far), where=far > 0)
+    ratio: np.ndarray = np.divide(d[:, 0], far, out=np.ones_like(far), where=far > 0)
+    return ratio
 
 
 def nearest(x: np.ndarray, ref: np.ndarray, n: int = 1, batch: int = 1024) -> tuple[np.ndarray, np.ndarray]:
@@ -387,7 +389,7 @@ def neighbour_recall(pipe: Pipeline, r: RetrieverSection, k: int, data_seed: int
     metric = r.build.get("metric", "cosine")
     gt = ground_truth(pipe, metric, k_table, None, data_seed, p["db_embeddings"], p["train_embeddings"])
 
-    def compute(out: Path) -> dict:
+    def compute(out: Path) -> dict[str, Any]:
         db = load_array(p["db_embeddings"] / "embeddings.npy", mmap=True)
         q = load_array(p["train_embeddings"] / "embeddings.npy", mmap=True)
         found = load_array(p["neighbours"] / "ids.npy")[:, :k]
@@ -396,7 +398,7 @@ def neighbour_recall(pipe: Pipeline, r: RetrieverSection, k: int, data_seed: int
 
     path = pipe.stage("neighbour_recall", {"k": k, "metric": metric},
                       {"neighbours": p["neighbours"].name, "ground_truth": gt.name}, compute, uses=(recall_at_k,))
-    return read_json(path / "info.json")["recall"]
+    return float(read_json(path / "info.json")["recall"])
 
 
 def neighbour_classes(pipe: Pipeline, k: int, p: dict[str, Path]) -> float | None:
@@ -404,7 +406,7 @@ def neighbour_classes(pipe: Pipeline, k: int, p: dict[str, Path]) -> float | Non
     of the class the retrieval encoder hands the head (the ceiling of class agreement). None without
     labels, or when D's classes are not X's (another dataset)."""
 
-    def compute(out: Path) -> dict:
+    def compute(out: Path) -> dict[str, Any]:
         train, db = maybe(p["data"] / "train_labels.npy"), maybe(p["database"] / "database_labels.npy")
         if train is None or db is None or class_names(p["data"]) != class_names(p["database"]):
             return {"agreement": None}
@@ -413,4 +415,5 @@ def neighbour_classes(pipe: Pipeline, k: int, p: dict[str, Path]) -> float | Non
 
     path = pipe.stage("neighbour_classes", {"k": k}, {n: p[n].name for n in ("data", "database", "neighbours")},
                       compute, portable=True)
-    return read_json(path / "info.json")["agreement"]
+    agreement = read_json(path / "info.json")["agreement"]
+    return None if agreement is None else float(agreement)

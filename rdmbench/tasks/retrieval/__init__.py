@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rdmbench import stages as shared
+from rdmbench.api import Encoder
 from rdmbench.cache import read_json
 from rdmbench.columns import ENCODER, Column
 from rdmbench.tasks import Task
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from rdmbench.pipeline import Pipeline
 
 
-class RetrievalTask(Task):
+class RetrievalTask(Task[RetrievalRunConfig]):
     name = "retrieval"
     schema = RetrievalRunConfig
     columns = (
@@ -47,7 +48,7 @@ class RetrievalTask(Task):
         for kind in ("database", "encoder"):
             out[kind] = checks.plugin(kind, getattr(run, kind), kind)
         data_section(checks, run.data.model_dump(), out["data"])
-        enc = checks.registry.info("encoder", out["encoder"]["name"]).cls if out["encoder"] is not None else None
+        enc = checks.registry.contract(Encoder, out["encoder"]["name"]) if out["encoder"] is not None else None
         if enc is not None and enc.uses_first_stage:
             checks.error(f"encoder {out['encoder']['name']!r} embeds with a generation run's first stage, and a "
                          "retrieval benchmark has none; choose another encoder", "encoder")

@@ -100,7 +100,7 @@ def _figures(ok: Any, data: ReportData) -> list[Figure]:
     return figs
 
 
-def _pareto_panel(ax: Any, part: Any, column: str, label: str, vs: str, palette: dict) -> None:
+def _pareto_panel(ax: Any, part: Any, column: str, label: str, vs: str, palette: dict[str, Any]) -> None:
     # logit x: the region that matters (0.9, 0.99, 0.999) gets room; recall 1 is drawn at 0.9999
     part = part.assign(qps_y=part[column], recall=part["recall"].clip(0.01, 0.9999))
     for conf, g in part.groupby("configuration", sort=True):

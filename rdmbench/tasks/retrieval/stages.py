@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -53,7 +53,8 @@ def recall_at_k(db: np.ndarray, q: np.ndarray, truth: np.ndarray, found: np.ndar
     """Per-query recall@k: the share of the k found whose true score reaches the k-th true score."""
     kth = true_scores(db, q, truth[:, k - 1:k], metric)
     got = true_scores(db, q, found[:, :k], metric)
-    return (got >= kth - 1e-6 * np.maximum(1.0, np.abs(kth))).sum(1) / k
+    recall: np.ndarray = (got >= kth - 1e-6 * np.maximum(1.0, np.abs(kth))).sum(1) / k
+    return recall
 
 
 def ground_truth(pipe: Pipeline, metric: str, k: int, num_queries: int | None, seed: int, db_emb: Path,
@@ -65,7 +66,7 @@ def ground_truth(pipe: Pipeline, metric: str, k: int, num_queries: int | None, s
     config = {"metric": metric, "k": k_gt, "num_queries": num_queries, "seed": seed,
               "exact": pipe.fingerprint("retriever", exact_spec)}
 
-    def compute(out: Path) -> dict:
+    def compute(out: Path) -> dict[str, Any]:
         db = load_array(db_emb / "embeddings.npy")
         queries = load_array(q_emb / "embeddings.npy", mmap=True)
         n = len(queries) if num_queries is None else min(num_queries, len(queries))
@@ -88,7 +89,7 @@ def timed_search(pipe: Pipeline, b: BenchmarkSection, r: RetrieverSection, paths
     config = {"query": query, "k": b.k, "single_queries": b.single_queries, "repeats": b.repeats}
     inputs = {"index": paths["index"].name, "ground_truth": paths["ground_truth"].name}
 
-    def compute(out: Path) -> dict:
+    def compute(out: Path) -> dict[str, Any]:
         ret = retriever(pipe, r, paths["index"], paths["db_embeddings"])
         db = load_array(paths["db_embeddings"] / "embeddings.npy", mmap=True)
         qids = load_array(paths["ground_truth"] / "query_ids.npy")
@@ -113,6 +114,7 @@ def timed_search(pipe: Pipeline, b: BenchmarkSection, r: RetrieverSection, paths
                 if i % 100 == 99:
                     advance(100)
         truth = load_array(paths["ground_truth"] / "neighbours.npy")
+        assert ids is not None  # repeats > 0 (the schema's bound)
         recalls = recall_at_k(db, q, truth, ids, k, b.metric)
         save_array(out / "ids.npy", ids)
         save_array(out / "recall.npy", recalls.astype(np.float32))
