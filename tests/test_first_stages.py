@@ -1,20 +1,14 @@
-"""First stages: one contract every plugin passes, plus checks that the autoencoder learns and that
-dead-code restarts keep a VQ codebook in use."""
+"""First stages: the public contract every plugin passes (``rdmbench.testing.FirstStageContract``), plus
+checks that the autoencoder learns and that dead-code restarts keep a VQ codebook in use."""
 
 from __future__ import annotations
-
 
 import numpy as np
 import pytest
 
-from rdmbench.api import FirstStage
 from rdmbench.registry import get_registry
+from rdmbench.testing import FirstStageContract, random_images
 from rdmbench_plugins.first_stages.autoencoder import AutoencoderFirstStage
-from rdmbench_plugins.first_stages.identity import IdentityFirstStage
-
-
-def random_images(n: int, h: int, w: int, c: int, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, (n, h, w, c), dtype=np.uint8)
 
 
 def blobs(n: int, size: int = 16, seed: int = 0) -> np.ndarray:
@@ -27,105 +21,8 @@ def blobs(n: int, size: int = 16, seed: int = 0) -> np.ndarray:
     return (img[..., None] * 255).round().astype(np.uint8)
 
 
-_FITTED: dict = {}
-
-
-class FirstStageContract:
-    """What every first stage promises. Subclasses override ``make()`` (and may set sizes)."""
-
-    size: tuple[int, int] = (16, 16)
-    n_fit: int = 32
-    #: whether the stage quantises to a codebook, and so has token ids
-    has_tokens: bool = False
-
-    def make(self) -> FirstStage:
-        raise NotImplementedError
-
-    def fitted(self, channels: int = 3, seed: int = 0, fresh: bool = False) -> tuple[FirstStage, np.ndarray]:
-        """A stage fitted on random images; shared between tests (they only read it) unless ``fresh``."""
-        key = (type(self), channels, seed)
-        if fresh or key not in _FITTED:
-            stage = self.make()
-            images = random_images(self.n_fit, *self.size, channels, seed=1)
-            stats = stage.fit(images, seed=seed)
-            if fresh:
-                return stage, images
-            _FITTED[key] = (stage, images, stats)
-        return _FITTED[key][:2]
-
-    def test_registered_and_described(self):
-        stage = self.make()
-        info = get_registry().info("first_stage", stage.name)
-        assert info.cls is type(stage)
-        assert stage.description()
-
-    @pytest.mark.parametrize("channels", [1, 3])
-    def test_latent_shape_matches_encode(self, channels):
-        stage, images = self.fitted(channels)
-        z = stage.encode(images[:5])
-        assert z.dtype == np.float32
-        assert z.shape == (5, *stage.latent_shape((*self.size, channels)))
-        assert np.isfinite(z).all()
-
-    @pytest.mark.parametrize("channels", [1, 3])
-    def test_decode_encode_gives_uint8_nhwc(self, channels):
-        stage, images = self.fitted(channels)
-        out = stage.decode(stage.encode(images[:5]))
-        assert out.dtype == np.uint8
-        assert out.shape == images[:5].shape
-
-    def test_save_load_round_trip(self, tmp_path):
-        stage, images = self.fitted()
-        stage.save(tmp_path)
-        other = self.make()
-        other.load(tmp_path)
-        np.testing.assert_array_equal(other.encode(images[:8]), stage.encode(images[:8]))
-        np.testing.assert_array_equal(other.decode(stage.encode(images[:8])), stage.decode(stage.encode(images[:8])))
-
-    def test_codebook_size_is_known_before_fit(self):
-        size = self.make().codebook_size()
-        assert (size is not None) == self.has_tokens
-        assert size == self.fitted()[0].codebook_size()
-
-    def test_tokens(self):
-        stage, images = self.fitted()
-        size = stage.codebook_size()
-        if size is None:
-            with pytest.raises(NotImplementedError, match="no codebook"):
-                stage.encode_tokens(images[:2])
-            return
-        tokens = stage.encode_tokens(images[:5])
-        assert tokens.dtype == np.int64
-        assert tokens.shape == (5, *stage.latent_shape((*self.size, 3))[1:])
-        assert tokens.min() >= 0 and tokens.max() < size
-        # the codes decode snaps encode's latents to: one image either way, to the bit
-        np.testing.assert_array_equal(stage.decode_tokens(tokens), stage.decode(stage.encode(images[:5])))
-        assert stage.decode_tokens(tokens[:0]).shape == (0, *images.shape[1:])
-
-    def test_bad_tokens_are_refused(self):
-        stage, images = self.fitted()
-        size = stage.codebook_size()
-        if size is None:
-            return
-        tokens = stage.encode_tokens(images[:2])
-        for bad in (tokens + size, tokens - size, tokens.astype(np.float32), tokens[0]):
-            with pytest.raises(ValueError, match="token ids"):
-                stage.decode_tokens(bad)
-
-    def test_fit_is_deterministic(self, tmp_path):
-        a, images = self.fitted(seed=0)
-        b, _ = self.fitted(seed=0, fresh=True)
-        for name, stage in (("a", a), ("b", b)):
-            (tmp_path / name).mkdir()
-            stage.save(tmp_path / name)
-        for f in sorted(p.name for p in (tmp_path / "a").iterdir()):
-            assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
-        np.testing.assert_array_equal(a.encode(images[:4]), b.encode(images[:4]))
-
-
 class TestIdentity(FirstStageContract):
-    def make(self):
-        return IdentityFirstStage()
+    spec = {"name": "identity"}
 
     def test_exact_round_trip_and_range(self):
         stage = self.make()
@@ -137,13 +34,12 @@ class TestIdentity(FirstStageContract):
 
 
 class TestAutoencoderKL(FirstStageContract):
-    def make(self):
-        return AutoencoderFirstStage(kind="kl", block_out_channels=(8, 16), norm_num_groups=8,
-                                     latent_channels=3, train_steps=5, batch_size=8, device="cpu")
+    spec = {"name": "autoencoder", "kind": "kl", "block_out_channels": [8, 16], "norm_num_groups": 8,
+            "latent_channels": 3, "train_steps": 5, "batch_size": 8, "device": "cpu"}
 
     def test_fit_reports_scaling(self):
         stage, images = self.fitted()
-        stats = _FITTED[(type(self), 3, 0)][2]
+        stats = self.fit_report()
         assert {"recon_mse", "scaling_factor"} <= set(stats)
         assert all(isinstance(v, float) for v in stats.values())
         z = stage.encode(images)  # the stats subset is all 32 images here: std is exactly 1 after scaling
@@ -172,14 +68,12 @@ class TestAutoencoderVQ(TestAutoencoderKL):
 
     has_tokens = True
 
-    def make(self):
-        return AutoencoderFirstStage(kind="vq", block_out_channels=(8, 16), norm_num_groups=8, latent_channels=4,
-                                     vq_embed_dim=3, mid_block_attention=False, num_vq_embeddings=16,
-                                     dead_code_restart=2, train_steps=5, batch_size=8, device="cpu")
+    spec = {"name": "autoencoder", "kind": "vq", "block_out_channels": [8, 16], "norm_num_groups": 8,
+            "latent_channels": 4, "vq_embed_dim": 3, "mid_block_attention": False, "num_vq_embeddings": 16,
+            "dead_code_restart": 2, "train_steps": 5, "batch_size": 8, "device": "cpu"}
 
     def test_fit_reports_codebook_use(self):
-        self.fitted()
-        stats = _FITTED[(type(self), 3, 0)][2]
+        stats = self.fit_report()
         assert 1 <= stats["codebook_used"] <= 16
         assert 1 <= stats["codebook_perplexity"] <= stats["codebook_used"]
         assert stats["codebook_restarted"] > 0  # 16 random codes, 2 steps of 8 images: some go unpicked

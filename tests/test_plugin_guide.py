@@ -1,5 +1,6 @@
-"""docs/writing-a-plugin.md runs as written: its module is loaded as a plugin and its contract
-block is collected as tests here, against that module (not the installed example)."""
+"""docs/writing-a-plugin.md runs as written: its plugin modules (the USearch retriever, and the encoder
+section's frozen and trained encoders) are loaded as plugins, and each contract block is collected as tests
+here, against those modules (not the installed example)."""
 
 from __future__ import annotations
 
@@ -16,49 +17,63 @@ from rdmbench import hookspecs, registry
 GUIDE = REPO / "docs" / "writing-a-plugin.md"
 EXAMPLE = REPO / "examples" / "rdmbench-usearch"
 BLOCKS = re.findall(r"^```python\n(.*?)^```", GUIDE.read_text(), flags=re.S | re.M)
-MODULE = "guide_usearch"  # a name of its own, so the guide's class is not the installed example's
+#: the guide's Python blocks, in order: each plugin module, then its tests
+RETRIEVER, RETRIEVER_TESTS, ENCODERS, ENCODER_TESTS = range(4)
+#: names of their own, so the guide's classes are not the installed example's
+MODULES = {RETRIEVER: "guide_usearch", ENCODERS: "guide_encoders"}
 
 
 def test_the_guide_shows_the_example_package_verbatim():
-    assert len(BLOCKS) == 2, "the guide's Python blocks: the plugin module, then its tests"
-    assert BLOCKS[0] == (EXAMPLE / "rdmbench_usearch.py").read_text()
-    assert BLOCKS[1] == (EXAMPLE / "tests" / "test_usearch_retriever.py").read_text()
+    assert len(BLOCKS) == 4, "the guide's Python blocks: the retriever module and its tests, the encoders and theirs"
+    assert BLOCKS[RETRIEVER] == (EXAMPLE / "rdmbench_usearch.py").read_text()
+    assert BLOCKS[RETRIEVER_TESTS] == (EXAMPLE / "tests" / "test_usearch_retriever.py").read_text()
 
 
 @pytest.fixture(scope="module")
-def guide_module(tmp_path_factory):
+def guide_modules(tmp_path_factory):
     folder = tmp_path_factory.mktemp("guide")
-    (folder / f"{MODULE}.py").write_text(BLOCKS[0])
+    for block, name in MODULES.items():
+        (folder / f"{name}.py").write_text(BLOCKS[block])
     sys.path.insert(0, str(folder))  # the contract's missing-library check imports it in a subprocess
     try:
-        yield __import__(MODULE)
+        yield {block: __import__(name) for block, name in MODULES.items()}
     finally:
         sys.path.remove(str(folder))
-        sys.modules.pop(MODULE, None)
+        for name in MODULES.values():
+            sys.modules.pop(name, None)
 
 
-@pytest.fixture(autouse=True)
-def guide_registry(guide_module, monkeypatch):
-    """The installed plugins, with the guide's module in place of the installed example."""
+@pytest.fixture(scope="module", autouse=True)
+def guide_registry(guide_modules):
+    """The installed plugins, with the guide's modules in place of the installed example (for the whole module:
+    the encoder contract's class-scoped fixtures create plugins before any function-scoped fixture runs)."""
     base = registry.get_registry()
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     for name, plugin in base.pm.list_name_plugin():
         if getattr(plugin, "__name__", "") != "rdmbench_usearch":
             pm.register(plugin, name=name)
-    pm.register(guide_module, name=MODULE)
-    monkeypatch.setattr(registry, "_REGISTRY", registry.Registry(pm, base.packages, base.broken))
-    yield
-    monkeypatch.setattr(registry, "_REGISTRY", base)
+    for block, module in guide_modules.items():
+        pm.register(module, name=MODULES[block])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(registry, "_REGISTRY", registry.Registry(pm, base.packages, base.broken))
+        yield
 
 
-def test_the_guide_module_is_the_registered_usearch(guide_module):
-    assert registry.get_registry().info("retriever", "usearch").cls is guide_module.USearchRetriever
+def test_the_guide_modules_are_the_registered_plugins(guide_modules):
+    reg = registry.get_registry()
+    assert reg.info("retriever", "usearch").cls is guide_modules[RETRIEVER].USearchRetriever
+    encoders = guide_modules[ENCODERS]
+    assert reg.info("encoder", "colour-histogram").cls is encoders.ColourHistogramEncoder
+    assert reg.info("encoder", "pca").cls is encoders.PCAEncoder
+    declared = reg.info("encoder", "pca").cls.fit_columns
+    assert declared == ("encoder_explained_variance",) and declared[0].label == "PCA: explained variance"
 
 
-# The guide's test block, collected here: TestUSearch, TestUSearchHalfPrecision, ...
-_tests = types.ModuleType("guide_tests")
-exec(compile(BLOCKS[1], f"{GUIDE}:tests", "exec"), _tests.__dict__)
-for _name, _value in vars(_tests).items():
-    if _name.startswith("Test") and isinstance(_value, type):
-        globals()[f"{_name}FromGuide"] = type(f"{_name}FromGuide", (_value,), {})
+# The guide's test blocks, collected here: TestUSearch, TestUSearchHalfPrecision, TestColourHistogram, TestPCA
+for _block in (RETRIEVER_TESTS, ENCODER_TESTS):
+    _tests = types.ModuleType(f"guide_tests_{_block}")
+    exec(compile(BLOCKS[_block], f"{GUIDE}:tests", "exec"), _tests.__dict__)
+    for _name, _value in vars(_tests).items():
+        if _name.startswith("Test") and isinstance(_value, type):
+            globals()[f"{_name}FromGuide"] = type(f"{_name}FromGuide", (_value,), {})

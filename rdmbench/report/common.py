@@ -51,9 +51,22 @@ def labels(columns: dict[str, Column], extractors: list[str]) -> dict[str, str]:
     return out
 
 
+#: the prefix of a trained encoder's fit columns (``Encoder.fit_columns``): ``encoder_<key>`` holds its fit report's
+#: ``<key>``, a number measured once per fit (the same for every run sharing it), not a score of the samples
+FIT_PREFIX = "encoder_"
+
+
+def fit_names(columns: dict[str, Column]) -> list[str]:
+    """Columns a trained encoder declares from its fit (``encoder_<key>``, numbers: declared with a summary),
+    whatever their better direction: a table shows them beside the scores, without a figure of their own."""
+    return [n for n, c in columns.items() if n.startswith(FIT_PREFIX) and len(n) > len(FIT_PREFIX) and c.summary]
+
+
 def metric_names(columns: dict[str, Column]) -> list[str]:
-    """Columns aggregated and plotted as scores: declared with a summary and a better direction."""
-    return [n for n, c in columns.items() if c.summary and c.better is not None]
+    """Columns aggregated and plotted as scores: declared with a summary and a better direction, fit columns
+    (``fit_names``) aside."""
+    fit = set(fit_names(columns))
+    return [n for n, c in columns.items() if c.summary and c.better is not None and n not in fit]
 
 
 def _flat(obj: Any, prefix: str = "") -> dict[str, Any]:

@@ -10,6 +10,9 @@ Each value carries its 95% bootstrap interval (``<metric>_lo``/``_hi``, rdmbench
 several seeds the row shows mean ± sample std of the seeds and Student's t interval of the mean over the seeds
 (rdmbench.report.common.mean_interval), which holds the training-seed variance that one run's interval lacks.
 
+A trained retrieval encoder's own fit columns (``Encoder.fit_columns``, ``encoder_<key>``) stand in the table
+beside the scores, whatever metrics the suite lists, without figures (rdmbench.report.common.fit_names).
+
 A suite whose sweep groups sweep different keys (top-m at guidance 1 beside guidance at top-m 1)
 is split into parts, one per set of swept keys its runs carry: each part has its own x axis and
 its own panel of every metric figure, and its own line in the precision–recall plane. One table
@@ -23,8 +26,8 @@ import shutil
 from dataclasses import dataclass
 from typing import Any
 
-from rdmbench.report.common import (config_groups, finite, is_seed, labels, mean_interval, metric_names, num,
-                                    one_line, shared_value)
+from rdmbench.report.common import (config_groups, finite, fit_names, is_seed, labels, mean_interval, metric_names,
+                                    num, one_line, shared_value)
 from rdmbench.report.model import Cell, Figure, Gallery, Head, Legend, ReportData, Section, Table, Text
 
 #: a metric's value expected by chance or for novel samples, drawn as a dashed line and noted in its cell
@@ -62,6 +65,7 @@ class View:
     parts: list[Part]
     keys: list[str]            # every part's x and line keys (all its keys where there are several parts)
     metrics: list[str]         # with a value in some successful run
+    fits: list[str]            # a trained encoder's fit columns with a value (``encoder_<key>``): table, no figure
     unmeasured: list[str]      # asked for but without any value
     aux: list[str]             # aggregated into summary.csv only
     settings: list[str]        # declared settings whose value differs between runs: a table column each
@@ -109,15 +113,20 @@ def _view(data: ReportData) -> View:
 
     declared = [m for m in metric_names(data.columns) if m in df]
     wanted = list(wish.get("metrics") or declared)
+    # what a trained encoder reports of its own fit is shown beside the scores whatever the suite's list of
+    # metrics (which picks among the sample metrics), unless that list names it itself
+    fit = [c for c in fit_names(data.columns) if c in df and c not in wanted]
     # a reference value (chance, expected share) is aggregated like the metric it goes with
     refs = [EXPECTED[m][0] for m in wanted if m in EXPECTED and EXPECTED[m][0] in df]
-    aux = [c for c, col in data.columns.items() if c in df and col.summary and col.better is None] + refs
-    for c in {*wanted, *aux} & set(df):
+    aux = [c for c, col in data.columns.items() if c in df and col.summary and col.better is None
+           and c not in fit] + refs
+    for c in {*wanted, *aux, *fit} & set(df):
         for col in (c, c + "_lo", c + "_hi"):
             if col in df:
                 df[col] = pd.to_numeric(df[col], errors="coerce")
     ok = df[~df["_failed"]]
     metrics = [m for m in wanted if m in df and ok[m].notna().any()]
+    fits = [c for c in fit if ok[c].notna().any()]
     aux = [a for a in dict.fromkeys(aux) if a not in metrics and ok[a].notna().any()]
     # a setting with one value in every run is a header fact (rdmbench.report.header); any other is shown
     # per row, so that no run is described by another's value
@@ -127,7 +136,7 @@ def _view(data: ReportData) -> View:
                 and shared_value(ok, c) is None]
     fx = [str(v) for v in ok["feature_extractor"].dropna().unique()] if "feature_extractor" in ok else []
     params = "head_parameters" in df and ok["head_parameters"].notna().any()
-    return View(df, ok, parts, keys, metrics, [m for m in wanted if m not in metrics], aux, settings,
+    return View(df, ok, parts, keys, metrics, fits, [m for m in wanted if m not in metrics], aux, settings,
                 labels(data.columns, fx), bool(params))
 
 
@@ -173,14 +182,14 @@ def _summary(v: View, data: ReportData) -> Any:
             r["head_parameters"] = hp.iloc[0] if len(hp) else np.nan
         for c in v.settings:
             r[c] = _setting(good[c])
-        for c in v.metrics + v.aux:
+        for c in v.metrics + v.fits + v.aux:
             vals_ = good[c].dropna()
             r[f"{c}_mean"] = vals_.mean() if len(vals_) else np.nan
             r[f"{c}_std"] = vals_.std(ddof=1) if len(vals_) > 1 else np.nan
             r[f"{c}_lo"], r[f"{c}_hi"] = mean_interval(good, c) if c + "_lo" in good else (np.nan, np.nan)
         rows.append(r)
     cols = v.keys + ["_part", "_runs", "n", "n_failed"] + (["head_parameters"] if v.params else []) + v.settings + [
-        f"{c}_{s}" for c in v.metrics + v.aux for s in ("mean", "std", "lo", "hi")]
+        f"{c}_{s}" for c in v.metrics + v.fits + v.aux for s in ("mean", "std", "lo", "hi")]
     summary = pd.DataFrame(rows, columns=cols)
     # numbers sort as numbers, anything else in the suite's order (its baseline first), not alphabetically
     first = {k: {val: i for i, val in enumerate(dict.fromkeys(v.df[k]))} for k in v.keys}
@@ -224,8 +233,13 @@ def _results(v: View, summary: Any, data: ReportData) -> list:
         blocks.append(Text("Runs with equal swept values but different configs are kept apart; `config` names the "
                            "keys that differ."))
     blocks += [Text(note), _table(v, summary, data), *_long_settings(v, summary, data)]
+    if v.fits:
+        blocks.append(Text("The retrieval encoder is trained on each run's training set. Its fit's own quality is "
+                           "in " + ", ".join(f"**{v.labels.get(c, c)}**" for c in v.fits) + " (column "
+                           "`encoder_<key>` holds the fit report's `<key>`): measured once per fit and shared by the "
+                           "runs that share it, a property of the retrieval space, not a score of the samples."))
     # what each column means, from its declaration (suite.json), for the columns shown
-    shown = v.metrics + [EXPECTED[m][0] for m in v.metrics if m in EXPECTED and EXPECTED[m][0] in v.aux]
+    shown = v.metrics + [EXPECTED[m][0] for m in v.metrics if m in EXPECTED and EXPECTED[m][0] in v.aux] + v.fits
     notes = [(v.labels.get(c, c), data.columns[c].description) for c in shown
              if c in data.columns and data.columns[c].description]
     if notes:
@@ -265,7 +279,7 @@ def _table(v: View, summary: Any, data: ReportData) -> Table:
     short = _short_settings(v, summary)
     for c in short:
         header.append(Head(v.labels.get(c, c), description=data.columns[c].description))
-    for m in v.metrics:
+    for m in v.metrics + v.fits:
         col = data.columns.get(m)
         header.append(Head(v.labels.get(m, m), col.better if col else None, col.description if col else "", True))
     from rdmbench.scorecard import Results
@@ -274,7 +288,7 @@ def _table(v: View, summary: Any, data: ReportData) -> Table:
         res = Results(data.results_dir)
     except (OSError, ValueError):
         res = None
-    best = {m: _decided_best(summary, m, data, res) for m in v.metrics}
+    best = {m: _decided_best(summary, m, data, res) for m in v.metrics + v.fits}
     rows = []
     for i, (_, r) in enumerate(summary.iterrows()):
         cells = [Cell(one_line(num(r[k])) if pd.notna(r[k]) else "—") for k in v.keys]
@@ -282,7 +296,7 @@ def _table(v: View, summary: Any, data: ReportData) -> Table:
         if v.params:
             cells.append(Cell(f"{r['head_parameters']:,.0f}" if pd.notna(r["head_parameters"]) else "—"))
         cells += [Cell(r[c] or "—") for c in short]
-        for m in v.metrics:
+        for m in v.metrics + v.fits:
             cell = _metric_cell(r, m)
             cell.best = None if best[m] is False else best[m] == i
             cells.append(cell)

@@ -1,0 +1,137 @@
+"""The head contract: what every head passes (``rdmbench.api.Head``), a diffusion head or a token head.
+
+    from rdmbench.testing import HeadContract
+
+    class TestMyHead(HeadContract):
+        spec = {"name": "my-head", "train_steps": 2, "batch_size": 4}
+        sampler = {"steps": 2}
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rdmbench.registry import get_registry
+
+
+class HeadContract:
+    """What every head must do, a diffusion head (latents) or a token head (codebook ids). Subclass it and
+    set, as class attributes:
+
+    - ``spec``: the head spec (``{"name": ..., **constructor arguments}``), small enough to fit in seconds
+      (``train_steps`` of a few, ``batch_size`` of 4);
+    - ``sampler``: SampleRequest settings for this head (``{"steps": 2}`` for diffusion, ``{"top_k": 8}``);
+    - ``shape``, ``codebook_size``, ``context_dim``: what the head is built for (defaults: a 1x8x8 latent
+      or a 4x4 grid of 16 codes, 12-d neighbour embeddings).
+
+    Checked: the plugin is registered and described; samples have the head's shape and dtype (token ids in
+    range); fitting and sampling are deterministic for a seed and the sampling seed matters; fitting
+    changes the weights and reports ``head_parameters``; save/load round-trips samples exactly; the
+    parametric baseline (k = 0, same ``context_dim``) has a parameter count within 2 % of the retrieval
+    head's and ignores any neighbours it is given; guidance (when the head supports it) changes samples
+    and scale 1 equals no guidance; ``check_sampler`` answers in one line.
+    """
+
+    spec: dict = {}
+    sampler: dict = {}
+    shape: tuple[int, ...] | None = None
+    codebook_size = 16
+    context_dim = 12
+    num = 6
+
+    @property
+    def tokens(self) -> bool:
+        return get_registry().info("head", self.spec["name"]).cls.generates == "tokens"
+
+    def inputs(self, k: int):
+        from rdmbench.api import HeadInputs
+
+        shape = self.shape or ((4, 4) if self.tokens else (1, 8, 8))
+        return HeadInputs(tuple(shape), self.context_dim, k, self.codebook_size if self.tokens else None)
+
+    def make(self, k: int = 2, seed: int = 0):
+        head = get_registry().create("head", get_registry().validate("head", self.spec))
+        head.setup(self.inputs(k), "cpu", seed)
+        return head
+
+    def data(self, k: int, n: int = 32, seed: int = 0):
+        from rdmbench.api import TrainingData
+
+        rng = np.random.default_rng(seed)
+        shape = self.inputs(k).shape
+        x = rng.integers(0, self.codebook_size, (n, *shape)) if self.tokens \
+            else rng.standard_normal((n, *shape)).astype(np.float32)
+        db = rng.standard_normal((50, self.context_dim)).astype(np.float16)
+        return TrainingData(x, rng.integers(0, 50, (n, 4)), db, k)
+
+    def fitted(self, k: int = 2, seed: int = 0):
+        head = self.make(k)
+        head.info = head.fit(self.data(k), seed=seed)
+        return head
+
+    def request(self, k: int = 2, **kw):
+        from rdmbench.api import SampleRequest
+
+        context = self.data(k).context(np.arange(self.num)) if k else None
+        return SampleRequest(context, self.num, **{"seed": 3, "batch_size": 4, **self.sampler, **kw})
+
+    def weights(self, head) -> np.ndarray:
+        return np.concatenate([p.detach().cpu().numpy().ravel() for p in head.network().parameters()])
+
+    def test_registered_and_described(self):
+        info = get_registry().info("head", self.spec["name"])
+        assert info.cls.description(), "the first docstring line is what `rdmbench plugins` shows"
+        assert info.cls.generates in ("latents", "tokens")
+
+    def test_sample_shape_dtype_and_seed(self):
+        head = self.fitted()
+        out = head.sample(self.request())
+        assert out.shape == (self.num, *self.inputs(2).shape), out.shape
+        if self.tokens:
+            assert out.dtype == np.int64 and out.min() >= 0 and out.max() < self.codebook_size
+        else:
+            assert out.dtype == np.float32 and np.isfinite(out).all()
+        assert not np.array_equal(out, head.sample(self.request(seed=4))), "the sampling seed must matter"
+
+    def test_fit_is_seeded_and_trains(self):
+        a, b = self.fitted(), self.fitted()
+        np.testing.assert_array_equal(a.sample(self.request()), b.sample(self.request()))
+        assert not np.array_equal(self.weights(a), self.weights(self.make())), "fit left the weights as they were"
+        assert a.info["head_parameters"] == a.parameter_count() > 0
+        assert not np.array_equal(self.weights(a), self.weights(self.fitted(seed=1))), "the fit seed must matter"
+
+    def test_save_load_round_trip(self, tmp_path):
+        head = self.fitted()
+        head.save(tmp_path)
+        again = self.make(seed=5)
+        again.load(tmp_path)
+        np.testing.assert_array_equal(head.sample(self.request()), again.sample(self.request()))
+
+    def test_baseline_has_the_same_parameters(self):
+        retrieval, baseline = self.make(k=4).parameter_count(), self.make(k=0).parameter_count()
+        assert abs(baseline - retrieval) <= 0.02 * retrieval, f"baseline {baseline} vs retrieval head {retrieval}"
+
+    def test_baseline_ignores_neighbours(self):
+        from dataclasses import replace
+
+        head = self.fitted(k=0)
+        plain = head.sample(self.request(k=0))
+        rng = np.random.default_rng(1)
+        for _ in range(2):
+            context = rng.standard_normal((self.num, 2, self.context_dim)).astype(np.float32)
+            assert head.sample(replace(self.request(k=0), context=context)).tobytes() == plain.tobytes()
+
+    def test_guidance(self):
+        head = self.fitted()
+        if not head.supports_guidance():
+            pytest.skip("this head as configured has no null conditioning")
+        plain = head.sample(self.request())
+        assert head.sample(self.request(guidance_scale=1.0)).tobytes() == plain.tobytes()
+        assert not np.array_equal(head.sample(self.request(guidance_scale=3.0)), plain)
+
+    def test_check_sampler_answers_in_one_line(self):
+        head = self.make()
+        assert head.check_sampler(self.request(), self.codebook_size if self.tokens else None) is None
+        problem = head.check_sampler(self.request(top_k=10 ** 6, temperature=0.0), self.codebook_size)
+        assert isinstance(problem, str) and problem and "\n" not in problem
