@@ -75,10 +75,10 @@ def measure(name: str, steps: int, samples: int, tmp: Path) -> dict:
     step, gather = statistics.median(step_s), statistics.median(gather_s)
 
     sampler = {"top_k": 50} if tokens else {"steps": 20}
-    request = SampleRequest(data.context(np.arange(samples)), samples, guidance_scale=2.0, seed=0,
-                            batch_size=250, **sampler)
+    request = SampleRequest(context=data.context(np.arange(samples)), num=samples, guidance_scale=2.0, seed=0,
+                            batch_size=250)
     start = time.perf_counter()
-    out = head.sample(request)
+    out = head.sample(request, None, **sampler)
     sample_s = time.perf_counter() - start
     decode_s = decode_time(out, tokens)
     per_image = int(np.prod(shape[-2:])) if tokens else None

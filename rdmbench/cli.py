@@ -265,6 +265,8 @@ def plugin_help(info, header: bool = True) -> str:
     if info.kind == "retriever":
         sections = [("build arguments (retriever.build)", sections[0][1]),
                     ("query arguments (retriever.query)", arguments(cls.search_index, skip=3))]
+    elif info.kind == "head":
+        sections.append(("sampler arguments (sample.head)", arguments(cls.sample, skip=3, doc_from=cls.sample)))
     for title, args in sections:
         lines.append(f"  {title}:" + ("" if args else " none"))
         for a in args:

@@ -201,6 +201,28 @@ def set_dotted(config: dict[str, Any], key: str, value: Any) -> None:
     node[parts[-1]] = copy.deepcopy(value)
 
 
+#: settings that belong to another section's plugin: a head's sampler settings (``sample.head``) are the keyword
+#: arguments of that head's ``sample``, written apart because they are not part of what it trains
+COMPANIONS = {"head": "sample.head"}
+
+
+def reset_companions(config: dict[str, Any], base: dict[str, Any], written: dict[str, Any]) -> None:
+    """A run whose sweep or ``--set`` switches a plugin section to another plugin than the base's (a grid over
+    ``head.name``) gets that plugin's default companion settings, as it gets its default arguments, unless
+    the same values write them (a zip of ``head`` and ``sample.head``)."""
+    for section, companion in COMPANIONS.items():
+        own, theirs = config.get(section), base.get(section)
+        if not (isinstance(own, dict) and isinstance(theirs, dict)) or own.get("name") == theirs.get("name"):
+            continue
+        if any(k == companion or k.startswith(companion + ".") or companion.startswith(k + ".") for k in written):
+            continue
+        *parents, last = companion.split(".")
+        node = config
+        for p in parents:
+            node = node.setdefault(p, {}) if isinstance(node.get(p, {}), dict) else {}
+        node.pop(last, None)
+
+
 def set_all(config: dict[str, Any], values: dict[str, Any]) -> None:
     """``set_dotted`` for each key, plugin names first, so that a switched plugin keeps the arguments
     set beside its name (``head.name: rarm`` with ``head.train_steps: 400``)."""
@@ -411,6 +433,7 @@ def _load(path: Path, doc: dict[str, Any], profile: str | None, registry: Regist
         config = copy.deepcopy(base)
         set_all(config, swept)
         set_all(config, run_sets)  # after the sweep: may refine a swept section, never an axis
+        reset_companions(config, base, {**swept, **run_sets})
         origins = {**override_at, "seed": seeds_at, **axis_origins(sweep, swept, sweep_at),
                    **{key: f"--set {key}" for key in run_sets}}
         try:

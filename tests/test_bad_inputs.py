@@ -43,6 +43,12 @@ def setter(dotted: str, value) -> Callable[[dict], None]:
     return change
 
 
+def rarm(doc: dict) -> None:
+    """The token head, sampled with its own default settings (the tiny suite's are rdm's)."""
+    setter("base.head", {"name": "rarm"})(doc)
+    doc["base"]["sample"].pop("head", None)
+
+
 def run(*extra: str, change=None, setup: Callable[[Path], None] | None = None):
     """A case: the suite (with `change` applied) run with `extra` arguments."""
     def make(tmp: Path) -> list[str]:
@@ -171,23 +177,27 @@ CASES = {
     "train split missing": (run(change=setter("base.data.train_split", "training")), "base.data.train_split"),
     "reference split missing": (run(change=setter("base.data.reference_split", "val")), "base.data.reference_split"),
     "token head over a first stage without a codebook": (
-        run(change=setter("base.head", {"name": "rarm"})),
+        run(change=rarm),
         "base.first_stage: head 'rarm' generates codebook tokens, and first stage 'identity' as configured has no "
         "codebook"),
     "top-k larger than the codebook": (
-        run(change=lambda d: (setter("base.head", {"name": "rarm"})(d), setter("base.first_stage", VQ)(d),
-                              setter("base.sample.top_k", 300)(d))),
-        "base.sample: sample.top_k=300 must be None (the whole codebook) or in 1..256"),
+        run(change=lambda d: (rarm(d), setter("base.first_stage", VQ)(d),
+                              setter("base.sample.head", {"top_k": 300})(d))),
+        "base.sample.head: top_k=300 must be None (the whole codebook) or in 1..256"),
     "temperature not positive": (
-        run(change=lambda d: (setter("base.head", {"name": "rarm"})(d), setter("base.first_stage", VQ)(d),
-                              setter("base.sample.temperature", 0.0)(d))),
-        "base.sample.temperature"),
-    "top-k asked of a diffusion head": (run(change=setter("base.sample.top_k", 50)),
-                                        "base.sample: sample.top_k and sample.temperature apply to token heads"),
+        run(change=lambda d: (rarm(d), setter("base.first_stage", VQ)(d),
+                              setter("base.sample.head", {"temperature": 0.0})(d))),
+        "base.sample.head: temperature=0.0 must be > 0"),
+    "top-k asked of a diffusion head": (run(change=setter("base.sample.head", {"top_k": 50})),
+                                        "base.sample.head.top_k: unknown key 'top_k' (allowed: solver, steps, eta) for "
+                                        "head 'rdm' sampler"),
     "a diffusion solver asked of a token head": (
-        run(change=lambda d: (setter("base.head", {"name": "rarm"})(d), setter("base.first_stage", VQ)(d),
-                              setter("base.sample.solver", "dpm++")(d))),
-        "base.sample: sample.solver='dpm++' applies to diffusion heads (rdm)"),
+        run(change=lambda d: (rarm(d), setter("base.first_stage", VQ)(d),
+                              setter("base.sample.head", {"solver": "dpm++"})(d))),
+        "base.sample.head.solver: unknown key 'solver' (allowed: top_k, temperature) for head 'rarm' sampler"),
+    "a solver that is no diffusers scheduler": (
+        run(change=setter("base.sample.head", {"solver": "dpm"})),
+        "base.sample.head: solver='dpm' is not a diffusers scheduler; allowed: ddim, dpm++ or a scheduler class name"),
     "a suite name outside results/": (run(change=setter("suite", "../../elsewhere/x")), "suite: '../../elsewhere/x' is "
                                                                                         "not a suite name"),
     "a report axis the suite does not sweep": (run(change=setter("report", {"x": "k_trian"})),

@@ -22,32 +22,37 @@ class TestRDM(HeadContract):
     spec = {"name": "rdm", "block_out_channels": [8, 16], "attention_levels": [False, True], "norm_num_groups": 8,
             "cross_attention_dim": 16, "train_steps": 2, "batch_size": 4}
     sampler = {"steps": 2}
+    bad_sampler = {"solver": "dpm++", "eta": 0.5}
 
     def test_guidance_batched_equals_split(self):
         head = self.fitted()
-        batched = head.sample(self.request(2, guidance_scale=3.0, guidance_batching="batched"))
-        split = head.sample(self.request(2, guidance_scale=3.0, guidance_batching="split"))
+        batched = self.draw(head, self.request(2, guidance_scale=3.0, guidance_batching="batched"))
+        split = self.draw(head, self.request(2, guidance_scale=3.0, guidance_batching="split"))
         np.testing.assert_allclose(batched, split, atol=1e-4)
-        assert not np.allclose(batched, head.sample(self.request(2)))
+        assert not np.allclose(batched, self.draw(head, self.request(2)))
 
     def test_guided_sampling_is_byte_identical(self):
         """Same config, fresh heads: the same bytes (the path is the pipeline's resolved choice, never a timed pick)."""
         a, b = self.make(), self.make()
-        first = a.sample(self.request(2, guidance_scale=2.0, guidance_batching="split"))
-        assert first.tobytes() == b.sample(self.request(2, guidance_scale=2.0, guidance_batching="split")).tobytes()
-        assert first.tobytes() == a.sample(self.request(2, guidance_scale=2.0)).tobytes()  # split is the default
+        first = self.draw(a, self.request(2, guidance_scale=2.0, guidance_batching="split"))
+        assert first.tobytes() == self.draw(b, self.request(2, guidance_scale=2.0, guidance_batching="split")).tobytes()
+        assert first.tobytes() == self.draw(a, self.request(2, guidance_scale=2.0)).tobytes()  # split is the default
         with pytest.raises(ValueError, match="guidance_batching"):
-            a.sample(self.request(2, guidance_scale=2.0, guidance_batching="auto"))  # must come resolved
+            self.draw(a, self.request(2, guidance_scale=2.0, guidance_batching="auto"))  # must come resolved
 
 
-def test_dpm_solver_samples_and_is_seeded():
-    head = TestRDM().fitted()
-    request = TestRDM().request(solver="dpm++", steps=3)
-    out = head.sample(request)
+def test_solvers_are_diffusers_schedulers_by_name_and_seeded():
+    head, request = TestRDM().fitted(), TestRDM().request()
+    out = head.sample(request, solver="dpm++", steps=3)
     assert out.shape == (6, 1, 8, 8) and np.isfinite(out).all()
-    assert out.tobytes() == head.sample(request).tobytes()
-    assert not np.allclose(out, head.sample(TestRDM().request(steps=3)))  # not DDIM's path
-    assert "eta" in head.check_sampler(TestRDM().request(solver="dpm++", eta=0.5), None)
+    assert out.tobytes() == head.sample(request, solver="dpm++", steps=3).tobytes()
+    assert not np.allclose(out, head.sample(request, steps=3))  # not DDIM's path
+    # any diffusers scheduler by its class name; DDIM by name is the short name's
+    euler = head.sample(request, solver="EulerDiscreteScheduler", steps=3)
+    assert np.isfinite(euler).all() and not np.allclose(euler, out)
+    assert head.sample(request, solver="DDIMScheduler", steps=3).tobytes() == head.sample(request, steps=3).tobytes()
+    assert "eta" in head.check_sampler(None, solver="dpm++", eta=0.5)
+    assert "not a diffusers scheduler" in head.check_sampler(None, solver="dpm+")
 
 
 def test_rdm_rejects_inconsistent_levels():

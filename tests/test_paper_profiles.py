@@ -79,7 +79,7 @@ def scale_down(suite: str, f: dict) -> list[str]:
     sets += [f"first_stage.path={f['vq']}",
              "head.block_out_channels=[32, 32]", "head.attention_levels=[false, true]", "head.layers_per_block=1",
              "head.cross_attention_dim=16", "head.batch_size=8",
-             f"sample.num={SAMPLES}", "sample.steps=2", f"sample.batch_size={SAMPLES}",
+             f"sample.num={SAMPLES}", "sample.head.steps=2", f"sample.batch_size={SAMPLES}",
              f"metrics.feature_extractor.weights_path={f['inception']}",
              f"metrics.use.kid.subset_size={SAMPLES - 1}", "metrics.use.inception-score.splits=2",
              "metrics.use.class-agreement.test_fraction=0.5", "metrics.bootstrap=0"]

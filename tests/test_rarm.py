@@ -19,6 +19,7 @@ TINY = dict(n_layer=1, n_embd=32, n_head=2)
 class TestRARMContract(HeadContract):
     spec = {"name": "rarm", "n_layer": 1, "n_embd": 32, "n_head": 2, "train_steps": 3, "batch_size": 4}
     sampler = {"top_k": 8}
+    bad_sampler = {"top_k": 10 ** 6}
 
 
 def make(k: int = 4, seed: int = 0, **cfg) -> RARMHead:
@@ -53,7 +54,7 @@ def trained():
 
 
 def request(data: TrainingData, num: int = 12, **kw) -> SampleRequest:
-    return SampleRequest(data.context(np.arange(num)), num, **{"seed": 3, "batch_size": 5, **kw})
+    return SampleRequest(context=data.context(np.arange(num)), num=num, **{"seed": 3, "batch_size": 5, **kw})
 
 
 def test_save_load_round_trip_guided(trained, tmp_path):
@@ -106,7 +107,7 @@ def test_guidance(trained):
     assert agree["guided"] > agree["plain"] + 0.01, agree
     # scale 0 is the unconditional (null token) prediction
     uncond = head.sample(request(data, **req, guidance_scale=0.0))
-    assert (uncond == head.sample(SampleRequest(None, **req, seed=3))).mean() > 0.95
+    assert (uncond == head.sample(SampleRequest(context=None, **req, seed=3))).mean() > 0.95
 
 
 @pytest.mark.parametrize("batching", ["split", "batched"])
@@ -118,7 +119,7 @@ def test_guidance_formula(trained, batching):
     context = torch.from_numpy(data.context(np.arange(5)))
     ids = torch.full((5, 1), head.bos)
     with torch.inference_mode():
-        stream = head._logits_stream(context, 5, SampleRequest(None, 5, guidance_scale=3.0, guidance_batching=batching))
+        stream = head._logits_stream(context, 5, SampleRequest(context=None, num=5, guidance_scale=3.0, guidance_batching=batching))
         cond, uncond = head.model(ids, context)[:, -1], head.model(ids, None)[:, -1]
         torch.testing.assert_close(stream(ids), uncond + 3.0 * (cond - uncond), atol=1e-4, rtol=1e-4)
         assert (cond - uncond).abs().max() > 0.1  # the neighbours do change the prediction
@@ -139,21 +140,22 @@ def test_learns_from_neighbours(trained):
                          for d in (data, wrong))
     assert true < 1.3 and shifted > true + 0.5, (true, shifted)
     # and samples follow the neighbours' class
-    out = head.sample(request(data, num=40, batch_size=40, top_k=4))
+    out = head.sample(request(data, num=40, batch_size=40), top_k=4)
     assert (out == patterns[labels[:40]]).mean() > 0.7
 
 
 def test_sampler_errors():
     head = make()
-    ok = SampleRequest(None, 1)
-    assert head.check_sampler(ok, VOCAB) is None
-    assert head.check_sampler(SampleRequest(None, 1, top_k=VOCAB), VOCAB) is None
+    assert head.check_sampler(VOCAB) is None
+    assert head.check_sampler(VOCAB, top_k=VOCAB) is None
     for bad, key in ((dict(top_k=0), "top_k"), (dict(top_k=VOCAB + 1), "top_k"), (dict(temperature=0.0), "temperature"),
-                     (dict(temperature=-1.0), "temperature"), (dict(guidance_batching="both"), "guidance_batching")):
-        problem = head.check_sampler(SampleRequest(None, 1, **bad), VOCAB)
+                     (dict(temperature=-1.0), "temperature")):
+        problem = head.check_sampler(VOCAB, **bad)
         assert problem and key in problem and "\n" not in problem
         with pytest.raises(ValueError, match=key):
-            head.sample(SampleRequest(None, 1, **bad))
+            head.sample(SampleRequest(context=None, num=1), **bad)
+    with pytest.raises(ValueError, match="guidance_batching"):
+        head.sample(SampleRequest(context=None, num=1, guidance_batching="both"))
 
 
 @pytest.mark.parametrize("cfg, key", [(dict(n_embd=30, n_head=4), "n_embd"), (dict(n_head=0), "n_head"),
@@ -172,8 +174,8 @@ def test_needs_a_codebook():
     assert err.value.key == "first_stage"
 
 
-@pytest.mark.parametrize("sample", [{"mode": {"name": "held-out"}, "k": 1, "top_k": 8},
-                                    {"mode": {"name": "uniform"}, "guidance_scale": 2.0, "temperature": 0.7},
+@pytest.mark.parametrize("sample", [{"mode": {"name": "held-out"}, "k": 1, "head": {"top_k": 8}},
+                                    {"mode": {"name": "uniform"}, "guidance_scale": 2.0, "head": {"temperature": 0.7}},
                                     {"database": {"name": "from-dataset", "size": 60,
                                                   "dataset": {"name": "synthetic-shapes", "image_size": 16,
                                                               "train_size": 80, "test_size": 20, "seed": 3}}}])
@@ -197,6 +199,7 @@ def test_a_run_samples_rarm_in_every_mode(sample, tmp_path):
         head={"name": "rarm", "n_layer": 1, "n_embd": 16, "n_head": 2, "train_steps": 3, "batch_size": 8},
         encoder={"name": "pixels", "normalize": True},
         metrics={"feature_extractor": {"name": "pixels"}, "use": {"fid": {}}})
+    doc["base"]["sample"].pop("head")  # rdm's sampler settings: rarm samples with its own defaults
     doc["base"]["sample"].update(sample)
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(doc))
     cfg = load_suite(tmp_path / "s.yaml").runs[0].spec

@@ -197,7 +197,7 @@ OTHER_PLUGINS = ONE_RUN.replace("first_stage: {name: identity}", """first_stage:
     "head: {name: rdm, block_out_channels: [8, 16], attention_levels: [false, true], norm_num_groups: 8,\n"
     "         cross_attention_dim: 16, train_steps: 3, batch_size: 8}",
     "head: {name: rarm, n_layer: 1, n_embd: 16, n_head: 2, train_steps: 2, batch_size: 8}").replace(
-    "sample: {num: 24, steps: 2, batch_size: 12}", "sample: {num: 24, batch_size: 12, mode: {name: held-out}}")
+    "sample: {num: 24, head: {steps: 2}, batch_size: 12}", "sample: {num: 24, batch_size: 12, mode: {name: held-out}}")
 
 
 @pytest.mark.parametrize("suite", [OTHER_PLUGINS, RETRIEVAL_RUN := """
@@ -367,19 +367,42 @@ def with_sample(spec: Any, **changes: Any) -> Any:
     return type(spec).model_validate({**spec.model_dump(), "sample": {**spec.sample.model_dump(), **changes}})
 
 
-SAMPLER = ("num", "k", "guidance_scale", "solver", "steps", "eta", "batch_size", "top_k", "temperature",
-           "guidance_batching")
+SAMPLER = ("num", "k", "guidance_scale", "batch_size", "guidance_batching")
 
 
 @pytest.mark.parametrize("field", SAMPLER)
 def test_every_sampler_setting_is_in_the_samples_key(walk, field):
     walker, cfg, _ = walk
     value = getattr(cfg.sample, field)
-    named = {"solver": "dpm++", "guidance_batching": "batched", "top_k": 5}
+    named = {"guidance_batching": "batched"}
     other = named[field] if field in named else type(value)(value + 1)
     assert other != value
     cfg = with_sample(cfg, guidance_scale=2.0) if field == "guidance_batching" else cfg
     assert samples_key(walker, cfg) != samples_key(walker, with_sample(cfg, **{field: other}))
+
+
+def head_sampler_arguments() -> list[tuple[str, str]]:
+    registry = get_registry()
+    return [(name, a.name) for name in registry.names("head")
+            for a in arguments(registry.info("head", name).cls.sample, skip=3)]
+
+
+@pytest.mark.parametrize("head,argument", head_sampler_arguments())
+def test_every_sampler_argument_of_every_head_is_in_the_samples_key(walk, head, argument):
+    """A head's own sampler settings (``sample.head``, its ``sample``'s keyword arguments) are keyed."""
+    walker, cfg, _ = walk
+    registry = get_registry()
+    arg = next(a for a in arguments(registry.info("head", head).cls.sample, skip=3) if a.name == argument)
+    spec = type(cfg).model_validate({**cfg.model_dump(), "head": {"name": head}, "sample": {
+        **cfg.sample.model_dump(), "head": {}}})
+    named = {"solver": ["dpm++"], "top_k": [5]}
+    for value in named.get(argument, []) + other_values(arg, Path(".")):
+        changed = with_sample(spec, head={argument: value})
+        if changed.sample.head[argument] == arg.default:
+            continue
+        assert samples_key(walker, spec) != samples_key(walker, changed)
+        return
+    pytest.fail(f"no other value of {head}.sample's {argument} could be built: teach other_values() one")
 
 
 def mode_arguments() -> list[tuple[str, str]]:

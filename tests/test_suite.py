@@ -51,9 +51,9 @@ def test_zip_and_seeds(tmp_path):
 
 
 def test_unknown_key_is_named_with_allowed_values(tmp_path):
-    msg = mutate(tmp_path, lambda d: d["base"]["sample"].update(stepz=3))
-    assert f"s.yaml:{line_of(tmp_path / 's.yaml', 'stepz:')}: base.sample.stepz: unknown key 'stepz'" in msg
-    assert "steps" in msg
+    msg = mutate(tmp_path, lambda d: d["base"]["sample"].update(nmu=3))
+    assert f"s.yaml:{line_of(tmp_path / 's.yaml', 'nmu:')}: base.sample.nmu: unknown key 'nmu'" in msg
+    assert "num" in msg
 
 
 def test_unknown_plugin_suggests_closest(tmp_path):
@@ -92,8 +92,8 @@ def test_errors_in_sweep_values_are_reported_where_they_were_written(tmp_path):
                                                                {"retriever.name": ["exakt"]}]))
     at = [i for i, t in enumerate((tmp_path / "s.yaml").read_text().splitlines(), 1) if "retriever.name:" in t][1]
     assert f"s.yaml:{at}: sweep.groups[1].retriever.name: unknown retriever 'exakt'" in msg
-    msg = mutate(tmp_path, lambda d: d.update(profiles={"cpu": {"sweep": {"zip": {"sample.steps": [0]}}}}))
-    assert "profiles.cpu.sweep.zip.sample.steps: Input should be greater than 0" in msg
+    msg = mutate(tmp_path, lambda d: d.update(profiles={"cpu": {"sweep": {"zip": {"sample.num": [0]}}}}))
+    assert "profiles.cpu.sweep.zip.sample.num: Input should be greater than 0" in msg
     msg = mutate(tmp_path, lambda d: d.update(profiles={"cpu": {"head.batch_size": "8"}}))
     assert "profiles.cpu.head.batch_size: Input should be a valid integer" in msg
     msg = mutate(tmp_path, lambda d: d.update(seeds=["1"]))

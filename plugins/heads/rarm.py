@@ -132,25 +132,26 @@ class RARMHead(Head):
         """Guidance needs the null prediction that ``cond_dropout`` > 0 teaches."""
         return self.cfg["cond_dropout"] > 0
 
-    def check_sampler(self, request: SampleRequest, codebook_size: int | None) -> str | None:
-        # as rdm refuses top_k and temperature. Not eta or steps: suites sweeping both heads set them for rdm
-        # in the one sample section (the base's paper profile: eta 1.0), which rarm then has to ignore
-        if request.solver != "ddim":
-            return (f"sample.solver={request.solver!r} applies to diffusion heads (rdm); rarm samples tokens "
-                    "with sample.top_k and sample.temperature: drop it")
-        if request.top_k is not None and not 1 <= request.top_k <= (codebook_size or request.top_k):
+    def check_sampler(self, codebook_size: int | None, *, top_k: int | None = None,
+                      temperature: float = 1.0) -> str | None:
+        if top_k is not None and not 1 <= top_k <= (codebook_size or top_k):
             allowed = f"in 1..{codebook_size} (the codebook's size)" if codebook_size else "at least 1"
-            return f"sample.top_k={request.top_k} must be None (the whole codebook) or {allowed}"
-        if not request.temperature > 0:
-            return f"sample.temperature={request.temperature} must be > 0"
-        if request.guidance_batching not in ("batched", "split"):
-            return f"guidance_batching must be 'batched' or 'split', got {request.guidance_batching!r}"
+            return f"top_k={top_k} must be None (the whole codebook) or {allowed}"
+        if not temperature > 0:
+            return f"temperature={temperature} must be > 0"
         return None
 
-    def sample(self, request: SampleRequest, progress=None) -> np.ndarray:
+    def sample(self, request: SampleRequest, progress=None, *, top_k: int | None = None,
+               temperature: float = 1.0) -> np.ndarray:
+        """Args:
+            top_k: draw each token from the top_k most likely codes (None: the whole codebook).
+            temperature: divides the logits before the draw (below 1: sharper).
+        """
         import torch
 
-        problem = self.check_sampler(request, self.codebook_size)
+        problem = self.check_sampler(self.codebook_size, top_k=top_k, temperature=temperature)
+        if request.guidance_batching not in ("batched", "split"):
+            problem = f"guidance_batching must be 'batched' or 'split', got {request.guidance_batching!r}"
         if problem:
             raise ValueError(problem)
         if self.k == 0:  # the baseline was never shown neighbours; whatever context arrives, it sees the null token
@@ -168,7 +169,7 @@ class RARMHead(Head):
                 next_logits = self._logits_stream(context, n, request)
                 ids = torch.full((n, 1), self.bos, dtype=torch.long, device=self.device)
                 for i in range(length):
-                    logits = self._warp(next_logits(ids), request)
+                    logits = self._warp(next_logits(ids), top_k, temperature)
                     # drawn on the CPU generator: the same tokens for a seed on any device
                     chosen = torch.multinomial(torch.softmax(logits, dim=-1).cpu(), 1, generator=gen)
                     out[s:s + n, i] = chosen[:, 0].numpy()
@@ -212,15 +213,15 @@ class RARMHead(Head):
             return uncond + scale * (cond - uncond)
         return split
 
-    def _warp(self, logits, request: SampleRequest):
+    def _warp(self, logits, top_k: int | None, temperature: float):
         """Mask BOS, then temperature and top-k, through transformers' own logits warpers."""
         from transformers.generation.logits_process import TemperatureLogitsWarper, TopKLogitsWarper
 
         logits[:, self.bos] = -float("inf")
-        if request.temperature != 1.0:
-            logits = TemperatureLogitsWarper(request.temperature)(None, logits)
-        if request.top_k is not None and request.top_k < self.codebook_size:
-            logits = TopKLogitsWarper(request.top_k)(None, logits)
+        if temperature != 1.0:
+            logits = TemperatureLogitsWarper(temperature)(None, logits)
+        if top_k is not None and top_k < self.codebook_size:
+            logits = TopKLogitsWarper(top_k)(None, logits)
         return logits
 
     # -- persistence ----------------------------------------------------------------------------------

@@ -5,8 +5,9 @@ cross-attending to the k neighbour embeddings {phi(y) : y in xi_k(x, D)}; a line
 (diffusers' ``encoder_hid_proj``) maps the encoder's dimension to the attention width. A learned
 null conditioning replaces the neighbours with probability ``cond_dropout`` during training, which
 gives classifier-free guidance at sampling time (Ho & Salimans 2022) and, with ``k = 0``, the fully
-parametric baseline: the same network that only ever sees the null token. Sampling uses DDIM
-(Song et al. 2021) or DPM-Solver++ (Lu et al. 2022; ``sample.solver``) with the EMA weights.
+parametric baseline: the same network that only ever sees the null token. Sampling uses a diffusers
+scheduler chosen by name (``sample.head.solver``): DDIM (Song et al. 2021, the default), DPM-Solver++
+(Lu et al. 2022) or any other diffusers scheduler class, with the EMA weights.
 
 Equal parameters (the paper compares RDM and baseline at equal parameter count): the pipeline
 builds the ``k = 0`` baseline with the same ``context_dim`` as the RDM it is compared with (the
@@ -161,11 +162,18 @@ class RDMHead(Head):
         return (per_item * weight).mean()
 
     # -- sampling -------------------------------------------------------------------------------------
-    def sample(self, request: SampleRequest, progress=None) -> np.ndarray:
+    def sample(self, request: SampleRequest, progress=None, *, solver: str = "ddim", steps: int = 50,
+               eta: float = 0.0) -> np.ndarray:
+        """Args:
+            solver: a diffusers scheduler: ddim, dpm++ (DPM-Solver++ 2nd order multistep) or a diffusers
+                scheduler class name (e.g. EulerDiscreteScheduler), set up from the training schedule.
+            steps: denoising steps.
+            eta: DDIM's noise (0: deterministic; 1: DDPM-like); only for a scheduler whose step takes it.
+        """
         import torch
 
         gen = torch.Generator().manual_seed(request.seed)
-        step_args = {"generator": gen, **({"eta": request.eta} if request.solver == "ddim" else {})}
+        step_args = {"generator": gen, **({"eta": eta} if _takes_eta(solver) else {})}
         out = np.empty((request.num, *self.latent_shape), dtype=np.float32)
         batches = range(0, request.num, request.batch_size)
         self.model.eval()
@@ -173,36 +181,30 @@ class RDMHead(Head):
             request = replace(request, context=None)
         guided = request.guidance_scale != 1.0 and request.context is not None
         mode = self._guidance_mode(request) if guided else "none"
-        ctx_progress = progress.task("sample", len(batches) * request.steps) if progress else nullcontext()
+        ctx_progress = progress.task("sample", len(batches) * steps) if progress else nullcontext()
         with torch.inference_mode(), ctx_progress as advance:
             for s in batches:
                 n = min(request.batch_size, request.num - s)
                 context = float_tensor(None if request.context is None else request.context[s:s + n], self.device)
                 x = torch.randn((n, *self.latent_shape), generator=gen).to(self.device)
-                solver = self._solver(request)
-                for t in solver.timesteps:
+                scheduler = self._scheduler(solver, steps)
+                for t in scheduler.timesteps:
                     pred = self._guided_forward(x, t, context, request.guidance_scale, mode)
-                    x = solver.step(pred, t, x, **step_args).prev_sample
+                    x = scheduler.step(pred, t, x, **step_args).prev_sample
                     if advance:
                         advance(1)
                 out[s:s + n] = x.float().cpu().numpy()
         return out
 
-    def _solver(self, request: SampleRequest):
-        """diffusers' DDIM (``eta`` > 0 adds its noise) or DPM-Solver++ (2nd order multistep, Lu et al. 2022:
-        fewer steps to the same quality), set up for ``request.steps``; a fresh one per batch (it keeps state)."""
-        from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
-
-        if request.solver == "dpm++":
-            # "leading" spacing, as DDIM's: linspace starts at t = 999, where squaredcos_cap_v2 leaves sigma ~ 2e4
-            # and the data prediction explodes (measured: FD 2653 vs DDIM's 1068 at 10 steps)
-            solver = DPMSolverMultistepScheduler.from_config(
-                self.scheduler.config, algorithm_type="dpmsolver++", solver_order=2, lower_order_final=True,
-                timestep_spacing="leading")
-        else:
-            solver = DDIMScheduler.from_config(self.scheduler.config, clip_sample=self.cfg["clip_sample"])
-        solver.set_timesteps(request.steps)
-        return solver
+    def _scheduler(self, solver: str, steps: int):
+        """The diffusers scheduler ``solver`` names, from the training schedule's config, set up for ``steps``;
+        a fresh one per batch (it keeps state)."""
+        cls, options = _scheduler_class(solver)
+        if cls.__name__ == "DDIMScheduler":
+            options = {**options, "clip_sample": self.cfg["clip_sample"]}
+        scheduler = cls.from_config(self.scheduler.config, **options)
+        scheduler.set_timesteps(steps)
+        return scheduler
 
     def _guided_forward(self, x, t, context, scale: float, mode: str):
         import torch
@@ -228,14 +230,17 @@ class RDMHead(Head):
             raise ValueError(f"guidance_batching must be 'batched' or 'split', got {request.guidance_batching!r}")
         return request.guidance_batching
 
-    def check_sampler(self, request: SampleRequest, codebook_size: int | None) -> str | None:
-        if request.top_k is not None or request.temperature != 1.0:
-            return ("sample.top_k and sample.temperature apply to token heads (rarm); rdm samples with "
-                    "sample.solver (ddim, dpm++), sample.steps and sample.eta: drop them")
-        if request.solver not in ("ddim", "dpm++"):
-            return f"sample.solver={request.solver!r}: rdm samples with 'ddim' or 'dpm++'"
-        if request.solver == "dpm++" and request.eta:
-            return f"sample.eta={request.eta} is DDIM's noise; DPM-Solver++ takes none: drop it or use solver: ddim"
+    def check_sampler(self, codebook_size: int | None, *, solver: str = "ddim", steps: int = 50,
+                      eta: float = 0.0) -> str | None:
+        if solver not in SOLVERS and solver not in diffusers_schedulers():
+            return (f"solver={solver!r} is not a diffusers scheduler; allowed: {', '.join(SOLVERS)} or a scheduler "
+                    f"class name ({', '.join(diffusers_schedulers()[:6])}, ...)")
+        if steps < 1:
+            return f"steps={steps} must be at least 1"
+        if not 0.0 <= eta <= 1.0:
+            return f"eta={eta} must be in [0, 1]"
+        if eta and not _takes_eta(solver):
+            return f"eta={eta} is DDIM's noise, and solver {solver!r} takes none: drop it or use solver: ddim"
         return None
 
     def supports_guidance(self) -> bool:
@@ -255,6 +260,36 @@ class RDMHead(Head):
 
         self.model.load_state_dict(load_file(str(Path(directory) / "head.safetensors"), device=str(self.device)))
         self.model.eval()
+
+
+#: short names of the diffusers schedulers the paper's samplers are: class name and its options. DPM-Solver++ with
+#: "leading" spacing, as DDIM's: linspace starts at t = 999, where squaredcos_cap_v2 leaves sigma ~ 2e4 and the
+#: data prediction explodes (measured: FD 2653 vs DDIM's 1068 at 10 steps)
+SOLVERS: dict[str, tuple[str, dict]] = {
+    "ddim": ("DDIMScheduler", {}),
+    "dpm++": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++", "solver_order": 2,
+                                              "lower_order_final": True, "timestep_spacing": "leading"}),
+}
+
+
+def diffusers_schedulers() -> list[str]:
+    """The scheduler classes diffusers exports (what ``solver`` may name besides the short names)."""
+    import diffusers
+
+    return sorted(n for n in dir(diffusers) if n.endswith("Scheduler") and hasattr(getattr(diffusers, n), "from_config"))
+
+
+def _scheduler_class(solver: str) -> tuple[type, dict]:
+    import diffusers
+
+    name, options = SOLVERS.get(solver, (solver, {}))
+    return getattr(diffusers, name), options
+
+
+def _takes_eta(solver: str) -> bool:
+    import inspect
+
+    return "eta" in inspect.signature(_scheduler_class(solver)[0].step).parameters
 
 
 def _check_head_channels(head_channels: int, channels, levels) -> None:

@@ -93,27 +93,21 @@ class TrainSettings:
                    cfg.get("grad_accumulation", 1))
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SampleRequest:
-    """What a head samples from: one context per sample (None for the baseline) and the sampler settings.
-
-    Diffusion heads read ``solver`` ("ddim", "dpm++"), ``steps`` and ``eta``; token heads ``top_k`` (None:
-    the whole codebook) and ``temperature``. Classifier-free guidance (``guidance_scale``) mixes predictions, or logits.
-    """
+    """What every head samples from: one context per sample (None for the baseline), how many, the seed, the
+    batch size and classifier-free guidance (``guidance_scale`` mixes predictions, or logits). A head's own
+    sampler settings (a diffusion solver and its steps, top-k and temperature, ...) are not here: they are the
+    keyword-only arguments of its ``sample``."""
 
     context: np.ndarray | None
     num: int
-    guidance_scale: float = 1.0
-    steps: int = 50
-    eta: float = 0.0
     seed: int = 0
     batch_size: int = 250
+    guidance_scale: float = 1.0
     #: classifier-free guidance as one batched forward ("batched") or two ("split"); they differ in the
     #: last bits, so the pipeline resolves it per device and keys it (rdmbench.schema.resolve_guidance_batching)
     guidance_batching: str = "split"
-    top_k: int | None = None
-    temperature: float = 1.0
-    solver: str = "ddim"
 
 
 class Head(Plugin):
@@ -159,12 +153,18 @@ class Head(Plugin):
         guidance scale other than 1; a head opts in."""
         return False
 
-    def check_sampler(self, request: SampleRequest, codebook_size: int | None) -> str | None:
-        """A problem with these sampler settings as one line (None: fine), reported before any work."""
+    def check_sampler(self, codebook_size: int | None, **options: Any) -> str | None:
+        """A problem with these sampler settings (``sample``'s keyword-only arguments, resolved) beyond their
+        types, as one line (None: fine); reported at ``sample.head`` before any work."""
         return None
 
     def sample(self, request: SampleRequest, progress: Progress | None = None) -> np.ndarray:
-        """(num, *shape) float32 latents, or int64 token ids for a head that generates tokens."""
+        """(num, *shape) float32 latents, or int64 token ids for a head that generates tokens.
+
+        The head's sampler settings are keyword-only arguments after ``progress`` (with defaults): a suite sets
+        them under ``sample.head``, validated against this signature before any work (defaults filled in, and
+        keyed into the samples stage), as a retriever's ``search_index`` arguments are under ``retriever.query``.
+        """
         raise NotImplementedError
 
     def save(self, directory: Path) -> None:

@@ -4,7 +4,8 @@
 
     class TestMyHead(HeadContract):
         spec = {"name": "my-head", "train_steps": 2, "batch_size": 4}
-        sampler = {"steps": 2}
+        sampler = {"steps": 2}          # its sample()'s keyword arguments (a suite's sample.head)
+        bad_sampler = {"steps": 0}      # settings its check_sampler must refuse
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ class HeadContract:
 
     - ``spec``: the head spec (``{"name": ..., **constructor arguments}``), small enough to fit in seconds
       (``train_steps`` of a few, ``batch_size`` of 4);
-    - ``sampler``: SampleRequest settings for this head (``{"steps": 2}`` for diffusion, ``{"top_k": 8}``);
+    - ``sampler``: the head's own sampler settings, the keyword-only arguments of its ``sample`` (what a suite
+      writes under ``sample.head``: ``{"steps": 2}`` for rdm, ``{"top_k": 8}`` for rarm);
+    - ``bad_sampler``: sampler settings of the right types that ``check_sampler`` must refuse (``{}``: none);
     - ``shape``, ``codebook_size``, ``context_dim``: what the head is built for (defaults: a 1x8x8 latent
       or a 4x4 grid of 16 codes, 12-d neighbour embeddings).
 
@@ -30,11 +33,13 @@ class HeadContract:
     changes the weights and reports ``head_parameters``; save/load round-trips samples exactly; the
     parametric baseline (k = 0, same ``context_dim``) has a parameter count within 2 % of the retrieval
     head's and ignores any neighbours it is given; guidance (when the head supports it) changes samples
-    and scale 1 equals no guidance; ``check_sampler`` answers in one line.
+    and scale 1 equals no guidance; the sampler settings validate against ``sample``'s signature (an unknown
+    one is refused naming the allowed ones) and ``check_sampler`` refuses ``bad_sampler`` in one line.
     """
 
     spec: dict = {}
     sampler: dict = {}
+    bad_sampler: dict = {}
     shape: tuple[int, ...] | None = None
     codebook_size = 16
     context_dim = 12
@@ -74,7 +79,11 @@ class HeadContract:
         from rdmbench.api import SampleRequest
 
         context = self.data(k).context(np.arange(self.num)) if k else None
-        return SampleRequest(context, self.num, **{"seed": 3, "batch_size": 4, **self.sampler, **kw})
+        return SampleRequest(context=context, num=self.num, **{"seed": 3, "batch_size": 4, **kw})
+
+    def draw(self, head, request):
+        """``head.sample`` with the class's sampler settings, as the samples stage calls it."""
+        return head.sample(request, None, **self.sampler)
 
     def weights(self, head) -> np.ndarray:
         return np.concatenate([p.detach().cpu().numpy().ravel() for p in head.network().parameters()])
@@ -86,17 +95,17 @@ class HeadContract:
 
     def test_sample_shape_dtype_and_seed(self):
         head = self.fitted()
-        out = head.sample(self.request())
+        out = self.draw(head, self.request())
         assert out.shape == (self.num, *self.inputs(2).shape), out.shape
         if self.tokens:
             assert out.dtype == np.int64 and out.min() >= 0 and out.max() < self.codebook_size
         else:
             assert out.dtype == np.float32 and np.isfinite(out).all()
-        assert not np.array_equal(out, head.sample(self.request(seed=4))), "the sampling seed must matter"
+        assert not np.array_equal(out, self.draw(head, self.request(seed=4))), "the sampling seed must matter"
 
     def test_fit_is_seeded_and_trains(self):
         a, b = self.fitted(), self.fitted()
-        np.testing.assert_array_equal(a.sample(self.request()), b.sample(self.request()))
+        np.testing.assert_array_equal(self.draw(a, self.request()), self.draw(b, self.request()))
         assert not np.array_equal(self.weights(a), self.weights(self.make())), "fit left the weights as they were"
         assert a.info["head_parameters"] == a.parameter_count() > 0
         assert not np.array_equal(self.weights(a), self.weights(self.fitted(seed=1))), "the fit seed must matter"
@@ -106,7 +115,7 @@ class HeadContract:
         head.save(tmp_path)
         again = self.make(seed=5)
         again.load(tmp_path)
-        np.testing.assert_array_equal(head.sample(self.request()), again.sample(self.request()))
+        np.testing.assert_array_equal(self.draw(head, self.request()), self.draw(again, self.request()))
 
     def test_baseline_has_the_same_parameters(self):
         retrieval, baseline = self.make(k=4).parameter_count(), self.make(k=0).parameter_count()
@@ -116,22 +125,36 @@ class HeadContract:
         from dataclasses import replace
 
         head = self.fitted(k=0)
-        plain = head.sample(self.request(k=0))
+        plain = self.draw(head, self.request(k=0))
         rng = np.random.default_rng(1)
         for _ in range(2):
             context = rng.standard_normal((self.num, 2, self.context_dim)).astype(np.float32)
-            assert head.sample(replace(self.request(k=0), context=context)).tobytes() == plain.tobytes()
+            assert self.draw(head, replace(self.request(k=0), context=context)).tobytes() == plain.tobytes()
 
     def test_guidance(self):
         head = self.fitted()
         if not head.supports_guidance():
             pytest.skip("this head as configured has no null conditioning")
-        plain = head.sample(self.request())
-        assert head.sample(self.request(guidance_scale=1.0)).tobytes() == plain.tobytes()
-        assert not np.array_equal(head.sample(self.request(guidance_scale=3.0)), plain)
+        plain = self.draw(head, self.request())
+        assert self.draw(head, self.request(guidance_scale=1.0)).tobytes() == plain.tobytes()
+        assert not np.array_equal(self.draw(head, self.request(guidance_scale=3.0)), plain)
+
+    def test_sampler_settings_validate_against_sample_s_signature(self):
+        from rdmbench.errors import ConfigError
+        from rdmbench.registry import validate_kwargs
+
+        cls = get_registry().info("head", self.spec["name"]).cls
+        resolved = validate_kwargs(cls.sample, self.sampler, file=None, key="sample.head", what="sampler", skip=3)
+        assert self.sampler.items() <= resolved.items()  # defaults filled in around what was given
+        with pytest.raises(ConfigError, match="not_a_sampler_setting"):
+            validate_kwargs(cls.sample, {"not_a_sampler_setting": 1}, file=None, key="sample.head", what="sampler",
+                            skip=3)
 
     def test_check_sampler_answers_in_one_line(self):
         head = self.make()
-        assert head.check_sampler(self.request(), self.codebook_size if self.tokens else None) is None
-        problem = head.check_sampler(self.request(top_k=10 ** 6, temperature=0.0), self.codebook_size)
+        codebook = self.codebook_size if self.tokens else None
+        assert head.check_sampler(codebook, **self.sampler) is None
+        if not self.bad_sampler:
+            pytest.skip("no bad_sampler given for this head")
+        problem = head.check_sampler(codebook, **{**self.sampler, **self.bad_sampler})
         assert isinstance(problem, str) and problem and "\n" not in problem

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rdmbench import stages as shared
-from rdmbench.api import Condition, Encoder, Metric, Need, SampleRequest, Space
+from rdmbench.api import Condition, Encoder, Head, Metric, Need, Space
 from rdmbench.cache import load_array, read_json
 from rdmbench.columns import ENCODER, Column
 from rdmbench.errors import RdmbenchError
@@ -27,6 +27,7 @@ from rdmbench.tasks import Task
 from rdmbench.tasks.generation import stages as gen
 from rdmbench.tasks.generation.schema import RunConfig
 from rdmbench.schema import PluginSpec
+from rdmbench.registry import validate_kwargs
 from rdmbench.validation import Checks, data_section, k_fits, retriever_section
 
 if TYPE_CHECKING:
@@ -183,10 +184,16 @@ class GenerationTask(Task[RunConfig]):
                 checks.error(problem, "sample.mode")
 
     def _validate_head(self, run: Any, out: dict[str, Any], checks: Checks) -> None:
-        """The head against its first stage (a token head needs a codebook) and its sampler settings."""
-        if out["head"] is None or out["first_stage"] is None:
+        """The head against its first stage (a token head needs a codebook), and its sampler settings
+        (``sample.head``) against its ``sample``'s keyword-only arguments."""
+        if out["head"] is None:
             return
-        head, codebook = checks.registry.create("head", out["head"]), None
+        head, codebook = checks.registry.build(Head, out["head"]), None
+        options = checks.attempt(validate_kwargs, type(head).sample, run.sample.head, file=checks.file,
+                                 key=checks.key("sample.head"), what=f"head {out['head']['name']!r} sampler", skip=3)
+        out["sample"]["head"] = options
+        if out["first_stage"] is None:
+            return
         if head.generates is Space.TOKENS:
             try:
                 codebook = checks.registry.create("first_stage", out["first_stage"]).codebook_size()
@@ -197,11 +204,8 @@ class GenerationTask(Task[RunConfig]):
                          f"{out['first_stage']['name']!r} as configured has no codebook; use one that has "
                          "(autoencoder with kind: vq, or pretrained-autoencoder of a VQ model)", "first_stage")
             return
-        s = out["sample"]
-        request = SampleRequest(None, s["num"], s["guidance_scale"], s["steps"], s["eta"], top_k=s["top_k"],
-                                temperature=s["temperature"], solver=s["solver"])
-        if problem := head.check_sampler(request, codebook):
-            checks.error(problem, "sample")
+        if options is not None and (problem := head.check_sampler(codebook, **options)):
+            checks.error(problem, "sample.head")
 
     def plugin_specs(self, spec: RunConfig) -> list[tuple[str, str, dict[str, Any], bool]]:
         s, m = spec.sample, spec.metrics
@@ -235,7 +239,7 @@ class GenerationTask(Task[RunConfig]):
                 f"first_stage={spec.first_stage['name']} head={spec.head['name']} "
                 f"sample: {s.mode['name']}{f'({mode})' if mode else ''} k={s.k} guidance={s.guidance_scale} "
                 f"from={database_name(s.database) if s.database else 'training database'} "
-                f"{s.num}x{s.steps} steps; neighbours k={neighbour_k(spec)}")
+                f"{s.num} samples ({_args({'name': '', **s.head})}); neighbours k={neighbour_k(spec)}")
 
     # -- a run -----------------------------------------------------------------------------------------
     def run(self, pipe: Pipeline, spec: RunConfig) -> tuple[dict[str, Any], dict[str, Path]]:

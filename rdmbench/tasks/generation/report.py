@@ -154,8 +154,9 @@ def _parts(df: Any, data: ReportData) -> list[Part]:
         rows = df[df["_part"] == i]
         want_x, want_hue = wish.get("x"), wish.get("hue")
         # the suite's x where this part sweeps it, or where every run of it has a value (an unswept column)
-        if want_x in keys or (want_x in df and want_x not in non_seed and rows[want_x].notna().all()):
-            x = want_x
+        if want_x is not None and (want_x in keys or (want_x in df and want_x not in non_seed
+                                                        and rows[want_x].notna().all())):
+            x: str = want_x
         else:
             x = keys[0] if keys else "run_id"
         hue = want_hue if want_hue in keys and want_hue != x else None
@@ -213,7 +214,7 @@ def _setting(values: Any) -> str:
     return text + (f" ({len(have)} of {len(values)} runs)" if len(have) < len(values) else "")
 
 
-def _results(v: View, summary: Any, data: ReportData) -> list:
+def _results(v: View, summary: Any, data: ReportData) -> list[Any]:
     seeds = [s for s in data.swept if is_seed(s)]
     note = (f"Aggregated over {'seeds (' + ', '.join(seeds) + ')' if seeds else 'repeated runs'}: mean ± sample std "
             "when n > 1; n counts successful runs. [lo, hi]: one run: 95% bootstrap interval over resamples of its "
@@ -223,7 +224,7 @@ def _results(v: View, summary: Any, data: ReportData) -> list:
             "differences; with one seed, the paired bootstrap, and only between samplings of one trained head), "
             "Holm-corrected over the column; overlapping intervals are not compared by eye. Runs are averaged only when their resolved configs differ by the seed alone "
             "(summary.csv: `<metric>_mean`, `_std`, `_lo`, `_hi`).")
-    blocks: list = []
+    blocks: list[Any] = []
     if len(v.parts) > 1:
         sweeps = "; ".join(f"{(summary['_part'] == p.index).sum()} row(s) sweep "
                            + (", ".join(f"`{k}`" for k in p.keys) or "nothing") for p in v.parts)
@@ -333,13 +334,13 @@ def _metric_cell(r: Any, m: str) -> Cell:
 
 
 # ---- figures --------------------------------------------------------------------------------------
-def _figures(v: View, summary: Any, data: ReportData) -> list:
+def _figures(v: View, summary: Any, data: ReportData) -> list[Any]:
     import matplotlib.pyplot as plt
     import seaborn as sns
 
     sns.set_theme(style="whitegrid", context="notebook")
     several = len(v.parts) > 1
-    figs: list = []
+    figs: list[Any] = []
     for m in v.metrics:
         parts = [p for p in v.parts if summary.loc[summary["_part"] == p.index, f"{m}_mean"].notna().any()]
         wide = any(p.line_keys for p in parts)
@@ -356,7 +357,7 @@ def _figures(v: View, summary: Any, data: ReportData) -> list:
             if several:
                 ax.set_title(p.name, fontsize=10)
         col = data.columns.get(m)
-        arrow = {"lower": "↓ better", "higher": "↑ better"}.get(col.better if col else "", "")
+        arrow = {"lower": "↓ better", "higher": "↑ better"}.get((col.better if col else None) or "", "")
         has_ci = f"{m}_lo" in v.ok and v.ok[f"{m}_lo"].notna().any()
         bar_note = "bars: 95% interval (table note)" if has_ci else ("bars: ±sd over seeds" if with_bars
                                                                    else "no interval recorded")
@@ -444,7 +445,7 @@ def _lineplot(ax: Any, p: Part, summary: Any, m: str) -> bool:
     return drawn
 
 
-def _lines(p: Part, summary: Any) -> list:
+def _lines(p: Part, summary: Any) -> list[Any]:
     """(values of the line keys, rows) for each line of a part, its rows sorted along x."""
     if not p.line_keys:
         return [((), summary)]
@@ -466,12 +467,12 @@ def _line_label(gv: Any) -> str:
     return ", ".join(num(val) for val in (gv if isinstance(gv, tuple) else (gv,)))
 
 
-def _extent(lines: list, m: str) -> tuple[float, float]:
+def _extent(lines: list[Any], m: str) -> tuple[float, float]:
     """Lowest and highest value of metric ``m`` over the lines' points, interval ends included."""
     import numpy as np
 
-    vals = [g[c].to_numpy(float) for _, _, g in lines for c in (f"{m}_mean", f"{m}_lo", f"{m}_hi") if c in g]
-    vals = np.concatenate(vals) if vals else np.array([0.0, 1.0])
+    parts = [g[c].to_numpy(float) for _, _, g in lines for c in (f"{m}_mean", f"{m}_lo", f"{m}_hi") if c in g]
+    vals = np.concatenate(parts) if parts else np.array([0.0, 1.0])
     vals = vals[np.isfinite(vals)]
     return (float(vals.min()), float(vals.max())) if len(vals) else (0.0, 1.0)
 
@@ -540,13 +541,13 @@ def _save(fig: Any, path: Any, dpi: int = 110) -> None:
 
 
 # ---- samples and panels ---------------------------------------------------------------------------
-def _samples(v: View, data: ReportData) -> list:
+def _samples(v: View, data: ReportData) -> list[Any]:
     """Per run: its sample grid and its panel, copied into the report folder, laid out per part one
     column per value of its x (the stylization study: one column per sampling database), one row per
     other setting."""
     df, out = v.df, data.out
     seeds = [s for s in data.swept if is_seed(s)]
-    copied: dict[str, list] = {name: [] for name in PER_RUN}
+    copied: dict[str, list[Any]] = {name: [] for name in PER_RUN}
     for _, r in df[~df["_failed"]].iterrows():
         for name in PER_RUN:
             src = data.results_dir / "runs" / r["run_id"] / name
@@ -555,7 +556,7 @@ def _samples(v: View, data: ReportData) -> list:
                 (out / folder).mkdir(exist_ok=True)
                 shutil.copyfile(src, out / folder / f"{r['run_id']}.png")
                 copied[name].append(r)
-    blocks: list = []
+    blocks: list[Any] = []
     for name in ("panel.png", "prompts.png", "samples.png"):
         folder = PER_RUN[name]
         if not copied[name]:
@@ -575,16 +576,16 @@ def _samples(v: View, data: ReportData) -> list:
     return blocks
 
 
-def _sorted(runs: list, keys: list[str]) -> list:
+def _sorted(runs: list[Any], keys: list[str]) -> list[Any]:
     """Runs sorted by ``keys``: numbers as numbers, anything else in the suite's order."""
     import pandas as pd
 
-    def rank(r):
+    def rank(r: Any) -> tuple[Any, ...]:
         return tuple((pd.isna(r[k]), r[k] if pd.api.types.is_number(r[k]) and pd.notna(r[k]) else 0) for k in keys)
     return sorted(runs, key=rank)  # stable: equal numbers keep results.csv's order
 
 
-def _grid(p: Part, runs: list, row_keys: list[str], out: Any, folder: str, swept: list[str]) -> Gallery:
+def _grid(p: Part, runs: list[Any], row_keys: list[str], out: Any, folder: str, swept: list[str]) -> Gallery:
     import pandas as pd
 
     what = {"panels": "Panels", "prompts": "Samples per prompt (one row per prompt)"}.get(folder,
@@ -618,7 +619,7 @@ def _size(path: Any) -> tuple[int, int]:
         return im.size
 
 
-def _montage(v: View, shots: list, data: ReportData) -> None:
+def _montage(v: View, shots: list[Any], data: ReportData) -> None:
     """samples.png: every run's grid in one figure, for report.md readers."""
     import matplotlib.pyplot as plt
     import numpy as np

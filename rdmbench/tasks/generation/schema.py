@@ -18,15 +18,11 @@ class SampleSection(Section):
     #: neighbours at sampling time; None: the run's k_train
     k: int | None = Field(default=None, ge=0)
     guidance_scale: float = Field(default=1.0, ge=0.0)
-    #: diffusion heads: DDIM, or DPM-Solver++ (2nd-order multistep; good samples in fewer steps)
-    solver: Literal["ddim", "dpm++"] = "ddim"
-    steps: int = Field(default=50, gt=0)
-    eta: float = Field(default=0.0, ge=0.0, le=1.0)
+    #: the head's own sampler settings: the keyword-only arguments of its ``sample`` (``rdmbench plugins head``
+    #: lists them), e.g. rdm: ``{solver: ddim, steps: 50, eta: 0.0}``, rarm: ``{top_k: null, temperature: 1.0}``;
+    #: validated against the run's head before any work, defaults filled in
+    head: dict[str, Any] = Field(default_factory=dict)
     batch_size: int = Field(default=250, gt=0)
-    #: token heads (rarm): sample from the top_k most likely codes (None: all), at this temperature.
-    #: Diffusion heads use ``steps`` and ``eta`` instead, and refuse these when set
-    top_k: int | None = Field(default=None, gt=0)
-    temperature: float = Field(default=1.0, gt=0.0)
     #: classifier-free guidance as one batched forward or two (they differ in the last bits);
     #: auto: batched on CUDA, split elsewhere, by device type only. The resolved value is keyed.
     guidance_batching: Literal["auto", "batched", "split"] = "auto"

@@ -169,12 +169,12 @@ def samples(pipe: Pipeline, spec: RunConfig, p: dict[str, Path],
         emb_dim = load_array(p["db_embeddings"] / "embeddings.npy", mmap=True).shape[1]
         head = make_head(pipe, spec.head, k_train, seed, p["first_stage"], emb_dim)
         head.load(p["train"])
-        request = SampleRequest(context, sample.num, sample.guidance_scale, sample.steps, sample.eta, seed,
-                                sample.batch_size, s["guidance_batching"] or "split", sample.top_k, sample.temperature,
-                                sample.solver)
+        request = SampleRequest(context=context, num=sample.num, seed=seed, batch_size=sample.batch_size,
+                                guidance_scale=sample.guidance_scale,
+                                guidance_batching=s["guidance_batching"] or "split")
         start = time.perf_counter()
         decode = fs.decode_tokens if head.generates is Space.TOKENS else fs.decode
-        images = batched(decode, head.sample(request, pipe.progress))
+        images = batched(decode, head.sample(request, pipe.progress, **sample.head))
         seconds = time.perf_counter() - start
         save_array(out / "samples_images.npy", images)
         failpoint("samples.sampled")
