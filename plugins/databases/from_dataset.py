@@ -47,6 +47,9 @@ class FromDataset(Database):
     def size_hint(self) -> int | None:
         return self.size
 
+    def label(self) -> str:
+        return str(self.dataset_spec["name"])
+
     def image_shape(self) -> tuple[int, ...] | None:
         if not self.dataset.count(self.split):
             return None

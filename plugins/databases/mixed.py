@@ -91,6 +91,9 @@ class Mixed(Database):
         self.specs = [registry.validate("database", spec, key=f"parts[{i}]") for i, spec in enumerate(parts)]
         self.parts = [registry.create("database", spec) for spec in self.specs]  # cheap by contract
 
+    def label(self) -> str:
+        return "mixed(" + "+".join(part.label() for part in self.parts) + ")"
+
     def image_shape(self) -> tuple[int, ...] | None:
         return self.parts[0].image_shape()  # the parts share one shape (checked when D is built)
 

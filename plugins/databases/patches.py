@@ -100,6 +100,9 @@ class Patches(Database):
         self.database = registry.create("database", self.database_spec)  # cheap by contract
         self.size, self.per_image = size, per_image
 
+    def label(self) -> str:
+        return f"patches({self.size}px of {self.database.label()})"
+
     @property
     def excluded(self) -> int | None:
         """Images the inner database dropped because X holds them (from-dataset's count), for the row."""

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 from contextlib import nullcontext
-from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
@@ -76,10 +75,7 @@ class RARMHead(Head):
         _check(grad_clip >= 0, "grad_clip", f"must be at least 0 (0 disables clipping), got {grad_clip}")
         _check(0.0 <= ema_decay < 1.0, "ema_decay", f"must be in [0, 1) (0 disables the EMA), got {ema_decay}")
         _check(ema_power > 0, "ema_power", f"must be > 0, got {ema_power}")
-        self.cfg = dict(locals())
-        self.cfg.pop("self")
         self.model = None
-        self.k = 0
 
     # -- building -------------------------------------------------------------------------------------
     def setup(self, inputs: HeadInputs, device: str, seed: int = 0) -> None:
@@ -92,7 +88,7 @@ class RARMHead(Head):
             raise ConfigError(f"rarm generates codebook tokens: it needs a first stage with a codebook and an (h, w) "
                               f"token grid, got shape {tuple(inputs.shape)} and codebook_size {inputs.codebook_size}",
                               key="first_stage")
-        c = self.cfg
+        c = self.config
         h, w = inputs.shape
         self.codebook_size, self.shape = int(inputs.codebook_size), (int(h), int(w))
         self.bos = self.codebook_size  # one id past the codes: fed first, never sampled
@@ -112,7 +108,7 @@ class RARMHead(Head):
         return self.model
 
     def train_settings(self) -> TrainSettings:
-        return TrainSettings.from_config(self.cfg)
+        return TrainSettings.from_config(self.config)
 
     def loss(self, model, data: TrainingData, index, gen):
         """Mean next-token cross-entropy (nats per token) over all h*w positions of the batch."""
@@ -123,15 +119,11 @@ class RARMHead(Head):
         tokens = tokens.to(self.device)
         inputs = torch.cat([torch.full_like(tokens[:, :1], self.bos), tokens[:, :-1]], dim=1)
         context = float_tensor(data.context(rows), self.device)
-        drop = (torch.rand(len(rows), generator=gen) < self.cfg["cond_dropout"]).to(self.device)
+        drop = self.null_mask(len(rows), gen).to(self.device)
         logits = model(inputs, context, drop)
         return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), tokens.reshape(-1))
 
     # -- sampling -------------------------------------------------------------------------------------
-    def supports_guidance(self) -> bool:
-        """Guidance needs the null prediction that ``cond_dropout`` > 0 teaches."""
-        return self.cfg["cond_dropout"] > 0
-
     def check_sampler(self, codebook_size: int | None, *, top_k: int | None = None,
                       temperature: float = 1.0) -> str | None:
         if top_k is not None and not 1 <= top_k <= (codebook_size or top_k):
@@ -154,8 +146,7 @@ class RARMHead(Head):
             problem = f"guidance_batching must be 'batched' or 'split', got {request.guidance_batching!r}"
         if problem:
             raise ValueError(problem)
-        if self.k == 0:  # the baseline was never shown neighbours; whatever context arrives, it sees the null token
-            request = replace(request, context=None)
+        request = self.conditioned(request)
         gen = torch.Generator().manual_seed(request.seed)
         length = self.shape[0] * self.shape[1]
         out = np.empty((request.num, length), dtype=np.int64)
@@ -203,14 +194,14 @@ class RARMHead(Head):
 
             def batched(ids):
                 uncond, cond = run("both", torch.cat([ids, ids]), states).chunk(2)
-                return uncond + scale * (cond - uncond)
+                return self.guide(uncond, cond, scale)
             return batched
         uncond_states, cond_states = model.conditioning(context, null, n), model.conditioning(context, None, n)
 
         def split(ids):
             uncond = run("uncond", ids, uncond_states)
             cond = run("cond", ids, cond_states)
-            return uncond + scale * (cond - uncond)
+            return self.guide(uncond, cond, scale)
         return split
 
     def _warp(self, logits, top_k: int | None, temperature: float):
@@ -231,7 +222,7 @@ class RARMHead(Head):
         # save_model, not save_file: GPT-2 ties lm_head to the token embedding, which save_file refuses
         save_model(self.model, str(Path(directory) / "head.safetensors"))
         (Path(directory) / "head.json").write_text(json.dumps(
-            {"config": self.cfg, "k": self.k, "shape": self.shape, "codebook_size": self.codebook_size,
+            {"config": self.config, "k": self.k, "shape": self.shape, "codebook_size": self.codebook_size,
              "context_dim": self.context_dim}, default=list))
 
     def load(self, directory: Path) -> None:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 from contextlib import nullcontext
-from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
@@ -83,17 +82,14 @@ class RDMHead(Head):
         if grad_accumulation < 1 or batch_size % grad_accumulation:
             raise ValueError(f"grad_accumulation must be at least 1 and divide batch_size={batch_size}, "
                              f"got {grad_accumulation}")
-        self.cfg = dict(locals())
-        self.cfg.pop("self")
         self.model = None
-        self.k = 0
 
     # -- building -------------------------------------------------------------------------------------
     def setup(self, inputs: HeadInputs, device: str, seed: int = 0) -> None:
         import torch
         from diffusers import DDPMScheduler
 
-        c = self.cfg
+        c = self.config
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             self._build(inputs.shape, inputs.context_dim, device)
@@ -109,7 +105,7 @@ class RDMHead(Head):
 
         from rdmbench_plugins.heads.conditioned_unet import ConditionedUNet
 
-        c = self.cfg
+        c = self.config
         channels, height, width = latent_shape
         levels = c["attention_levels"]
         unet = UNet2DConditionModel(
@@ -134,17 +130,17 @@ class RDMHead(Head):
         return self.model
 
     def train_settings(self) -> TrainSettings:
-        return TrainSettings.from_config(self.cfg)
+        return TrainSettings.from_config(self.config)
 
     def loss(self, model, data: TrainingData, index, gen):
         """The DDPM loss of a batch: noise (or v) prediction at random timesteps, min-SNR-weighted if asked."""
         import torch
 
-        c = self.cfg
+        c = self.config
         b = len(index)
         x0 = torch.from_numpy(np.asarray(data.latents[index.numpy()], dtype=np.float32)).to(self.device)
         context = float_tensor(data.context(index.numpy()), self.device)
-        drop = torch.rand(b, generator=gen) < c["cond_dropout"]
+        drop = self.null_mask(b, gen)
         noise = torch.randn(x0.shape, generator=gen).to(self.device)
         t = torch.randint(0, self.scheduler.config.num_train_timesteps, (b,), generator=gen).to(self.device)
         xt = self.scheduler.add_noise(x0, noise, t)
@@ -177,10 +173,8 @@ class RDMHead(Head):
         out = np.empty((request.num, *self.latent_shape), dtype=np.float32)
         batches = range(0, request.num, request.batch_size)
         self.model.eval()
-        if self.k == 0:  # the baseline was never shown neighbours; whatever context arrives, it sees the null token
-            request = replace(request, context=None)
-        guided = request.guidance_scale != 1.0 and request.context is not None
-        mode = self._guidance_mode(request) if guided else "none"
+        request = self.conditioned(request)
+        mode = self.guidance_path(request)
         ctx_progress = progress.task("sample", len(batches) * steps) if progress else nullcontext()
         with torch.inference_mode(), ctx_progress as advance:
             for s in batches:
@@ -201,7 +195,7 @@ class RDMHead(Head):
         a fresh one per batch (it keeps state)."""
         cls, options = _scheduler_class(solver)
         if cls.__name__ == "DDIMScheduler":
-            options = {**options, "clip_sample": self.cfg["clip_sample"]}
+            options = {**options, "clip_sample": self.config["clip_sample"]}
         scheduler = cls.from_config(self.scheduler.config, **options)
         scheduler.set_timesteps(steps)
         return scheduler
@@ -221,14 +215,7 @@ class RDMHead(Head):
         else:
             uncond = model(x, tt, context, torch.ones(len(x), dtype=torch.bool, device=x.device))
             cond = model(x, tt, context, None)
-        return uncond + scale * (cond - uncond)
-
-    def _guidance_mode(self, request: SampleRequest) -> str:
-        """Classifier-free guidance as one batched forward or two: the pipeline resolves the choice per
-        device type (never by timing; the two differ in the last bits) and keys the samples stage on it."""
-        if request.guidance_batching not in ("batched", "split"):
-            raise ValueError(f"guidance_batching must be 'batched' or 'split', got {request.guidance_batching!r}")
-        return request.guidance_batching
+        return self.guide(uncond, cond, scale)
 
     def check_sampler(self, codebook_size: int | None, *, solver: str = "ddim", steps: int = 50,
                       eta: float = 0.0) -> str | None:
@@ -243,17 +230,13 @@ class RDMHead(Head):
             return f"eta={eta} is DDIM's noise, and solver {solver!r} takes none: drop it or use solver: ddim"
         return None
 
-    def supports_guidance(self) -> bool:
-        """Guidance needs the null prediction that ``cond_dropout`` > 0 teaches."""
-        return self.cfg["cond_dropout"] > 0
-
     # -- persistence ----------------------------------------------------------------------------------
     def save(self, directory: Path) -> None:
         from safetensors.torch import save_file
 
         state = {k: v.contiguous() for k, v in self.model.state_dict().items()}
         save_file(state, str(Path(directory) / "head.safetensors"))
-        (Path(directory) / "head.json").write_text(json.dumps({"config": self.cfg, "k": self.k}, default=list))
+        (Path(directory) / "head.json").write_text(json.dumps({"config": self.config, "k": self.k}, default=list))
 
     def load(self, directory: Path) -> None:
         from safetensors.torch import load_file

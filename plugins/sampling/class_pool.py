@@ -50,7 +50,7 @@ class ClassPool(SamplingMode):
         return max(self.pool, k)
 
     def queries(self, source: SamplingSource, num: int, k: int, seed: int) -> Queries:
-        names = source.class_names
+        names = source.class_names()
         texts, labels = prompt_lists.expand([self.template], names, self.classes)
         embedded = source.embed_text(texts)
         ids = np.arange(num) % len(texts)

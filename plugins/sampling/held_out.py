@@ -23,7 +23,7 @@ class HeldOut(SamplingMode):
         return None
 
     def queries(self, source: SamplingSource, num: int, k: int, seed: int) -> Queries:
-        emb = source.reference_embeddings
+        emb = source.reference_embeddings()
         ids = np.arange(num) % len(emb)
         return source.pick("reference", ids, None)
 

@@ -77,7 +77,7 @@ class Text(SamplingMode):
         return prompt_lists.problem(self.prompts, class_names, self.classes)
 
     def queries(self, source: SamplingSource, num: int, k: int, seed: int) -> Queries:
-        names = source.class_names
+        names = source.class_names()
         texts, labels = prompt_lists.expand(self.prompts, names, self.classes)
         embedded = source.embed_text(texts)
         ids = np.arange(num) % len(texts)

@@ -37,8 +37,8 @@ class Unconditional(SamplingMode):
         return 1 if self.omit_query else 0
 
     def queries(self, source: SamplingSource, num: int, k: int, seed: int) -> Queries:
-        emb = source.database_embeddings
-        p = proposal.truncate_top_m(proposal.proposal(source.proposal_ids, max(k, 1), len(emb)), self.top_m)
+        emb = source.database_embeddings()
+        p = proposal.truncate_top_m(proposal.proposal(source.proposal_ids(), max(k, 1), len(emb)), self.top_m)
         ids = proposal.draw_pseudo_queries(p, num, seed)
         return source.pick("database", ids, ids if self.omit_query else None)
 

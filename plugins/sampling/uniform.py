@@ -30,7 +30,7 @@ class Uniform(SamplingMode):
         return 1 if self.omit_query else 0
 
     def queries(self, source: SamplingSource, num: int, k: int, seed: int) -> Queries:
-        emb = source.database_embeddings
+        emb = source.database_embeddings()
         ids = np.random.default_rng(seed).integers(0, len(emb), num)
         return source.pick("database", ids, ids if self.omit_query else None)
 

@@ -16,6 +16,10 @@ class Database(Plugin):
     #: database stage's record; None when the plugin excludes nothing or does not count
     excluded: int | None = None
 
+    def label(self) -> str:
+        """A short name of this database for rows and the dry run (e.g. its dataset's name)."""
+        return self.name
+
     def size_hint(self) -> int | None:
         """Number of entries if known from the config alone (lets k be checked before any work)."""
         return None

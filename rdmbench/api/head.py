@@ -4,7 +4,8 @@ from) and ``Head`` (the trained decoding head theta: a network and a loss)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import inspect
+from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -122,6 +123,53 @@ class Head(Plugin):
     kind = "head"
     #: the first stage's space it generates in: latents (float) or tokens (codebook ids)
     generates: ClassVar[Space] = Space.LATENTS
+    #: the resolved constructor arguments, bound before ``__init__`` runs: what the head is configured with
+    config: dict[str, Any]
+    #: neighbours per example it is built for (``setup`` sets it from ``HeadInputs.k``); 0: the parametric baseline
+    k: int = 0
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.generates = Space(cls.generates)  # "tokens" written as a string reads as Space.TOKENS
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Head:
+        self = super().__new__(cls)
+        bound = inspect.signature(cls.__init__).bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        self.config = dict(list(bound.arguments.items())[1:])
+        return self
+
+    # -- null conditioning, the baseline and guidance: the same for every head that learns a null token --------
+    # A head with a ``cond_dropout`` argument trains on a learned null token in place of the neighbours with that
+    # probability; it then knows an unconditional prediction, which classifier-free guidance needs, and its
+    # k = 0 build (the parametric baseline, same network) only ever sees that token.
+
+    def null_mask(self, n: int, generator: Any) -> Any:
+        """Which of ``n`` training items see the null token instead of their neighbours: a CPU bool tensor drawn
+        from ``generator`` (``cond_dropout``)."""
+        import torch
+
+        return torch.rand(n, generator=generator) < self.config["cond_dropout"]
+
+    def conditioned(self, request: SampleRequest) -> SampleRequest:
+        """The request as this head samples it: the baseline was never shown neighbours, so whatever context
+        arrives, it sees the null token."""
+        return replace(request, context=None) if self.k == 0 else request
+
+    def guidance_path(self, request: SampleRequest) -> str:
+        """"none" unguided (scale 1, or no context), else how the unconditional and conditional predictions are
+        computed: one batched forward ("batched") or two ("split"). They differ in the last bits, so the
+        pipeline resolves the choice per device type (never by timing) and keys the samples stage on it."""
+        if request.guidance_scale == 1.0 or request.context is None:
+            return "none"
+        if request.guidance_batching not in ("batched", "split"):
+            raise ValueError(f"guidance_batching must be 'batched' or 'split', got {request.guidance_batching!r}")
+        return request.guidance_batching
+
+    @staticmethod
+    def guide(uncond: Any, cond: Any, scale: float) -> Any:
+        """Classifier-free guidance (Ho & Salimans 2022) of predictions or logits."""
+        return uncond + scale * (cond - uncond)
 
     def setup(self, inputs: HeadInputs, device: str, seed: int = 0) -> None:
         """Build the network (weights initialised from ``seed``) for these inputs."""
@@ -149,9 +197,9 @@ class Head(Plugin):
 
     def supports_guidance(self) -> bool:
         """Whether classifier-free guidance means anything for this head as configured: it must have
-        learned an unconditional (null) prediction. Checked before any work when a run asks for a
-        guidance scale other than 1; a head opts in."""
-        return False
+        learned an unconditional (null) prediction (``cond_dropout`` > 0). Checked before any work when a
+        run asks for a guidance scale other than 1."""
+        return float(self.config.get("cond_dropout", 0.0)) > 0
 
     def check_sampler(self, codebook_size: int | None, **options: Any) -> str | None:
         """A problem with these sampler settings (``sample``'s keyword-only arguments, resolved) beyond their

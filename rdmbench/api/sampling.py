@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from enum import Enum
 from typing import Any, Callable, ClassVar
 
@@ -72,40 +72,57 @@ class Queries:
             raise ValueError(f"{len(self.texts)} texts for {len(self.ids)} queries")
 
 
-class SamplingSource:
-    """What a sampling mode may draw from (built by the generation task; arrays memory-mapped).
+def _field(need: Need | None = None) -> Any:
+    return field(metadata={"need": need})
 
-    ``database_*``: the sampling database D' (the training one unless the run swaps it); ``proposal_ids()``:
-    the first neighbours of every training image in D', searched once and cached (for p_D); ``reference_*``:
-    the held-out set. Accessors load lazily, so a mode pays only for what it reads; ``needs`` on the mode
-    tells the task which of the cached stages to compute.
+
+@dataclass(frozen=True, kw_only=True)
+class SamplingSource:
+    """What a sampling mode may draw from: each field a loader the mode calls for what it reads (arrays
+    memory-mapped), so a mode pays only for what it reads. Built by the generation task from its cached stages
+    (rdmbench.tasks.generation.stages.source) and by the contract test's fake (rdmbench.testing.sampling), both
+    through ``gated``: a field whose ``Need`` the mode does not declare refuses to load, naming it.
     """
 
-    def __init__(self, load: Callable[[str], Any], embed_text: Callable[[list[str]], np.ndarray] | None = None):
-        self._load = load
-        self._embed_text = embed_text
+    #: the dataset's class names (what prompts name); None: it has none
+    class_names: Callable[[], tuple[str, ...] | None] = _field()
+    #: the first neighbours of every training image in the sampling database, searched once and cached (p_D)
+    proposal_ids: Callable[[], np.ndarray] = _field(Need.PROPOSAL)
+    #: the sampling database D' (the training one unless the run swaps it): embeddings, images, labels, classes
+    database_embeddings: Callable[[], np.ndarray] = _field()
+    database_images: Callable[[], np.ndarray] = _field()
+    database_labels: Callable[[], np.ndarray | None] = _field()
+    database_class_names: Callable[[], tuple[str, ...] | None] = _field()
+    #: the held-out set, as the database
+    reference_embeddings: Callable[[], np.ndarray] = _field(Need.REFERENCE)
+    reference_images: Callable[[], np.ndarray] = _field(Need.REFERENCE)
+    reference_labels: Callable[[], np.ndarray | None] = _field(Need.REFERENCE)
+    reference_class_names: Callable[[], tuple[str, ...] | None] = _field(Need.REFERENCE)
+    #: (N, dim) float32 embeddings of texts by the run's encoder, L2-normalised like the database's (a cached stage)
+    embed_text: Callable[[list[str]], np.ndarray] = _field(Need.TEXT)
 
-    def embed_text(self, texts: list[str]) -> np.ndarray:
-        """(N, dim) float32 embeddings of ``texts`` by the run's encoder, L2-normalised like the database's
-        (a cached stage); only for modes whose ``needs`` name "text"."""
-        if self._embed_text is None:
-            raise RuntimeError("this source embeds no text: name \"text\" in the sampling mode's needs")
-        return self._embed_text(list(texts))
+    @classmethod
+    def gated(cls, mode: str, needs: frozenset[Need], **loaders: Callable[..., Any]) -> SamplingSource:
+        """A source whose fields a mode that does not declare their ``Need`` cannot read (a clear error, not a
+        missing cached stage); ``loaders`` give every field."""
+        def refuse(name: str, need: Need) -> Callable[..., Any]:
+            def refused(*_: Any) -> Any:
+                raise RuntimeError(f"sampling mode {mode!r} read {name}, and its needs do not name {need.value!r}: "
+                                   f"add Need.{need.name} to its needs")
+            return refused
+
+        return cls(**{f.name: loaders[f.name] if f.metadata["need"] in (None, *needs)
+                      else refuse(f.name, f.metadata["need"]) for f in fields(cls)})
 
     def pick(self, where: str, ids: np.ndarray, omit: np.ndarray | None = None) -> Queries:
         """Queries of rows ``ids`` of the sampling database (``where="database"``) or of the held-out set
         (``"reference"``): their embeddings, images, labels and class names."""
-        labels = getattr(self, f"{where}_labels")
-        return Queries(ids=ids, embeddings=np.asarray(getattr(self, f"{where}_embeddings")[ids], dtype=np.float32),
-                       images=np.asarray(getattr(self, f"{where}_images")[ids]),
+        labels = getattr(self, f"{where}_labels")()
+        return Queries(ids=ids, embeddings=np.asarray(getattr(self, f"{where}_embeddings")()[ids], dtype=np.float32),
+                       images=np.asarray(getattr(self, f"{where}_images")()[ids]),
                        labels=None if labels is None else np.asarray(labels)[ids],
-                       class_names=getattr(self, f"{where}_class_names"), omit=omit,
+                       class_names=getattr(self, f"{where}_class_names")(), omit=omit,
                        source={"database": "sampling database", "reference": "reference set"}[where])
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return self._load(name)
 
 
 class SamplingMode(Plugin):

@@ -35,7 +35,8 @@ class SamplingModeContract:
         spec = get_registry().validate("sampling_mode", {"name": self.name, **self.args, **overrides})
         return get_registry().create("sampling_mode", spec)
 
-    def source(self, needs: tuple[str, ...]):
+    def source(self, mode):
+        """The fake source, gated by ``mode``'s needs as the task's is (``SamplingSource.gated``)."""
         from rdmbench.api import SamplingSource
 
         rng = np.random.default_rng(0)
@@ -47,29 +48,19 @@ class SamplingModeContract:
             "reference_images": rng.integers(0, 256, (25, 8, 8, 1), np.uint8),
             "reference_labels": rng.integers(0, 3, 25), "reference_class_names": ("a", "b", "c"),
         }
-        gated = {"proposal_ids": "proposal", **{k: "reference" for k in values if k.startswith("reference_")}}
-
         values["class_names"] = ("a", "b", "c")
 
-        def load(name):
-            if name not in values:
-                raise AttributeError(name)
-            if name in gated and gated[name] not in needs:
-                raise AssertionError(f"the mode read {name} but its needs {needs} do not name {gated[name]!r}")
-            return values[name]
-
         def embed_text(texts):
-            if "text" not in needs:
-                raise AssertionError(f"the mode embedded text but its needs {needs} do not name 'text'")
             rows = [np.random.default_rng(list(t.encode())).normal(size=16) for t in texts]
             x = np.asarray(rows, np.float32).reshape(len(texts), 16)
             return x / np.linalg.norm(x, axis=1, keepdims=True).clip(1e-12)
 
-        return SamplingSource(load, embed_text)
+        return SamplingSource.gated(mode.name, type(mode).needs, embed_text=embed_text,
+                                    **{name: (lambda value=value: value) for name, value in values.items()})
 
     def queries(self, num=30, k=4, seed=0, **overrides):
         mode = self.make(**overrides)
-        return mode, mode.queries(self.source(type(mode).needs), num, k, seed)
+        return mode, mode.queries(self.source(mode), num, k, seed)
 
     def test_one_query_per_sample(self):
         mode, q = self.queries(num=30)

@@ -372,13 +372,11 @@ def dataset_class_names(registry: Any, data: dict[str, Any]) -> tuple[str, ...] 
 
 
 def database_name(spec: dict[str, Any]) -> str:
-    """A short name of a database spec for rows: its dataset's name, or the names of a mixed one's parts."""
-    if "parts" in spec:
-        return "mixed(" + "+".join(database_name(p) for p in spec["parts"]) + ")"
-    if spec["name"] == "patches":
-        return f"patches({spec['size']}px of {database_name(spec['database'])})"
-    dataset = spec.get("dataset")
-    return str(dataset["name"] if isinstance(dataset, dict) and "name" in dataset else spec["name"])
+    """A short name of a database spec for rows (``Database.label``: its dataset's, or its parts')."""
+    from rdmbench.api import Database
+    from rdmbench.registry import get_registry
+
+    return get_registry().build(Database, spec).label()
 
 
 def _args(spec: dict[str, Any]) -> str:

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from rdmbench import processes
-from rdmbench.api import (Condition, Head, HeadInputs, MetricInputs, Queries, SampleRequest, SamplingSource, Space,
-                          TextInputs, TrainingData)
+from rdmbench.api import (Condition, Head, HeadInputs, MetricInputs, Queries, SampleRequest, SamplingMode,
+                          SamplingSource, Space, TextInputs, TrainingData)
 from rdmbench.cache import load_array, read_json, save_array, write_json
 from rdmbench.chunks import row_chunks, write_rows
 from rdmbench.failpoints import failpoint
@@ -24,7 +24,6 @@ from rdmbench.schema import PluginSpec, RetrieverSection
 from rdmbench.tasks.generation.schema import MetricsSection, RunConfig, SampleSection, resolve_guidance_batching
 
 if TYPE_CHECKING:
-    from rdmbench.api import SamplingMode
     from rdmbench.pipeline import Pipeline
 
 
@@ -83,35 +82,27 @@ def train(pipe: Pipeline, spec: PluginSpec, k: int, seed: int, fs: Path, nbrs: P
     return pipe.stage("train", config, inputs, compute, uses=(make_head, head_space), collective=True)
 
 
-def source(p: dict[str, Path], embed_text: Callable[[list[str]], np.ndarray] | None = None) -> SamplingSource:
-    """What a sampling mode may read, loaded when first asked (``p``: the run's stage paths, with
-    ``sampling_*`` the database sampled from); ``embed_text`` embeds prompts with the run's encoder."""
+def source(p: dict[str, Path], mode: SamplingMode,
+           embed_text: Callable[[list[str]], np.ndarray] | None = None) -> SamplingSource:
+    """What ``mode`` may read, each loaded when it asks (``p``: the run's stage paths, with ``sampling_*`` the
+    database sampled from); ``embed_text`` embeds prompts with the run's encoder."""
+    def missing(*_: Any) -> Any:
+        raise RuntimeError("this run embeds no text")
 
-    def load(name: str) -> Any:
-        if name == "class_names":  # the dataset's classes, which prompts name
-            return class_names(p["data"])
-        where, _, what = name.partition("_")
-        if where == "proposal" and what == "ids":
-            return load_array(p["proposal"] / "ids.npy")
-        if where == "database":
-            base = p["sampling_database"]
-            if what == "embeddings":
-                return load_array(p["sampling_embeddings"] / "embeddings.npy", mmap=True)
-        elif where == "reference":
-            base = p["data"]
-            if what == "embeddings":
-                return load_array(p["reference_embeddings"] / "embeddings.npy", mmap=True)
-        else:
-            raise AttributeError(name)
-        if what == "images":
-            return load_array(base / f"{where}_images.npy", mmap=True)
-        if what == "labels":
-            return maybe(base / f"{where}_labels.npy")
-        if what == "class_names":
-            return class_names(base)
-        raise AttributeError(name)
-
-    return SamplingSource(load, embed_text)
+    db, ref = p["sampling_database"], p["data"]
+    return SamplingSource.gated(
+        mode.name, mode.needs,
+        class_names=lambda: class_names(p["data"]),
+        proposal_ids=lambda: load_array(p["proposal"] / "ids.npy"),
+        database_embeddings=lambda: load_array(p["sampling_embeddings"] / "embeddings.npy", mmap=True),
+        database_images=lambda: load_array(db / "database_images.npy", mmap=True),
+        database_labels=lambda: maybe(db / "database_labels.npy"),
+        database_class_names=lambda: class_names(db),
+        reference_embeddings=lambda: load_array(p["reference_embeddings"] / "embeddings.npy", mmap=True),
+        reference_images=lambda: load_array(ref / "reference_images.npy", mmap=True),
+        reference_labels=lambda: maybe(ref / "reference_labels.npy"),
+        reference_class_names=lambda: class_names(ref),
+        embed_text=embed_text or missing)
 
 
 def condition(pipe: Pipeline, sample: SampleSection, seed: int, mode: SamplingMode, queries: Queries,
@@ -163,7 +154,7 @@ def samples(pipe: Pipeline, spec: RunConfig, p: dict[str, Path],
 
     def compute(out: Path) -> dict[str, Any]:
         mode = pipe.plugin("sampling_mode", sample.mode)
-        queries = mode.queries(source(p, embed_text), sample.num, k, seed)
+        queries = mode.queries(source(p, mode, embed_text), sample.num, k, seed)
         context, nbr = condition(pipe, sample, seed, mode, queries, p) if k > 0 and k_train > 0 else (None, None)
         fs = pipe.loaded("first_stage", spec.first_stage, p["first_stage"], lambda f: f.load(p["first_stage"]))
         emb_dim = load_array(p["db_embeddings"] / "embeddings.npy", mmap=True).shape[1]
