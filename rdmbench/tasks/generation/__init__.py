@@ -20,13 +20,14 @@ import numpy as np
 
 from rdmbench import stages as shared
 from rdmbench.api import Condition, Encoder, Head, Metric, Need, Space
-from rdmbench.cache import load_array, read_json
+from rdmbench.cache import read_json
 from rdmbench.columns import ENCODER, Column
 from rdmbench.errors import RdmbenchError
 from rdmbench.tasks import Task
+from rdmbench.tasks.generation import plan
 from rdmbench.tasks.generation import stages as gen
+from rdmbench.tasks.generation.plan import neighbour_k
 from rdmbench.tasks.generation.schema import RunConfig
-from rdmbench.schema import PluginSpec
 from rdmbench.registry import validate_kwargs
 from rdmbench.validation import Checks, data_section, k_fits, retriever_section
 
@@ -243,100 +244,34 @@ class GenerationTask(Task[RunConfig]):
 
     # -- a run -----------------------------------------------------------------------------------------
     def run(self, pipe: Pipeline, spec: RunConfig) -> tuple[dict[str, Any], dict[str, Path]]:
-        s, k_train, seed = spec.sample, spec.k_train, spec.seed
-        assert s.k is not None and s.retriever is not None  # resolved by validation
-        mode = pipe.plugin("sampling_mode", s.mode)
-        swapped = s.database is not None
-        p: dict[str, Path] = {}
-        p["data"] = shared.data(pipe, spec.data)
-        p["database"] = shared.database(pipe, spec.database, spec.data, p["data"])
-        p["first_stage"] = gen.first_stage(pipe, spec.first_stage, spec.data.seed, p["data"])
-        if fitted := shared.encoder_fit(pipe, spec.encoder, p["data"], spec.data.seed):
-            p["encoder_fit"] = fitted
-        p["db_embeddings"] = embed(pipe, spec, p, spec.encoder, p["database"], "database")
-        if k_train or Need.PROPOSAL in mode.needs:
-            p["train_embeddings"] = embed(pipe, spec, p, spec.encoder, p["data"], "train")
-        if k_train:
-            p["index"] = shared.index(pipe, spec.retriever, p["db_embeddings"])
-            p["neighbours"] = shared.neighbours(pipe, spec.retriever, p["index"], p["db_embeddings"],
-                                                p["train_embeddings"], neighbour_k(spec))
-        p["train"] = gen.train(pipe, spec.head, k_train, seed, p["first_stage"], p.get("neighbours"),
-                               p["db_embeddings"])
-
-        # the sampling side: the training database's stages again (same keys, so shared) unless swapped
-        sp = {n: p[n] for n in ("data", "first_stage", "train", "db_embeddings")}
-        sp["sampling_database"] = shared.database(pipe, s.database, spec.data, p["data"]) if s.database is not None \
-            else p["database"]
-        sp["sampling_embeddings"] = embed(pipe, spec, p, spec.encoder, sp["sampling_database"], "database")
-        if (k_train and s.k) or Need.PROPOSAL in mode.needs:
-            sp["sampling_index"] = shared.index(pipe, s.retriever, sp["sampling_embeddings"])
-        if Need.PROPOSAL in mode.needs:
-            k_table = max(s.k, s.retriever.train_neighbours) if swapped else neighbour_k(spec)
-            sp["proposal"] = shared.neighbours(pipe, s.retriever, sp["sampling_index"], sp["sampling_embeddings"],
-                                               p["train_embeddings"], k_table)
-        if Need.REFERENCE in mode.needs:
-            sp["reference_embeddings"] = embed(pipe, spec, p, spec.encoder, p["data"], "reference")
-        p.update(sp)
-        embed_text = None
-        if Need.TEXT in mode.needs:
-            def embed_text(texts: list[str]) -> Any:
-                return load_array(shared.text_embeddings(pipe, spec.encoder, texts, p.get("encoder_fit"))
-                                  / "embeddings.npy")
-        p["samples"] = gen.samples(pipe, spec, sp, embed_text)
-
+        """The plan's parts in order (rdmbench.tasks.generation.plan): up to the samples, their features, the
+        metric plugins, the task's measures; then the row."""
+        s = spec.sample
+        p = plan.up_to_samples(pipe, spec)
+        p.update(plan.features(pipe, spec, p))
         m = spec.metrics
-        fe = m.feature_extractor
-        p["generated_features"] = gen.features(pipe, fe, p["samples"], "samples")
-        p["reference_features"] = gen.features(pipe, fe, p["data"], "reference")
-        p["train_features"] = gen.features(pipe, fe, p["data"], "train")
         text = gen.text_space(pipe, m.text_space, spec.data.seed, p) if m.text_space else None
-        p["metrics"] = gen.metrics(pipe, m, seed, p["generated_features"], p["reference_features"], p["samples"],
+        p["metrics"] = gen.metrics(pipe, m, spec.seed, p["generated_features"], p["reference_features"], p["samples"],
                                    p["data"], text)
-        p["novelty"] = gen.novelty(pipe, m, p)
+        measured, keep = plan.measure(pipe, spec, p)
         trained, sampled = read_json(p["train"] / "info.json"), read_json(p["samples"] / "info.json")
-        row = {**read_json(p["metrics"] / "metrics.json"), **read_json(p["novelty"] / "novelty.json"),
+        row = {**read_json(p["metrics"] / "metrics.json"), **measured,
                "encoder": read_json(p["db_embeddings"] / "info.json").get("encoder"),
                "train_s": trained.get("seconds"), "head_parameters": trained.get("head_parameters"),
                "train_processes": trained.get("train_processes", 1), "sample_s": sampled.get("sample_s"),
-               "queries": sampled.get("queries"), "conditioning": conditioning(sampled, k_train),
+               "queries": sampled.get("queries"), "conditioning": conditioning(sampled, spec.k_train),
                "sampling_database": database_name(s.database) if s.database is not None else "training database"}
         if "encoder_fit" in p:  # a trained encoder's own quality (e.g. a joint space's held-out retrieval)
             fit = read_json(p["encoder_fit"] / "info.json")
             cls = pipe.registry.contract(Encoder, spec.encoder["name"])
             row.update({c: fit.get(c.removeprefix("encoder_")) for c in cls.fit_columns})
-        if k_train:
-            row["retrieval_recall"] = gen.neighbour_recall(pipe, spec.retriever, k_train, spec.data.seed, p,
-                                                           neighbour_k(spec))
-            row["neighbour_class_agreement"] = gen.neighbour_classes(pipe, k_train, p)
         row.update(shared.opt_ins(p))
-        images = {"samples.png": p["samples"] / "samples.png", "panel.png": p["novelty"] / "panel.png"}
+        images = {"samples.png": p["samples"] / "samples.png", **keep}
         if (p["samples"] / "prompts.png").is_file():
             images["prompts.png"] = p["samples"] / "prompts.png"
         if (p["metrics"] / "replicates.csv").is_file():  # the paired comparisons of rdmbench.verdicts read it
             images["replicates.csv"] = p["metrics"] / "replicates.csv"
         return row, images
-
-
-def embed(pipe: Pipeline, spec: RunConfig, p: dict[str, Path], encoder: PluginSpec, source: Path, array: str) -> Path:
-    """Embeddings of a stored image array by ``encoder``; one built on the first stage (vqgan-pool) gets the run's,
-    a trained one (lit) its fit on the run's training set."""
-    built_on = pipe.registry.contract(Encoder, encoder["name"]).uses_first_stage
-    return shared.embeddings(pipe, encoder, source, array, (spec.first_stage, p["first_stage"]) if built_on else None,
-                             p.get("encoder_fit"))
-
-
-def neighbour_k(spec: RunConfig) -> int:
-    """The depth of the training set's neighbour table: max(k_train, sample.k (+ what the sampling mode
-    omits), retriever.train_neighbours). The floor (16) lets runs with k <= 16 share one table, and the
-    run's own config alone decides it."""
-    from rdmbench.registry import get_registry
-
-    s = spec.sample
-    assert s.k is not None  # resolved by validation
-    # k + what an omitted id needs, not a class pool's l: a pool is searched afresh at sampling time
-    extra = get_registry().create("sampling_mode", s.mode).extra_neighbours()
-    own = s.k + extra if s.database is None else 0
-    return max(spec.k_train, own, spec.retriever.train_neighbours)
 
 
 def text_encoders(registry: Any) -> list[str]:
