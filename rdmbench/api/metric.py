@@ -13,10 +13,12 @@ from rdmbench.api.plugin import Plugin
 
 @dataclass
 class MetricInputs:
-    """Features of the generated and the reference images, with the roles named.
+    """Features of the generated and the reference images (and of the training set X for a metric that
+    ``needs_training``), with the roles named.
 
-    ``features(role, output)`` returns the feature extractor's output (``"embedding"`` or
-    ``"logits"``) for ``role`` in {"generated", "reference"}, computed once and shared by metrics.
+    ``features(role, output)`` returns the feature extractor's output (``"embedding"`` or ``"logits"``) for
+    ``role`` in {"generated", "reference"}, and "training" when a metric of the run needs it, computed once and
+    shared by metrics.
     """
 
     features: Callable[[str, str], np.ndarray]
@@ -61,6 +63,9 @@ class Metric(Plugin):
     #: True for metrics of samples against their prompts (``MetricInputs.text``): skipped, and said so, in a
     #: run whose queries are not prompts; a suite using one must name ``metrics.text_space``
     needs_text: ClassVar[bool] = False
+    #: True for metrics of samples against the training set X (memorisation, novelty): the metrics stage then
+    #: also reads X's features, as role "training"
+    needs_training: ClassVar[bool] = False
     #: columns that get a bootstrap confidence interval (``<col>_lo``, ``<col>_hi``); None: all of them.
     #: Leave out spreads (``kid_std``) and values the generated samples do not change.
     interval_columns: ClassVar[tuple[str, ...] | None] = None

@@ -251,8 +251,9 @@ class GenerationTask(Task[RunConfig]):
         p.update(plan.features(pipe, spec, p))
         m = spec.metrics
         text = gen.text_space(pipe, m.text_space, spec.data.seed, p) if m.text_space else None
+        training = any(pipe.registry.contract(Metric, name).needs_training for name in m.use)
         p["metrics"] = gen.metrics(pipe, m, spec.seed, p["generated_features"], p["reference_features"], p["samples"],
-                                   p["data"], text)
+                                   p["data"], text, p["train_features"] if training else None)
         measured, keep = plan.measure(pipe, spec, p)
         trained, sampled = read_json(p["train"] / "info.json"), read_json(p["samples"] / "info.json")
         row = {**read_json(p["metrics"] / "metrics.json"), **measured,

@@ -240,18 +240,21 @@ def text_inputs(text: dict[str, Path], samples_path: Path) -> TextInputs:
 
 
 def metrics(pipe: Pipeline, m: MetricsSection, seed: int, gen: Path, ref: Path, samples_path: Path, data: Path,
-            text: dict[str, Path] | None = None) -> Path:
+            text: dict[str, Path] | None = None, train: Path | None = None) -> Path:
+    """The metric plugins' values with bootstrap intervals (``train``: X's features, given when a metric
+    ``needs_training``; keyed only then)."""
     config = {"use": {name: pipe.fingerprint("metric", {"name": name, **kwargs}) for name, kwargs in m.use.items()},
               "seed": seed, "bootstrap": m.bootstrap, "ci_level": m.ci_level}
 
     def compute(out: Path) -> dict[str, Any]:
         from rdmbench.stats import bootstrap, write_replicates
 
-        roles = {"generated": gen, "reference": ref}
+        roles = {"generated": gen, "reference": ref, **({"training": train} if train else {})}
 
         def feats(role: str, output: str) -> np.ndarray:
             if role not in roles:
-                raise ValueError(f"role must be 'generated' or 'reference', got {role!r}")
+                raise ValueError(f"role must be one of {', '.join(roles)}, got {role!r} (a metric reads X's features "
+                                 "as 'training' when it sets needs_training)")
             return load_array(roles[role] / f"{output}.npy")
 
         identity = read_json(ref / "info.json")["feature_extractor"]
@@ -288,7 +291,8 @@ def metrics(pipe: Pipeline, m: MetricsSection, seed: int, gen: Path, ref: Path, 
         return {}
 
     inputs = {"generated": gen.name, "reference": ref.name, "samples": samples_path.name,
-              **{f"text_{role}": path.name for role, path in (text or {}).items()}}
+              **{f"text_{role}": path.name for role, path in (text or {}).items()},
+              **({"training": train.name} if train else {})}
     return pipe.stage("metrics", config, inputs, compute, uses=(text_inputs,))
 
 
