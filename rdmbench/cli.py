@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from rdmbench import __version__, processes
 from rdmbench.errors import RdmbenchError
@@ -53,14 +54,16 @@ def build_parser() -> argparse.ArgumentParser:
                           "head.train_steps=10); a swept axis is sweep.zip.KEY=[...]; repeatable")
     run.add_argument("--executor", default="local", metavar="NAME",
                      help="where the runs go: local (this process, one after another; default), ray (a local "
-                          "Ray instance, or the cluster at RAY_ADDRESS), slurm (jobs through submitit); "
-                          "stage cache and results must be on a filesystem every worker shares")
+                          "Ray instance, or the cluster at RAY_ADDRESS), slurm (jobs through submitit), or an "
+                          "installed one (rdmbench plugins --kind executor); stage cache and results must be on a "
+                          "filesystem every worker shares")
     run.add_argument("--executor-option", action="append", default=[], metavar="KEY=VALUE", dest="executor_options",
                      help="an executor setting (VALUE is YAML), e.g. num_gpus=1 (ray), slurm_partition=gpu, "
                           "timeout_min=600 (slurm); repeatable. See docs/scaling.md")
     run.add_argument("--track", action="append", default=[], metavar="TRACKER",
-                     help="also export every finished run to tensorboard or mlflow (repeatable; adds to the "
-                          "suite's track: list): <results>/tensorboard, <results>/mlruns")
+                     help="also export every finished run to tensorboard or mlflow, or an installed tracker "
+                          "(rdmbench plugins --kind tracker); repeatable; adds to the suite's track: list: "
+                          "<results>/tensorboard, <results>/mlruns")
     run.add_argument("--report", action=argparse.BooleanOptionalAction, default=True,
                      help="write the report after the runs (default: yes)")
     run.add_argument("-q", "--quiet", action="store_true")
@@ -222,28 +225,64 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     from rdmbench.registry import get_registry, unknown_choice
 
     reg = get_registry()
-    if args.kind and args.kind not in reg.kinds():
-        raise RdmbenchError(unknown_choice("kind", args.kind, reg.kinds()))
-    kinds = [args.kind] if args.kind else reg.kinds()
+    sides = side_kinds()
+    if args.kind and args.kind not in [*reg.kinds(), *sides]:
+        raise RdmbenchError(unknown_choice("kind", args.kind, [*reg.kinds(), *sides]))
+    kinds = [args.kind] if args.kind else [*reg.kinds(), *sides]
+    listed = {kind: sides[kind].catalogue() for kind in kinds if kind in sides}  # imports each (never torch)
+    broken = {**reg.broken, **{ep: why for _, bad in listed.values() for ep, why in bad.items()}}
     if args.name:
-        found = [info for kind in kinds for info in reg.all(kind) if info.name == args.name]
+        found = [plugin_help(info) for kind in kinds if kind in reg.kinds() for info in reg.all(kind)
+                 if info.name == args.name]
+        found += [side_help(kind, *entry) for kind, (good, _) in listed.items() for entry in good
+                  if entry[0] == args.name]
         if not found:
-            names = sorted({info.name for kind in kinds for info in reg.all(kind)})
-            broken = [f"{ep}: {why}" for ep, why in reg.broken.items() if ep.split(" = ")[0] == args.name]
-            raise RdmbenchError(f"plugin {broken[0]}" if broken else unknown_choice("plugin", args.name, names))
-        print("\n\n".join(plugin_help(info) for info in found))
+            names = sorted({info.name for kind in kinds if kind in reg.kinds() for info in reg.all(kind)}
+                           | {entry[0] for good, _ in listed.values() for entry in good})
+            named = [f"{ep}: {why}" for ep, why in broken.items() if ep.split(" = ")[0] == args.name]
+            raise RdmbenchError(f"plugin {named[0]}" if named else unknown_choice("plugin", args.name, names))
+        print("\n\n".join(found))
         return 0
     for kind in kinds:
         print(f"{kind}:")
+        if kind in listed:
+            if kind == "executor":
+                print(f"  {'local':<20} this process, one run after another (the default)  [rdmbench {__version__}]")
+            for entry in listed[kind][0]:
+                print(side_help(kind, *entry, header=False, verbose=args.verbose))
+            continue
         for info in reg.all(kind):
             print(f"  {info.name:<20} {info.description}  [{info.package}]")
             if args.verbose:
                 print("\n".join("    " + line for line in plugin_help(info, header=False).splitlines()))
-    if reg.broken:
+    if broken:
         print("failed to load:")
-        for ep, why in reg.broken.items():
+        for ep, why in broken.items():
             print(f"  {ep}: {why}")
     return 0
+
+
+def side_kinds() -> dict[str, Any]:
+    """The kinds that name one class per entry point in a group of their own, by kind (rdmbench.registry)."""
+    from rdmbench.execute import EXECUTORS
+    from rdmbench.tasks import TASKS
+    from rdmbench.track import TRACKERS
+
+    return {"task": TASKS, "executor": EXECUTORS, "tracker": TRACKERS}
+
+
+def side_help(kind: str, name: str, cls: type, package: str, header: bool = True, verbose: bool = True) -> str:
+    """A task, executor or tracker: its description and package, and what it requires (a tracker's modules)."""
+    import importlib.util
+
+    from rdmbench.registry import first_line
+
+    lines = [f"{kind} {name}  [{package}]", f"  {first_line(cls)}"] if header else \
+        [f"  {name:<20} {first_line(cls)}  [{package}]"]
+    for module, hint in getattr(cls, "requires", {}).items() if verbose else ():
+        present = importlib.util.find_spec(module.split(".")[0]) is not None
+        lines.append(f"  {'  ' if not header else ''}requires {module}: {'installed' if present else 'MISSING: ' + hint}")
+    return "\n".join(lines)
 
 
 def plugin_help(info, header: bool = True) -> str:

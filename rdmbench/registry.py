@@ -1,4 +1,5 @@
-"""The plugin registry: pluggy over the ``rdmbench`` entry-point group.
+"""The plugin registry: pluggy over the ``rdmbench`` entry-point group; and ``EntryPointClasses``, the
+kinds that name one class per entry point in a group of their own (tasks, executors, trackers).
 
 Built-ins and third-party plugins load through the same path. Loading imports only plugin modules
 (which must not import torch at module level), so listing plugins and validating suites is fast.
@@ -11,18 +12,24 @@ import inspect
 import re
 import types
 import typing
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import pluggy
 
 from rdmbench import api, hookspecs
 from rdmbench.errors import ConfigError
 
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
+
 
 #: a plugin contract (rdmbench.api): what ``Registry.contract`` and ``Registry.build`` return, typed
 P = TypeVar("P", bound=api.Plugin)
+#: what an ``EntryPointClasses`` group's classes are (``Task``, ``Tracker``, the ``Executor`` protocol)
+C = TypeVar("C")
 
 
 @dataclass(frozen=True)
@@ -126,6 +133,116 @@ class Registry:
     def build(self, contract: type[P], spec: dict[str, Any]) -> P:
         """A new instance of the plugin ``spec`` names (``{name: …, **kwargs}``, resolved), typed as its contract."""
         return self.contract(contract, spec["name"])(**{k: v for k, v in spec.items() if k != "name"})
+
+
+class EntryPointClasses(Mapping[str, "EntryPoint"], Generic[C]):
+    """A kind whose entry points each name one class, ``name = "module:Class"``, in a group of its own:
+    tasks (``rdmbench.tasks``), executors (``rdmbench.executors``), trackers (``rdmbench.trackers``).
+
+    Built-ins are registered in rdmbench's own pyproject.toml exactly as an outside package registers its
+    own. As a mapping it holds name -> entry point, read from package metadata without importing anything
+    (so ``--help``, listing names and unknown-name errors stay light); ``load`` imports one class. An entry
+    point that fails to import, or names something that does not fit ``contract``, is an error naming it and
+    why (``rdmbench plugins`` lists them under "failed to load"), never a silently missing choice.
+    """
+
+    def __init__(self, group: str, kind: str, contract: type[C]) -> None:
+        self.group, self.kind, self.contract = group, kind, contract
+        self._entries: dict[str, EntryPoint] | None = None
+        self._conflicts: dict[str, str] = {}
+        self._classes: dict[str, type[C]] = {}
+
+    def reload(self) -> None:
+        """Read the group again (a package installed, or a folder put on ``sys.path``, in this process)."""
+        self._entries, self._conflicts, self._classes = None, {}, {}
+
+    def _read(self) -> dict[str, EntryPoint]:
+        if self._entries is None:
+            from importlib.metadata import entry_points
+
+            found: dict[str, EntryPoint] = {}
+            for ep in entry_points(group=self.group):
+                first = found.setdefault(ep.name, ep)
+                if first.value != ep.value:
+                    self._conflicts[ep.name] = (f"two packages register it: {entry_package(first)} ({first.value}) "
+                                                f"and {entry_package(ep)} ({ep.value})")
+            self._entries = dict(sorted(found.items()))
+        return self._entries
+
+    def __getitem__(self, name: str) -> EntryPoint:
+        return self._read()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._read())
+
+    def __len__(self) -> int:
+        return len(self._read())
+
+    def package(self, name: str) -> str:
+        return entry_package(self[name])
+
+    def load(self, name: str, *, file: str | None = None, key: str | None = None) -> type[C]:
+        """The class ``name`` names, imported now; an unknown or broken name is a one-line ``ConfigError``."""
+        if name in self._classes:
+            return self._classes[name]
+        entries = self._read()
+        if name not in entries:
+            raise ConfigError(unknown_choice(self.kind, name, list(entries)), file=file, key=key)
+        found = self._try(name)
+        if isinstance(found, str):
+            ep = entries[name]
+            raise ConfigError(f"{self.kind} {name!r} is not available: entry point '{ep.name} = {ep.value}' "
+                              f"({entry_package(ep)}) {found}", file=file, key=key)
+        self._classes[name] = found
+        return found
+
+    def _try(self, name: str) -> type[C] | str:
+        """The class, or why it cannot be had."""
+        if name in self._conflicts:
+            return self._conflicts[name]
+        try:
+            cls = self[name].load()
+        except Exception as exc:  # an outside package's bug: named, and it must not hide the other entries
+            return f"failed to import: {type(exc).__name__}: {exc}"
+        if not isinstance(cls, type):
+            return f"names {cls!r}, not a class"
+        if getattr(self.contract, "_is_protocol", False):
+            missing = [m for m, v in vars(self.contract).items()
+                       if callable(v) and not m.startswith("_") and not callable(getattr(cls, m, None))]
+            if missing:
+                return f"names {cls.__qualname__}, which lacks {', '.join(missing)} of {self.contract.__name__}"
+        elif not issubclass(cls, self.contract):
+            return f"names {cls.__qualname__}, not a subclass of {self.contract.__name__}"
+        declared = getattr(cls, "name", "")
+        if declared not in ("", name):
+            return f"names {cls.__qualname__}, whose name is {declared!r}"
+        return cls
+
+    def catalogue(self) -> tuple[list[tuple[str, type[C], str]], dict[str, str]]:
+        """Every entry point loaded: ``(name, class, package)`` of each that loads, and ``{"name = value": why}``
+        of each that does not (what ``rdmbench plugins`` lists)."""
+        good: list[tuple[str, type[C], str]] = []
+        broken: dict[str, str] = {}
+        for name, ep in self._read().items():
+            found = self._try(name)
+            if isinstance(found, str):
+                broken[f"{ep.name} = {ep.value}"] = found
+            else:
+                good.append((name, found, entry_package(ep)))
+        return good, broken
+
+
+def entry_package(ep: EntryPoint) -> str:
+    """``"<distribution> <version>"`` of the package that registered ``ep``."""
+    return f"{ep.dist.name} {ep.dist.version}" if ep.dist else "?"
+
+
+def first_line(cls: type) -> str:
+    """A class's one-line description: the first paragraph of its own docstring, else of its module's."""
+    import sys
+
+    doc = cls.__dict__.get("__doc__") or getattr(sys.modules.get(cls.__module__), "__doc__", None) or ""
+    return " ".join(inspect.cleandoc(doc).split("\n\n")[0].split()).replace("``", "`")
 
 
 def unknown_choice(what: str, value: Any, allowed: list[str]) -> str:
@@ -246,7 +363,7 @@ def get_registry() -> Registry:
             if pm.is_registered(module):
                 continue
             pm.register(module, name=ep.name)
-            packages[id(module)] = f"{ep.dist.name} {ep.dist.version}" if ep.dist else "?"
+            packages[id(module)] = entry_package(ep)
         pm.check_pending()
         _REGISTRY = Registry(pm, packages, broken)
     return _REGISTRY

@@ -15,6 +15,10 @@ store only; ``mlflow migrate-filestore`` moves it to a database when wanted.
 A run exported again (its row changed) replaces its earlier export: its TensorBoard folder is rewritten
 whole and its earlier MLflow run deleted, so a tracker never shows a stale and a fresh result side by side.
 Export happens where the row is written, under the results lock, so workers of a fan-out do not race.
+
+A tracker is a ``Tracker`` subclass named by one line of the ``rdmbench.trackers`` entry-point group
+(``tensorboard = "rdmbench.track:TensorBoard"``); the built-ins are registered in rdmbench's own
+pyproject.toml exactly as an outside package registers its own.
 """
 
 from __future__ import annotations
@@ -25,26 +29,67 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from rdmbench.errors import ConfigError, require
+from rdmbench.errors import require
 from rdmbench.failpoints import failpoint
+from rdmbench.registry import EntryPointClasses
 
-TRACKERS = {
-    "tensorboard": ("tensorboard", "pip install 'tensorboard>=2.14'"),
-    "mlflow": ("mlflow", "pip install 'mlflow-skinny>=3'"),
-}
+
+class Tracker:
+    """An experiment tracker that every finished run of a suite naming it (``track: [NAME]``) is exported to.
+
+    Built with no arguments when a run is exported. ``requires`` maps each module it imports to its install
+    hint; ``rdmbench run`` imports them before any work (``check``), so a missing one is one line.
+    """
+
+    name: ClassVar[str] = ""
+    #: module -> install hint
+    requires: ClassVar[dict[str, str]] = {}
+
+    def export(self, record: dict[str, Any], out: Path, suite: Any) -> None:
+        """Export one run. A run exported again (its row changed) must replace its earlier export.
+
+        Args:
+            record: ``run_id``, ``status``, ``error``, ``config`` (the resolved config), ``params`` (it flattened
+                to dotted keys, values as strings), ``metrics`` (every finite number of the row, interval bounds
+                included), ``stages`` (seconds per stage), ``curve`` (the training loss), ``images`` and
+                ``files`` (paths of the sample grids, config.yaml and row.json).
+            out: the suite's results folder.
+            suite: ``name`` and ``profile`` of the suite.
+        """
+        raise NotImplementedError
+
+
+class TensorBoard(Tracker):
+    """TensorBoard event files, one folder per run: ``<results>/tensorboard/<run_id>/``."""
+
+    name = "tensorboard"
+    requires = {"tensorboard": "pip install 'tensorboard>=2.14'"}
+
+    def export(self, record: dict[str, Any], out: Path, suite: Any) -> None:
+        _tensorboard(out / "tensorboard" / record["run_id"], record)
+
+
+class MLflow(Tracker):
+    """An MLflow store (``<results>/mlruns``, or ``MLFLOW_TRACKING_URI``), one experiment per suite and profile."""
+
+    name = "mlflow"
+    requires = {"mlflow": "pip install 'mlflow-skinny>=3'"}
+
+    def export(self, record: dict[str, Any], out: Path, suite: Any) -> None:
+        _mlflow(out, f"{suite.name}-{suite.profile}", record)
+
+
+#: tracker name -> its entry point (``rdmbench.trackers`` group); a tracker's module is imported only when asked for
+TRACKERS: EntryPointClasses[Tracker] = EntryPointClasses("rdmbench.trackers", "tracker", Tracker)
 
 
 def check(names: list[str] | tuple[str, ...], file: str | None = None, key: str = "track") -> None:
-    """Unknown trackers and missing packages: one line before any work."""
-    from rdmbench.registry import unknown_choice
-
+    """Unknown or broken trackers and missing packages: one line before any work."""
     for name in names:
-        if name not in TRACKERS:
-            raise ConfigError(unknown_choice("tracker", name, list(TRACKERS)), file=file, key=key)
-        module, hint = TRACKERS[name]
-        require(module, f"track: {name} needs the {module} package: {hint}")
+        for module, hint in TRACKERS.load(name, file=file, key=key).requires.items():
+            require(module, f"track: {name} needs the {module} package: {hint}")
 
 
 def export(names: tuple[str, ...], suite: Any, run_dir: Path, row: dict[str, Any], stage_log: list[dict],
@@ -53,11 +98,8 @@ def export(names: tuple[str, ...], suite: Any, run_dir: Path, row: dict[str, Any
         return
     failpoint("track.export", row["run_id"])
     record = _record(run_dir, row, stage_log, cache_root)
-    out = run_dir.parent.parent
-    if "tensorboard" in names:
-        _tensorboard(out / "tensorboard" / row["run_id"], record)
-    if "mlflow" in names:
-        _mlflow(out, f"{suite.name}-{suite.profile}", record)
+    for name in names:
+        TRACKERS.load(name)().export(record, run_dir.parent.parent, suite)
 
 
 def _record(run_dir: Path, row: dict[str, Any], stage_log: list[dict], cache_root: Path) -> dict[str, Any]:

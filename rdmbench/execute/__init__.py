@@ -14,7 +14,9 @@ progress independently. A run whose worker dies is retried from its cached stage
 ``max_retries`` says, then recorded as a failed row; running the same command again resumes it.
 
 The executors are small adapters (``on_ray``, ``on_slurm``): submit a function, ask which jobs ended,
-fetch a result. Everything else is here and in ``work``.
+fetch a result. Everything else is here and in ``work``. Each is one line of the ``rdmbench.executors``
+entry-point group (``ray = "rdmbench.execute.on_ray:RayExecutor"``), the built-ins in rdmbench's own
+pyproject.toml exactly as an outside package registers its own.
 """
 
 from __future__ import annotations
@@ -28,15 +30,15 @@ from typing import Any, Protocol
 from rdmbench.cache import canonical
 from rdmbench.errors import ConfigError, one_line
 from rdmbench.execute.work import Job, PROBE, prepare, work
-from rdmbench.registry import unknown_choice
+from rdmbench.registry import EntryPointClasses, unknown_choice
 
 log = logging.getLogger("rdmbench")
 
-#: executor name -> "module:class"; ``local`` is the runner's own loop
-EXECUTORS = {"ray": "rdmbench.execute.on_ray:RayExecutor", "slurm": "rdmbench.execute.on_slurm:SlurmExecutor"}
-
 
 class Executor(Protocol):
+    """Where a suite's jobs run: built as ``cls(out, options)`` (the results folder, the ``--executor-option``
+    settings; an unknown option or a missing package or cluster is an error here, before any work)."""
+
     #: jobs in flight at once (None: as many as there are)
     capacity: int | None
 
@@ -49,13 +51,14 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
-def make_executor(name: str, out: Path, options: dict[str, Any]) -> Executor:
-    import importlib
+#: executor name -> its entry point (``rdmbench.executors`` group); ``local`` is the runner's own loop, not one
+EXECUTORS: EntryPointClasses[Executor] = EntryPointClasses("rdmbench.executors", "executor", Executor)
 
+
+def make_executor(name: str, out: Path, options: dict[str, Any]) -> Executor:
     if name not in EXECUTORS:
         raise ConfigError(unknown_choice("executor", name, ["local", *EXECUTORS]), key="--executor")
-    module, cls = EXECUTORS[name].split(":")
-    return getattr(importlib.import_module(module), cls)(out, dict(options))
+    return EXECUTORS.load(name, key="--executor")(out, dict(options))
 
 
 def fan_out(suite: Any, out: Path, cache_root: Path, executor: str, *, use_cache: bool = True,

@@ -3,7 +3,9 @@
 A task owns its run schema, the checks beyond that schema, its plan of cached stages, the columns
 its rows carry and its section of the report. Nothing outside a task's package branches on its
 name: the suite loader, the runner, the dry run and the report ask the task named in the suite
-(and recorded in ``suite.json``). A new task is a package here plus one line in ``TASKS``.
+(and recorded in ``suite.json``). A task is registered by one line of the ``rdmbench.tasks`` entry-point
+group (``generation = "rdmbench.tasks.generation:GenerationTask"``), the built-ins in rdmbench's own
+pyproject.toml exactly as an outside package registers its own.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
-from rdmbench.registry import unknown_choice
+from rdmbench.registry import EntryPointClasses
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -24,12 +26,6 @@ if TYPE_CHECKING:
 
 #: the task's run schema (a frozen ``rdmbench.schema.Section`` that satisfies ``rdmbench.schema.RunSpec``)
 S = TypeVar("S")
-
-#: task name -> "module:class"; imported only when asked for, so the CLI stays light
-TASKS: dict[str, str] = {
-    "generation": "rdmbench.tasks.generation:GenerationTask",
-    "retrieval": "rdmbench.tasks.retrieval:RetrievalTask",
-}
 
 #: the task of a suite that names none
 DEFAULT_TASK = "generation"
@@ -83,15 +79,14 @@ class Task(Generic[S]):
         return sections
 
 
+#: task name -> its entry point (``rdmbench.tasks`` group); a task's module is imported only when asked for
+TASKS: EntryPointClasses[Task[Any]] = EntryPointClasses("rdmbench.tasks", "task", Task)
+
+
 def task_names() -> list[str]:
     return list(TASKS)
 
 
 def get_task(name: str, *, file: str | None = None, key: str = "task") -> Task[Any]:
-    from rdmbench.errors import ConfigError
-
-    if name not in TASKS:
-        raise ConfigError(unknown_choice("task", name, list(TASKS)), file=file, key=key)
-    module, cls = TASKS[name].split(":")
-    task: Task[Any] = getattr(importlib.import_module(module), cls)()
-    return task
+    """A new instance of the task ``name``; an unknown or broken one is a one-line ``ConfigError``."""
+    return TASKS.load(name, file=file, key=key)()
