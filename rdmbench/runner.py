@@ -42,7 +42,7 @@ from rdmbench.progress import Progress, default_progress
 from rdmbench.registry import get_registry
 from rdmbench.suite import Run, Suite, SuiteInfo
 from rdmbench.tasks import get_task
-from rdmbench.columns import WALL_S, declarations
+from rdmbench.columns import WALL_S, Role, declarations, from_declarations
 
 if TYPE_CHECKING:
     from rdmbench.pipeline import Pipeline
@@ -50,9 +50,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("rdmbench")
 
-#: columns after the results, in this order (provenance and timings)
-TAIL = ("feature_extractor", "encoder", "num_samples", "num_reference", "wall_s", "train_s", "sample_s",
-        "bootstrap_s", "profile", "error")
+#: roles of the declared columns placed after the results, in this order (rdmbench.columns.Role)
+TAIL_ROLES = (Role.PROVENANCE, Role.TIMING)
+#: the runner's own columns, last: the profile a run ran under and why it failed
+LAST = ("profile", "error")
 #: row.json fields that are bookkeeping, not results.csv columns
 #: (``tracked``: whether the run's tracker export succeeded; a kept row not tracked is exported again)
 HIDDEN = ("stage_keys", "all_cached", "tracked")
@@ -315,11 +316,12 @@ def write_results_csv(out: Path, suite: Suite) -> list[dict[str, Any]]:
     rows = [r for r in (_read_row(out / "runs" / run.run_id) for run in suite.runs) if r]
     swept = swept_keys(suite)
     present = {k for r in rows for k in r}
-    declared = [c for c in suite_columns(suite) if c not in TAIL]
-    ordered = [c for d in declared for c in (d, f"{d}_lo", f"{d}_hi")]
+    declared = from_declarations(suite_columns(suite))
+    tail = [*(n for role in TAIL_ROLES for n, c in declared.items() if c.role is role), *LAST]
+    ordered = [c for d in declared if d not in tail for c in (d, f"{d}_lo", f"{d}_hi")]
     columns = ["run_id", *swept, "status", *[c for c in ordered if c in present and c not in swept]]
-    extra = sorted(present - set(columns) - set(TAIL) - set(HIDDEN))
-    columns += extra + [t for t in TAIL if t in present]
+    extra = sorted(present - set(columns) - set(tail) - set(HIDDEN))
+    columns += extra + [t for t in tail if t in present]
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rdmbench.columns import Column, declarations
+from rdmbench.columns import Column, Expected, declarations
 from rdmbench.errors import RdmbenchError
 from rdmbench.report import write_report
 
@@ -25,10 +25,12 @@ COLS = ["run_id", "status", "error", "k_train", "seed", "fid", "kid", "kid_std",
 GENERATION_COLUMNS = declarations([
     Column("fid", "FID", "lower", space_dependent=True), Column("kid", "KID", "lower", space_dependent=True),
     Column("kid_std", "KID std"), Column("is", "IS", "higher", space_dependent=True),
-    Column("precision", "precision", "higher"), Column("recall", "recall", "higher"),
-    Column("f_score", "F-score", "higher"), Column("class_agreement", "class agreement", "higher"),
+    Column("precision", "precision", "higher", recall="recall"), Column("recall", "recall", "higher"),
+    Column("f_score", "F-score", "higher"),
+    Column("class_agreement", "class agreement", "higher", expected=Expected("class_agreement_chance", "chance")),
     Column("class_agreement_chance", "class agreement by chance"),
-    Column("near_copies", "near-copies", "lower", description="share of samples unusually near a training image"),
+    Column("near_copies", "near-copies", "lower", description="share of samples unusually near a training image",
+           expected=Expected("near_copy_quantile", "expected")),
     Column("near_copy_quantile", "near-copy quantile", summary=False, description="near-copies expected of novel "
                                                                                   "samples"),
     Column("head_parameters", "head parameters", summary=False),

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from rdmbench.api import Encoder, ImageSet
-from rdmbench.columns import Column
+from rdmbench.columns import Column, Role
 from rdmbench.errors import ConfigError, MissingDependency, RdmbenchError
 from rdmbench.hookspecs import hookimpl
 
@@ -40,11 +40,11 @@ TEMPLATES = ("a photo of a {class}.", "a picture of a {class}.", "a {class}.", "
 HELD_OUT_TEMPLATES = ("An image of a {class}.", "a blurry photo of a {class}.", "this is a {class}.",
                       "a bright photo of a {class}.", "a thumbnail of a {class}.", "a {class} on a plain background.")
 
-IMAGE_TO_TEXT = Column("encoder_image_to_text", "joint space: image→text accuracy", "higher",
+IMAGE_TO_TEXT = Column("encoder_image_to_text", "joint space: image→text accuracy", "higher", role=Role.FIT,
                        description="the retrieval encoder's own image–text space: share of held-out images whose "
                                    "nearest caption, among every class's captions of templates it never trained on, "
                                    "names their class")
-TEXT_TO_IMAGE = Column("encoder_text_to_image", "joint space: text→image precision", "higher",
+TEXT_TO_IMAGE = Column("encoder_text_to_image", "joint space: text→image precision", "higher", role=Role.FIT,
                        description="the retrieval encoder's own image–text space: share of each unseen-template "
                                    "caption's nearest held-out images (as many as a class holds) that are of its class")
 

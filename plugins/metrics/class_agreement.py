@@ -19,12 +19,13 @@ from __future__ import annotations
 import numpy as np
 
 from rdmbench.api import Metric, MetricInputs
-from rdmbench.columns import Column
+from rdmbench.columns import Column, Expected
 from rdmbench.errors import RdmbenchError
 from rdmbench.hookspecs import hookimpl
 
-CLASS_AGREEMENT = Column("class_agreement", "class agreement", "higher", description="share of samples the classifier puts in their query's class")
 CLASS_AGREEMENT_CHANCE = Column("class_agreement_chance", "class agreement by chance", description="agreement of shuffled queries: the floor")
+CLASS_AGREEMENT = Column("class_agreement", "class agreement", "higher", description="share of samples the classifier puts in their query's class",
+                         expected=Expected(CLASS_AGREEMENT_CHANCE, "chance"))
 CLASSIFIER_ACC = Column("classifier_acc", "classifier accuracy", description="the classifier's accuracy on the reference set: the ceiling")
 
 

@@ -26,7 +26,7 @@ CLASS_PRECISION = Column("class_precision", "per-class precision", "higher",
                          description="precision against the prompted class's held-out images, class mean")
 CLASS_RECALL = Column("class_recall", "per-class recall", "higher",
                       description="recall of the prompted class's held-out images, class mean")
-CLASS_SAMPLES = Column("class_samples", "samples per class (least)", summary=False)
+CLASS_SAMPLES = Column("class_samples", "samples per class (least)", summary=False, numeric=True)
 
 
 class PerClassMetric(Metric):

@@ -25,10 +25,11 @@ from rdmbench.columns import Column
 from rdmbench.errors import RdmbenchError
 from rdmbench.hookspecs import hookimpl
 
-PRECISION = Column("precision", "precision", "higher", description="share of samples inside the reference manifold (quality)")
 RECALL = Column("recall", "recall", "higher", description="share of reference images inside the samples' manifold (diversity)")
+PRECISION = Column("precision", "precision", "higher", description="share of samples inside the reference manifold (quality)",
+                   recall=RECALL)
 F_SCORE = Column("f_score", "F-score", "higher")
-PR_SET_SIZE = Column("pr_set_size", "precision/recall set size", summary=False)
+PR_SET_SIZE = Column("pr_set_size", "precision/recall set size", summary=False, numeric=True)
 
 
 def equal_subsets(n_generated: int, n_reference: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

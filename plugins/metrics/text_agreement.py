@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from rdmbench.api import Metric, MetricInputs
-from rdmbench.columns import Column
+from rdmbench.columns import Column, Expected
 from rdmbench.hookspecs import hookimpl
 
 # measured in metrics.text_space, not the feature extractor's space: the label says so, the text_space column which
@@ -28,11 +28,12 @@ SIMILARITY = Column("text_similarity", "image–text similarity (text space)", "
                                 "text_space column")
 SIMILARITY_REFERENCE = Column("text_similarity_reference", "image–text similarity of real images (text space)",
                               description="the same for held-out images of the prompt's class: what real images score")
-MATCH = Column("text_match", "prompt match (text space)", "higher",
-               description="share of samples whose nearest prompt (among the run's) names their prompt's class")
 MATCH_CHANCE = Column("text_match_chance", "prompt match by chance", description="the match of shuffled prompts: the floor")
+MATCH = Column("text_match", "prompt match (text space)", "higher",
+               description="share of samples whose nearest prompt (among the run's) names their prompt's class",
+               expected=Expected(MATCH_CHANCE, "chance"))
 SPACE = Column("text_space", "image–text space", summary=False, description="the space that graded image–text agreement")
-SPACE_ACCURACY = Column("text_space_image_to_text", "text space: image→text accuracy", summary=False,
+SPACE_ACCURACY = Column("text_space_image_to_text", "text space: image→text accuracy", summary=False, numeric=True,
                         description="the grading space's own accuracy on held-out images with unseen templates")
 
 

@@ -78,16 +78,31 @@ def load(results_dir: Path, out_dir: Path | None = None) -> ReportData:
         df["_failed"] = df["status"].astype(str).str.lower().isin(["failed", "error"])
     else:
         df["_failed"] = df["error"].notna() if "error" in df else False
-    columns = from_declarations(meta["columns"])
+    columns = from_declarations(meta["columns"], lambda: code_columns(str(meta["task"]), str(meta_path)))
     for name, col in columns.items():  # declared numeric columns (and their intervals) read as numbers
         for c in (name, f"{name}_lo", f"{name}_hi"):
-            if c in df and (col.summary or col.better) and df[c].dtype == object:
+            if c in df and col.numeric and df[c].dtype == object:
                 df[c] = pd.to_numeric(df[c], errors="coerce")
     swept = [k for k in meta.get("swept_keys") or [] if k in df]
     out = Path(out_dir) if out_dir is not None else results_dir / "report"
     out.mkdir(parents=True, exist_ok=True)
     title = (meta.get("report") or {}).get("title") or meta.get("suite") or results_dir.name
     return ReportData(df, meta, results_dir, out, columns, swept, str(title))
+
+
+def code_columns(task: str, file: str) -> list[str]:
+    """Every column this code declares that a suite of ``task`` may hold: the task's own, the wall time,
+    every metric's and every trained encoder's fit columns. A suite.json written before a field of the
+    declarations existed takes that field from here (rdmbench.columns.from_declarations)."""
+    from rdmbench.api import Encoder, Metric
+    from rdmbench.columns import WALL_S
+    from rdmbench.registry import get_registry
+    from rdmbench.tasks import get_task
+
+    registry = get_registry()
+    return [*get_task(task, file=file).columns, WALL_S,
+            *(c for name in registry.names("metric") for c in registry.contract(Metric, name).columns),
+            *(c for name in registry.names("encoder") for c in registry.contract(Encoder, name).fit_columns)]
 
 
 def header(data: ReportData) -> list[Fact]:

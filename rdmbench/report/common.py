@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from rdmbench.columns import Column
+from rdmbench.columns import Column, Role
 
 
 def num(v: Any) -> str:
@@ -51,15 +51,10 @@ def labels(columns: dict[str, Column], extractors: list[str]) -> dict[str, str]:
     return out
 
 
-#: the prefix of a trained encoder's fit columns (``Encoder.fit_columns``): ``encoder_<key>`` holds its fit report's
-#: ``<key>``, a number measured once per fit (the same for every run sharing it), not a score of the samples
-FIT_PREFIX = "encoder_"
-
-
 def fit_names(columns: dict[str, Column]) -> list[str]:
-    """Columns a trained encoder declares from its fit (``encoder_<key>``, numbers: declared with a summary),
+    """Columns a trained encoder declares from its fit (role ``FIT``, numbers: declared with a summary),
     whatever their better direction: a table shows them beside the scores, without a figure of their own."""
-    return [n for n, c in columns.items() if n.startswith(FIT_PREFIX) and len(n) > len(FIT_PREFIX) and c.summary]
+    return [n for n, c in columns.items() if c.role is Role.FIT and c.summary]
 
 
 def metric_names(columns: dict[str, Column]) -> list[str]:

@@ -12,9 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union
 
-from rdmbench.columns import Column
-
-Better = Literal["lower", "higher"] | None
+from rdmbench.columns import Better, Column
 
 
 @dataclass

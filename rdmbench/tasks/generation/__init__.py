@@ -21,7 +21,7 @@ import numpy as np
 from rdmbench import stages as shared
 from rdmbench.api import Condition, Encoder, Head, Metric, Need, Space
 from rdmbench.cache import read_json
-from rdmbench.columns import ENCODER, Column
+from rdmbench.columns import ENCODER, Column, Expected, Role
 from rdmbench.errors import RdmbenchError
 from rdmbench.tasks import Task
 from rdmbench.tasks.generation import plan
@@ -42,7 +42,8 @@ class GenerationTask(Task[RunConfig]):
         Column("near_copies", "near-copies", "lower",
                description="share of samples whose nearest training image is unusually near (distance to the "
                            "nearest over distance to the 10th nearest, below the near-copy quantile of held-out "
-                           "images' values); samples as novel as held-out images: ≈ that quantile"),
+                           "images' values); samples as novel as held-out images: ≈ that quantile",
+               expected=Expected("near_copy_quantile", "expected")),
         Column("near_copy_quantile", "near-copy quantile", summary=False,
                description="the share of near-copies expected of samples as novel as held-out images"),
         Column("nearest_train_ratio", "nearest-training distance, samples / held-out",
@@ -53,20 +54,20 @@ class GenerationTask(Task[RunConfig]):
         Column("neighbour_class_agreement", "neighbours of the query's class", "higher",
                description="share of the training images' k_train neighbours that carry the image's class: what "
                            "the retrieval encoder hands the head, and about the ceiling of class agreement"),
-        Column("head_parameters", "head parameters", summary=False),
-        Column("train_processes", "training processes", summary=False,
+        Column("head_parameters", "head parameters", summary=False, numeric=True),
+        Column("train_processes", "training processes", summary=False, numeric=True,
                description="processes that trained the head together (torchrun / accelerate launch); 1: one"),
         Column("sampling_database", "sampling database", summary=False),
         Column("queries", "queries from", summary=False),
         Column("conditioning", "each sample conditioned on", summary=False),
         Column("skipped_metrics", "metrics not measured", summary=False),
-        Column("feature_extractor", "feature extractor", summary=False),
+        Column("feature_extractor", "feature extractor", summary=False, role=Role.PROVENANCE),
         ENCODER,
-        Column("num_samples", "generated samples", summary=False),
-        Column("num_reference", "reference images", summary=False),
-        Column("train_s", "training time (s)"),
-        Column("sample_s", "sampling time (s)"),
-        Column("bootstrap_s", "bootstrap time (s)"),
+        Column("num_samples", "generated samples", summary=False, numeric=True, role=Role.PROVENANCE),
+        Column("num_reference", "reference images", summary=False, numeric=True, role=Role.PROVENANCE),
+        Column("train_s", "training time (s)", role=Role.TIMING),
+        Column("sample_s", "sampling time (s)", role=Role.TIMING),
+        Column("bootstrap_s", "bootstrap time (s)", role=Role.TIMING),
     )
 
     # -- config ----------------------------------------------------------------------------------------

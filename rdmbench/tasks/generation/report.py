@@ -10,8 +10,11 @@ Each value carries its 95% bootstrap interval (``<metric>_lo``/``_hi``, rdmbench
 several seeds the row shows mean ± sample std of the seeds and Student's t interval of the mean over the seeds
 (rdmbench.report.common.mean_interval), which holds the training-seed variance that one run's interval lacks.
 
-A trained retrieval encoder's own fit columns (``Encoder.fit_columns``, ``encoder_<key>``) stand in the table
-beside the scores, whatever metrics the suite lists, without figures (rdmbench.report.common.fit_names).
+A trained retrieval encoder's own fit columns (``Encoder.fit_columns``, declared with role ``FIT``) stand in the
+table beside the scores, whatever metrics the suite lists, without figures (rdmbench.report.common.fit_names).
+A metric's value expected by chance (its declared ``expected`` companion column) is a dashed line in its figure
+and a note in its cells; a precision column declared with its ``recall`` column is drawn with it as a
+precision–recall plane.
 
 A suite whose sweep groups sweep different keys (top-m at guidance 1 beside guidance at top-m 1)
 is split into parts, one per set of swept keys its runs carry: each part has its own x axis and
@@ -26,13 +29,11 @@ import shutil
 from dataclasses import dataclass
 from typing import Any
 
+from rdmbench.columns import Expected
 from rdmbench.report.common import (config_groups, finite, fit_names, is_seed, labels, mean_interval, metric_names,
                                     num, one_line, shared_value)
 from rdmbench.report.model import Cell, Figure, Gallery, Head, Legend, ReportData, Section, Table, Text
 
-#: a metric's value expected by chance or for novel samples, drawn as a dashed line and noted in its cell
-EXPECTED = {"class_agreement": ("class_agreement_chance", "chance"), "text_match": ("text_match_chance", "chance"),
-            "near_copies": ("near_copy_quantile", "expected")}
 #: per-run images -> the report folder they are copied to (prompts.png: text-conditioned runs only)
 PER_RUN = {"samples.png": "samples", "panel.png": "panels", "prompts.png": "prompts"}
 #: declared columns that are neither settings shown per row nor header facts of this task's making
@@ -65,12 +66,13 @@ class View:
     parts: list[Part]
     keys: list[str]            # every part's x and line keys (all its keys where there are several parts)
     metrics: list[str]         # with a value in some successful run
-    fits: list[str]            # a trained encoder's fit columns with a value (``encoder_<key>``): table, no figure
+    fits: list[str]            # a trained encoder's fit columns with a value (role ``FIT``): table, no figure
     unmeasured: list[str]      # asked for but without any value
     aux: list[str]             # aggregated into summary.csv only
     settings: list[str]        # declared settings whose value differs between runs: a table column each
     labels: dict[str, str]
     params: bool               # head_parameters recorded
+    expected: dict[str, Expected]  # metric -> its declared value expected by chance, where that column is recorded
 
 
 def sections(data: ReportData) -> list[Section]:
@@ -117,7 +119,8 @@ def _view(data: ReportData) -> View:
     # metrics (which picks among the sample metrics), unless that list names it itself
     fit = [c for c in fit_names(data.columns) if c in df and c not in wanted]
     # a reference value (chance, expected share) is aggregated like the metric it goes with
-    refs = [EXPECTED[m][0] for m in wanted if m in EXPECTED and EXPECTED[m][0] in df]
+    expected = {m: e for m in wanted if m in data.columns and (e := data.columns[m].expected) and e.column in df}
+    refs = [e.column for e in expected.values()]
     aux = [c for c, col in data.columns.items() if c in df and col.summary and col.better is None
            and c not in fit] + refs
     for c in {*wanted, *aux, *fit} & set(df):
@@ -137,7 +140,7 @@ def _view(data: ReportData) -> View:
     fx = [str(v) for v in ok["feature_extractor"].dropna().unique()] if "feature_extractor" in ok else []
     params = "head_parameters" in df and ok["head_parameters"].notna().any()
     return View(df, ok, parts, keys, metrics, fits, [m for m in wanted if m not in metrics], aux, settings,
-                labels(data.columns, fx), bool(params))
+                labels(data.columns, fx), bool(params), expected)
 
 
 def _parts(df: Any, data: ReportData) -> list[Part]:
@@ -240,7 +243,7 @@ def _results(v: View, summary: Any, data: ReportData) -> list[Any]:
                            "`encoder_<key>` holds the fit report's `<key>`): measured once per fit and shared by the "
                            "runs that share it, a property of the retrieval space, not a score of the samples."))
     # what each column means, from its declaration (suite.json), for the columns shown
-    shown = v.metrics + [EXPECTED[m][0] for m in v.metrics if m in EXPECTED and EXPECTED[m][0] in v.aux] + v.fits
+    shown = v.metrics + [e.column for m, e in v.expected.items() if m in v.metrics and e.column in v.aux] + v.fits
     notes = [(v.labels.get(c, c), data.columns[c].description) for c in shown
              if c in data.columns and data.columns[c].description]
     if notes:
@@ -298,7 +301,7 @@ def _table(v: View, summary: Any, data: ReportData) -> Table:
             cells.append(Cell(f"{r['head_parameters']:,.0f}" if pd.notna(r["head_parameters"]) else "—"))
         cells += [Cell(r[c] or "—") for c in short]
         for m in v.metrics + v.fits:
-            cell = _metric_cell(r, m)
+            cell = _metric_cell(r, m, v.expected.get(m))
             cell.best = None if best[m] is False else best[m] == i
             cells.append(cell)
         rows.append(cells)
@@ -319,7 +322,7 @@ def _decided_best(summary: Any, m: str, data: ReportData, res: Any) -> int | boo
     return -1 if found is None else found
 
 
-def _metric_cell(r: Any, m: str) -> Cell:
+def _metric_cell(r: Any, m: str, expected: Expected | None) -> Cell:
     mu, sd = finite(r[f"{m}_mean"]), finite(r[f"{m}_std"])
     if mu is None:
         return Cell("—")
@@ -328,8 +331,8 @@ def _metric_cell(r: Any, m: str) -> Cell:
     text = f"{mu:.4g}" + (f" ± {sd:.2g}" if sd is not None else "")
     lo, hi = finite(r[f"{m}_lo"]), finite(r[f"{m}_hi"])
     note = ""
-    if m in EXPECTED and finite(r.get(f"{EXPECTED[m][0]}_mean")) is not None:
-        note = f"({EXPECTED[m][1]} {r[f'{EXPECTED[m][0]}_mean']:.3g})"
+    if expected is not None and finite(r.get(f"{expected.column}_mean")) is not None:
+        note = f"({expected.word} {r[f'{expected.column}_mean']:.3g})"
     return Cell(text, mu, lo if hi is not None else None, hi if lo is not None else None, note)
 
 
@@ -350,8 +353,8 @@ def _figures(v: View, summary: Any, data: ReportData) -> list[Any]:
         with_bars = False
         for ax, p in zip(axes[0], parts):
             with_bars |= _lineplot(ax, p, summary[summary["_part"] == p.index], m)
-            if m in EXPECTED and EXPECTED[m][0] in v.ok and v.ok[EXPECTED[m][0]].notna().any():
-                _reference_line(ax, p, summary[summary["_part"] == p.index], *EXPECTED[m])
+            if m in v.expected and v.ok[v.expected[m].column].notna().any():
+                _reference_line(ax, p, summary[summary["_part"] == p.index], *v.expected[m])
             if p.line_keys or ax.get_legend_handles_labels()[0]:
                 ax.legend(title=", ".join(p.line_keys) or None, fontsize=8 if several else 9)
             if several:
@@ -376,8 +379,10 @@ def _figures(v: View, summary: Any, data: ReportData) -> list[Any]:
         figs.append(Figure(f"metric_{m}.png", f"{label}{':' if several else ''} {against}; {bar_note}"
                                               + (f"; no value in the {', '.join(missing)}" if missing else ""),
                            wide=len(parts) > 1))
-    if {"precision", "recall"} <= set(v.metrics):
-        figs.append(_precision_recall(v, summary, data.out))
+    for m in v.metrics:  # a precision column declared with its recall column, both measured
+        recall = data.columns[m].recall if m in data.columns else None
+        if recall in v.metrics:
+            figs.append(_precision_recall(v, summary, data.out, m, recall))
     return figs
 
 
@@ -477,9 +482,9 @@ def _extent(lines: list[Any], m: str) -> tuple[float, float]:
     return (float(vals.min()), float(vals.max())) if len(vals) else (0.0, 1.0)
 
 
-def _precision_recall(v: View, summary: Any, out: Any) -> Figure:
-    """Every part's lines in one precision–recall plane (the paper's Fig. 13: a top-m curve and a
-    guidance curve), each point labelled by its part's swept value."""
+def _precision_recall(v: View, summary: Any, out: Any, precision: str, recall: str) -> Figure:
+    """Every part's lines in one plane of the ``precision`` column against its ``recall`` column (the paper's
+    Fig. 13: a top-m curve and a guidance curve), each point labelled by its part's swept value."""
     import matplotlib.pyplot as plt
     import numpy as np
     import pandas as pd
@@ -487,8 +492,10 @@ def _precision_recall(v: View, summary: Any, out: Any) -> Figure:
     from adjustText import adjust_text
 
     several = len(v.parts) > 1
+    name = f"{precision}_{recall}.png"
+    x_label, y_label = v.labels.get(recall, recall), v.labels.get(precision, precision)
     lines = [(p, gv, g) for p in v.parts for gv, g in _lines(p, summary[summary["_part"] == p.index])
-             if (g["precision_mean"].notna() & g["recall_mean"].notna()).any()]
+             if (g[f"{precision}_mean"].notna() & g[f"{recall}_mean"].notna()).any()]
     legend = several or any(p.line_keys for p, _, _ in lines)
     fig, ax = plt.subplots(figsize=(8.5 if several else 7.5 if legend else 5.5, 5))
     f = np.linspace(0.01, 1, 200)
@@ -500,23 +507,23 @@ def _precision_recall(v: View, summary: Any, out: Any) -> Figure:
     colours = sns.color_palette(n_colors=max(len(lines), 1))
     labels = []
     for (p, gv, g), col in zip(lines, colours):
-        g = g[g["precision_mean"].notna() & g["recall_mean"].notna()]
+        g = g[g[f"{precision}_mean"].notna() & g[f"{recall}_mean"].notna()]
         ordered = pd.api.types.is_numeric_dtype(summary[p.x])  # a line joins only points of an ordered sweep
-        ax.errorbar(g["recall_mean"], g["precision_mean"], xerr=_bars(g, "recall")[0],
-                    yerr=_bars(g, "precision")[0], fmt="o-" if ordered else "o", color=col, capsize=3,
+        ax.errorbar(g[f"{recall}_mean"], g[f"{precision}_mean"], xerr=_bars(g, recall)[0],
+                    yerr=_bars(g, precision)[0], fmt="o-" if ordered else "o", color=col, capsize=3,
                     label=p.label(gv) if legend else None)
-        labels += [ax.text(r["recall_mean"], r["precision_mean"], num(r[p.x]), fontsize=9,
+        labels += [ax.text(r[f"{recall}_mean"], r[f"{precision}_mean"], num(r[p.x]), fontsize=9,
                            color=col if several else "black", zorder=5,
                            bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8})
                    for _, r in g.iterrows()]
-    (x0, x1), (y0, y1) = _extent(lines, "recall"), _extent(lines, "precision")
+    (x0, x1), (y0, y1) = _extent(lines, recall), _extent(lines, precision)
     # zoomed to the points (square, so a slope reads the same on both axes) unless they fill the plane
     half = max(x1 - x0, y1 - y0, 0.1) / 2 + 0.03
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     zoom = half < 0.45
     ax.set(xlim=(max(0.0, cx - half), min(1.05, cx + half)) if zoom else (0, 1.05),
-           ylim=(max(0.0, cy - half), min(1.05, cy + half)) if zoom else (0, 1.05), xlabel="recall",
-           ylabel="precision", title="precision–recall" + ("" if several else f" (points labelled by {v.parts[0].x})"))
+           ylim=(max(0.0, cy - half), min(1.05, cy + half)) if zoom else (0, 1.05), xlabel=x_label,
+           ylabel=y_label, title=f"{y_label}–{x_label}" + ("" if several else f" (points labelled by {v.parts[0].x})"))
     ax.set_aspect("equal")
     # moved off each other and off the points once the axes are final (labels of close points overlapped)
     adjust_text(labels, ax=ax, x=[t.get_position()[0] for t in labels], y=[t.get_position()[1] for t in labels],
@@ -524,11 +531,11 @@ def _precision_recall(v: View, summary: Any, out: Any) -> Figure:
     if legend:
         title = "sweep (points labelled by its value)" if several else ", ".join(v.parts[0].line_keys)
         ax.legend(fontsize=9, title=title, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
-    _save(fig, out / "precision_recall.png")
+    _save(fig, out / name)
     per = ("one line per sweep (" + "; ".join(f"{p.name}: points labelled by {p.x}" for p in v.parts) + ")"
            if several else f"one point per {v.parts[0].x}")
-    return Figure("precision_recall.png", f"precision against recall, {per}; up and right is better; "
-                                          "grey: iso-F1 curves" + ("; axes zoomed to the points" if zoom else ""))
+    return Figure(name, f"{y_label} against {x_label}, {per}; up and right is better; "
+                        "grey: iso-F1 curves" + ("; axes zoomed to the points" if zoom else ""))
 
 
 def _save(fig: Any, path: Any, dpi: int = 110) -> None:

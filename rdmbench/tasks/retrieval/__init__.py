@@ -38,9 +38,9 @@ class RetrievalTask(Task[RetrievalRunConfig]):
         Column("index_bytes", "index size (bytes)", "lower"),
         Column("vectors", "vector set", summary=False),
         Column("metric", "metric", summary=False),
-        Column("k", "k", summary=False),
-        Column("database_size", "database size", summary=False),
-        Column("dim", "dimensions", summary=False),
+        Column("k", "k", summary=False, numeric=True),
+        Column("database_size", "database size", summary=False, numeric=True),
+        Column("dim", "dimensions", summary=False, numeric=True),
         ENCODER,
     )
 

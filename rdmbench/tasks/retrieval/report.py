@@ -15,8 +15,6 @@ from rdmbench.report.common import config_groups, finite, is_seed, num
 from rdmbench.report.model import Cell, Figure, Head, ReportData, Section, Table, Text
 
 RECALL_LEVELS = (0.9, 0.95, 0.99)
-NUMERIC = ("recall", "qps", "qps_single", "latency_p50_ms", "latency_p99_ms", "build_s", "index_bytes", "k",
-           "database_size", "dim", "num_queries")
 
 
 def pareto(points: Any) -> Any:
@@ -47,7 +45,7 @@ def sections(data: ReportData) -> list[Section]:
 
 
 def _points(data: ReportData) -> Any:
-    """Successful rows with numbers as numbers and a ``configuration`` label each."""
+    """Successful rows with the declared numbers as numbers and a ``configuration`` label each."""
     import pandas as pd
 
     df, swept = data.frame, data.swept
@@ -55,8 +53,8 @@ def _points(data: ReportData) -> Any:
     _, df["_config_label"] = config_groups(df, data.results_dir, shown=[*swept, "retriever.name"],
                                            ignore=("seed", "retriever.query", *[k for k in swept if is_seed(k)]))
     ok = df[~df["_failed"]].copy()
-    for c in NUMERIC:
-        if c in ok:
+    for c, col in data.columns.items():  # the columns declared numeric
+        if c in ok and col.numeric:
             ok[c] = pd.to_numeric(ok[c], errors="coerce")
     build_keys = [k for k in swept if k.startswith("retriever.build.")]
     # the label names config keys (other than the seed and query settings) that differ between rows and
