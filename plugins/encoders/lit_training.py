@@ -76,6 +76,8 @@ def fit(enc: Any, features: np.ndarray, labels: np.ndarray, class_names: tuple[s
     model.to(device)
     y = torch.as_tensor(labels[fit_rows], dtype=torch.int64)
     texts = torch.as_tensor(train_text)
+    # not the heads' shared loop (rdmbench.training): a few hundred small contrastive steps on frozen features, a
+    # caption template drawn per image, no EMA or warm-up to gain; moving them would change every lit run's numbers
     optimiser = torch.optim.AdamW(model.parameters(), lr=enc.lr, weight_decay=enc.weight_decay)
     losses = []
     with progress.task("lit projections", enc.steps) if progress else nullcontext() as advance:

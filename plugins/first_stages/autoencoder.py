@@ -238,6 +238,8 @@ class AutoencoderFirstStage(FirstStage):
         restart_every = self.dead_code_restart if self.kind == "vq" else 0
         used = torch.zeros(self.num_vq_embeddings, dtype=torch.bool, device=self._device)  # since the last restart
         restarted = 0
+        # not the heads' shared loop (rdmbench.training): VQ dead-code restarts run between its steps and noise has a
+        # generator of its own; moving it would retrain the first stage every committed result was measured on
         optimizer = torch.optim.Adam(model.parameters(), lr=self.lr)
         pixels_per_image = c * h * w
         bs = min(self.batch_size, n)
