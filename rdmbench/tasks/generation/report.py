@@ -20,6 +20,11 @@ A suite whose sweep groups sweep different keys (top-m at guidance 1 beside guid
 is split into parts, one per set of swept keys its runs carry: each part has its own x axis and
 its own panel of every metric figure, and its own line in the precision–recall plane. One table
 holds every run ("—" where a key does not apply to a run).
+
+The builders are public, for another task's report to reuse (an audit's, say): ``view_of`` (how the runs
+are laid out), ``summarise`` (one row per configuration, seeds aggregated), ``results_blocks`` and
+``results_table``, ``figures`` (one per metric, and ``precision_recall_figure``), ``sample_galleries``;
+``sections`` composes them into this task's report.
 """
 
 from __future__ import annotations
@@ -79,17 +84,17 @@ def sections(data: ReportData) -> list[Section]:
     import matplotlib
 
     matplotlib.use("Agg")
-    view = _view(data)
-    summary = _summary(view, data)
-    out = [Section("Results", _results(view, summary, data)),
-           Section("Figures", _figures(view, summary, data))]
-    samples = _samples(view, data)
-    if samples:
-        out.append(Section("Samples", samples))
+    v = view_of(data)
+    table = summarise(v, data)
+    out = [Section("Results", results_blocks(v, table, data)),
+           Section("Figures", figures(v, table, data))]
+    galleries = sample_galleries(v, data)
+    if galleries:
+        out.append(Section("Samples", galleries))
     return out
 
 
-def _view(data: ReportData) -> View:
+def view_of(data: ReportData) -> View:
     import pandas as pd
 
     df, wish, swept = data.frame, data.wish, data.swept
@@ -169,7 +174,7 @@ def _parts(df: Any, data: ReportData) -> list[Part]:
     return parts
 
 
-def _summary(v: View, data: ReportData) -> Any:
+def summarise(v: View, data: ReportData) -> Any:
     """One row per configuration (seeds aggregated), written to summary.csv."""
     import numpy as np
     import pandas as pd
@@ -217,7 +222,7 @@ def _setting(values: Any) -> str:
     return text + (f" ({len(have)} of {len(values)} runs)" if len(have) < len(values) else "")
 
 
-def _results(v: View, summary: Any, data: ReportData) -> list[Any]:
+def results_blocks(v: View, summary: Any, data: ReportData) -> list[Any]:
     seeds = [s for s in data.swept if is_seed(s)]
     note = (f"Aggregated over {'seeds (' + ', '.join(seeds) + ')' if seeds else 'repeated runs'}: mean ± sample std "
             "when n > 1; n counts successful runs. [lo, hi]: one run: 95% bootstrap interval over resamples of its "
@@ -236,7 +241,7 @@ def _results(v: View, summary: Any, data: ReportData) -> list[Any]:
     if "config" in v.keys:
         blocks.append(Text("Runs with equal swept values but different configs are kept apart; `config` names the "
                            "keys that differ."))
-    blocks += [Text(note), _table(v, summary, data), *_long_settings(v, summary, data)]
+    blocks += [Text(note), results_table(v, summary, data), *_long_settings(v, summary, data)]
     if v.fits:
         blocks.append(Text("The retrieval encoder is trained on each run's training set. Its fit's own quality is "
                            "in " + ", ".join(f"**{v.labels.get(c, c)}**" for c in v.fits) + " (column "
@@ -273,7 +278,7 @@ def _short_settings(v: View, summary: Any) -> list[str]:
     return [c for c in v.settings if summary[c].astype(str).str.len().max() <= SHORT]
 
 
-def _table(v: View, summary: Any, data: ReportData) -> Table:
+def results_table(v: View, summary: Any, data: ReportData) -> Table:
     import pandas as pd
 
     header = [Head(k, numeric=k != "config" and pd.api.types.is_numeric_dtype(summary[k])) for k in v.keys]
@@ -337,7 +342,7 @@ def _metric_cell(r: Any, m: str, expected: Expected | None) -> Cell:
 
 
 # ---- figures --------------------------------------------------------------------------------------
-def _figures(v: View, summary: Any, data: ReportData) -> list[Any]:
+def figures(v: View, summary: Any, data: ReportData) -> list[Any]:
     import matplotlib.pyplot as plt
     import seaborn as sns
 
@@ -382,7 +387,7 @@ def _figures(v: View, summary: Any, data: ReportData) -> list[Any]:
     for m in v.metrics:  # a precision column declared with its recall column, both measured
         recall = data.columns[m].recall if m in data.columns else None
         if recall in v.metrics:
-            figs.append(_precision_recall(v, summary, data.out, m, recall))
+            figs.append(precision_recall_figure(v, summary, data.out, m, recall))
     return figs
 
 
@@ -482,7 +487,7 @@ def _extent(lines: list[Any], m: str) -> tuple[float, float]:
     return (float(vals.min()), float(vals.max())) if len(vals) else (0.0, 1.0)
 
 
-def _precision_recall(v: View, summary: Any, out: Any, precision: str, recall: str) -> Figure:
+def precision_recall_figure(v: View, summary: Any, out: Any, precision: str, recall: str) -> Figure:
     """Every part's lines in one plane of the ``precision`` column against its ``recall`` column (the paper's
     Fig. 13: a top-m curve and a guidance curve), each point labelled by its part's swept value."""
     import matplotlib.pyplot as plt
@@ -548,7 +553,7 @@ def _save(fig: Any, path: Any, dpi: int = 110) -> None:
 
 
 # ---- samples and panels ---------------------------------------------------------------------------
-def _samples(v: View, data: ReportData) -> list[Any]:
+def sample_galleries(v: View, data: ReportData) -> list[Any]:
     """Per run: its sample grid and its panel, copied into the report folder, laid out per part one
     column per value of its x (the stylization study: one column per sampling database), one row per
     other setting."""
