@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 
-from rdmbench.api import Encoder, ImageSet, SplitView
+from rdmbench.api import Encoder, ImageSet, Retriever, SplitView
 from rdmbench.cache import DONE, load_array, read_json, save_array, scratch, write_json
 from rdmbench.chunks import RowWriter, row_chunks, write_rows
 from rdmbench.failpoints import failpoint
@@ -104,7 +104,7 @@ def encoder_fit(pipe: Pipeline, spec: PluginSpec, data_path: Path, seed: int) ->
 
 
 def encoder(pipe: Pipeline, spec: PluginSpec, fitted: Path | None = None,
-            first_stage: tuple[PluginSpec, Path] | None = None) -> Any:
+            first_stage: tuple[PluginSpec, Path] | None = None) -> Encoder:
     """The shared encoder instance for ``spec``, ready to encode: its fitted parts loaded (``fitted``: its
     ``encoder_fit`` stage) and, for an encoder built on the first stage, the run's first stage attached."""
     cls = pipe.registry.contract(Encoder, spec["name"])
@@ -112,7 +112,7 @@ def encoder(pipe: Pipeline, spec: PluginSpec, fitted: Path | None = None,
         if fitted is None:
             raise ConfigError(f"encoder {spec['name']!r} is trained on a generation run's labelled training set, and "
                               "this run has none; choose another encoder", key="encoder")
-        enc = pipe.loaded("encoder", spec, fitted, lambda e: e.load(fitted))
+        enc: Encoder = pipe.loaded("encoder", spec, fitted, lambda e: e.load(fitted))
     else:
         enc = pipe.plugin("encoder", spec)
     if cls.uses_first_stage:
@@ -160,11 +160,11 @@ def embeddings(pipe: Pipeline, encoder_spec: PluginSpec, source: Path, array: st
 SHARD_ROWS = 1 << 17
 
 
-def _embed(enc: Any, images: np.ndarray, progress: Progress | None) -> np.ndarray:
+def _embed(enc: Encoder, images: np.ndarray, progress: Progress | None) -> np.ndarray:
     return _normalised(enc, enc.features(images, progress)["embedding"]).astype(np.float16)
 
 
-def _normalised(enc: Any, emb: np.ndarray) -> np.ndarray:
+def _normalised(enc: Encoder, emb: np.ndarray) -> np.ndarray:
     """float32, L2-normalised unless the encoder says its raw values are the vectors (``Encoder.normalize``)."""
     emb = np.asarray(emb, dtype=np.float32)
     if enc.normalize:
@@ -213,10 +213,11 @@ def index(pipe: Pipeline, r: RetrieverSection, db_emb: Path) -> Path:
     return pipe.stage("index", config, {"embeddings": db_emb.name}, compute, version=2)
 
 
-def retriever(pipe: Pipeline, r: RetrieverSection, index_path: Path, db_emb: Path) -> Any:
+def retriever(pipe: Pipeline, r: RetrieverSection, index_path: Path, db_emb: Path) -> Retriever:
     """The shared retriever instance with this index loaded."""
-    return pipe.loaded("retriever", retriever_spec(r), index_path,
-                       lambda ret: ret.load(index_path, load_array(db_emb / "embeddings.npy", mmap=True)))
+    ret: Retriever = pipe.loaded("retriever", retriever_spec(r), index_path,
+                                 lambda ret: ret.load(index_path, load_array(db_emb / "embeddings.npy", mmap=True)))
+    return ret
 
 
 def neighbours(pipe: Pipeline, r: RetrieverSection, index_path: Path, db_emb: Path, queries: Path, k: int) -> Path:
@@ -326,7 +327,7 @@ def batched(fn: Callable[[np.ndarray], np.ndarray], items: np.ndarray, batch: in
     return np.concatenate([fn(np.asarray(items[s:s + batch])) for s in range(0, len(items), batch)])
 
 
-def search(ret: Any, queries: np.ndarray, k: int, query_args: dict[str, Any], progress: Progress | None,
+def search(ret: Retriever, queries: np.ndarray, k: int, query_args: dict[str, Any], progress: Progress | None,
            batch: int = 4096, description: str = "search neighbours") -> tuple[np.ndarray, np.ndarray]:
     """``ret.search`` in batches with progress; an error when any query got fewer than k neighbours."""
     sims, ids = [], []
