@@ -149,8 +149,8 @@ def test_baselines_match_their_heads_parameters(tmp_path):
         out = gen.train(pipeline, head, k, run.spec.seed, f["first_stage"], f["neighbours"] if k else None,
                         f["embeddings"])
         params[(head["name"], k)] = read_json(out / "info.json")["head_parameters"]
-    assert set(params) == {("rdm", 4), ("rdm", 0), ("rarm", 4), ("rarm", 0)}
-    for name in ("rdm", "rarm"):
+    assert set(params) == {(n, k) for n in ("rdm", "rarm", "maskgit") for k in (4, 0)}
+    for name in ("rdm", "rarm", "maskgit"):
         assert params[(name, 4)] > 1e6 and abs(params[(name, 0)] - params[(name, 4)]) <= 0.02 * params[(name, 4)], params
 
 
