@@ -154,3 +154,39 @@ def prune(cache: Path, results: Path, dry_run: bool = False, min_age_s: float = 
     lines = [f"  {p.relative_to(cache)}" for p in gone] + [f"  kept {p.relative_to(cache)}: {why}" for p, why in kept.items()]
     return "\n".join(lines + [f"{verb} {len(gone)} entries ({human(sum(sizes[p] for p in gone))}) not referenced by any "
                               f"result under {results}" + (f"; {len(kept)} kept" if kept else "")])
+
+
+#: key material that records the code that computed an entry, not its inputs (rdmbench.provenance)
+CODE_FIELDS = ("code", "modules", "libraries", "distribution", "runs_on")
+
+
+def config_key(cache_root: Path, key: str, memo: dict[str, str] | None = None) -> str:
+    """An entry's key without its code: its resolved config (code hashes, library versions, device and threads
+    left out) and the config keys of its inputs. A refactor that moves no input keeps every config key, while
+    its code hashes move every stage key it reaches (scripts/smoke_snapshot.py, tests/test_end_to_end.py)."""
+    from rdmbench.cache import make_key, read_json
+
+    memo = {} if memo is None else memo
+    if key not in memo:
+        (entry,) = [p for p in Path(cache_root).glob(f"*/{key}") if (p / DONE).is_file()]
+        meta = read_json(entry / DONE)
+        inputs = {name: config_key(cache_root, value, memo) for name, value in meta.get("inputs", {}).items()}
+        memo[key] = make_key(meta["stage"], _without_code(meta["config"]), inputs)
+    return memo[key]
+
+
+def _without_code(node: object) -> object:
+    if isinstance(node, dict):
+        return {k: _without_code(v) for k, v in node.items() if k not in CODE_FIELDS}
+    if isinstance(node, list):
+        return [_without_code(v) for v in node]
+    return node
+
+
+def run_config_keys(cache_root: Path, run_dir: Path) -> list[list[str]]:
+    """[stage, config key] of every stage a finished run recorded (its ``row.json`` stage keys), sorted."""
+    from rdmbench.cache import read_json
+
+    memo: dict[str, str] = {}
+    stages = read_json(Path(run_dir) / "row.json")["stage_keys"]
+    return sorted({(s.split("/")[0], config_key(cache_root, s.split("/")[1], memo)) for s in stages})

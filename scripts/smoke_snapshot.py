@@ -2,10 +2,13 @@
 
     python scripts/smoke_snapshot.py --out before.json            # on one commit
     python scripts/smoke_snapshot.py --out after.json --compare before.json   # on another
+    python scripts/smoke_snapshot.py --out now.json --write-keys tests/data/smoke_config_keys.json
 
-A refactor that should change no number shows the same rows (timings aside) and the same config keys:
-a stage key's material without the code hashes and library versions (which any edit of the code moves),
-with each input named by its own config key. Differences are printed; exit 1 when there are any.
+A refactor that should change no number shows the same rows (timings aside) and the same config keys: a stage
+key's material without the code hashes and library versions (which any edit of the code moves), with each input
+named by its own config key (rdmbench.cache_tools.config_key). Differences are printed; exit 1 when there are any.
+``--write-keys`` records the config keys that tests/test_end_to_end.py holds every suite's smoke run to: write
+it when a change of config is meant (a new key in a stage's material), and say so in the commit.
 """
 
 from __future__ import annotations
@@ -18,8 +21,6 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-#: key material that records the code rather than the inputs
-CODE_FIELDS = ("code", "modules", "libraries", "distribution", "runs_on")
 
 
 def timing(column: str) -> bool:
@@ -27,44 +28,24 @@ def timing(column: str) -> bool:
     return column == "seconds" or column.endswith("_s") or column.startswith(("qps", "latency_"))
 
 
-def strip(node):
-    if isinstance(node, dict):
-        return {k: strip(v) for k, v in node.items() if k not in CODE_FIELDS}
-    if isinstance(node, list):
-        return [strip(v) for v in node]
-    return node
-
-
 def snapshot(suites: list[Path]) -> dict:
-    from rdmbench import cache, pipeline
+    from rdmbench.cache_tools import run_config_keys
     from rdmbench.runner import run_suite
     from rdmbench.suite import load_suite
 
-    config_key: dict[str, str] = {}
-    log: list[list[str]] = []
-    real = cache.make_key
-
-    def recording(stage, config, inputs=None):
-        key = real(stage, config, inputs)
-        if isinstance(config, dict) and "code" in config and "v" in config:  # a stage, not a plugin instance
-            material = {"v": config["v"], "config": strip(config["config"])}
-            named = {k: config_key.get(v, "?" + v) for k, v in (inputs or {}).items()}
-            config_key[key] = real(stage, material, named)
-            log.append([stage, config_key[key]])
-        return key
-
-    pipeline.make_key = recording
     out: dict = {}
     with tempfile.TemporaryDirectory(prefix="rdmbench-snapshot-") as tmp:
+        cache = Path(tmp) / "cache"
         for path in suites:
             suite = load_suite(path, "smoke")
             results = Path(tmp) / suite.name
-            start = len(log)
-            run_suite(suite, results, Path(tmp) / "cache")
+            run_suite(suite, results, cache)
             with open(results / "results.csv", newline="") as f:
                 rows = {r["run_id"]: {k: v for k, v in r.items() if not timing(k)} for r in csv.DictReader(f)}
-            out[str(path.relative_to(REPO))] = {"rows": rows, "stages": sorted({tuple(s) for s in log[start:]})}
-            print(f"{path.name}: {len(rows)} rows, {len(log) - start} stage calls", file=sys.stderr, flush=True)
+            keys = sorted({tuple(k) for run in suite.runs if (results / "runs" / run.run_id / "row.json").is_file()
+                           for k in run_config_keys(cache, results / "runs" / run.run_id)})
+            out[str(path.relative_to(REPO))] = {"rows": rows, "stages": [list(k) for k in keys]}
+            print(f"{path.name}: {len(rows)} rows, {len(keys)} distinct stages", file=sys.stderr, flush=True)
     return out
 
 
@@ -90,11 +71,17 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--compare", type=Path)
+    ap.add_argument("--write-keys", type=Path, help="also write {suite: [[stage, config key], ...]} here")
     ap.add_argument("suites", nargs="*", type=Path)
     args = ap.parse_args()
-    suites = [p.resolve() for p in args.suites] or sorted((REPO / "suites").glob("*.yaml"))
+    suites = [p.resolve() for p in args.suites] or sorted([*(REPO / "suites").glob("*.yaml"),
+                                                          *(REPO / "examples").glob("*/*.yaml")])
     result = snapshot(suites)
     args.out.write_text(json.dumps(result, indent=1, sort_keys=True))
+    if args.write_keys:
+        args.write_keys.parent.mkdir(parents=True, exist_ok=True)
+        args.write_keys.write_text(json.dumps({s: v["stages"] for s, v in result.items()}, indent=1, sort_keys=True)
+                                   + "\n")
     if args.compare:
         problems = compare(json.loads(args.compare.read_text()), result)
         print("\n".join(problems) or f"same rows and config keys in {len(result)} suites")

@@ -12,6 +12,7 @@ import pytest
 from conftest import REPO, needs_fashion_mnist, result_table
 from rdmbench import runner
 from rdmbench.cache import read_json
+from rdmbench.cache_tools import run_config_keys
 from rdmbench.tasks.generation import stages as gen
 from rdmbench.suite import load_suite
 
@@ -133,6 +134,9 @@ def shared_cache(tmp_path_factory):
     return tmp_path_factory.mktemp("smoke-cache")
 
 
+#: the config keys (rdmbench.cache_tools.config_key) of every suite's smoke run, written by scripts/smoke_snapshot.py
+CONFIG_KEYS = REPO / "tests" / "data" / "smoke_config_keys.json"
+
 # the built-in studies, and the outside plugin package's suite (CI installs that package)
 SUITES = sorted(str(p.relative_to(REPO)) for p in [*(REPO / "suites").glob("*.yaml"), *(REPO / "examples").glob("*/*.yaml")])
 
@@ -157,6 +161,13 @@ def test_every_suite_smoke_profile_from_the_command_line(suite_file, tmp_path, s
         assert all(float(r["recall"]) == 1 for r in rows if r["retriever"] == "exact")
     if suite_file == "suites/k_train.yaml":
         assert [int(r["k_train"]) for r in rows] == [1, 2, 4, 8, 16]
+    # every stage's key without its code (config and inputs) as recorded: a refactor keeps them all; a change of a
+    # stage's config material is written anew with scripts/smoke_snapshot.py --write-keys, and named in its commit
+    keys = sorted({tuple(k) for run in suite.runs for k in run_config_keys(shared_cache, out / "runs" / run.run_id)})
+    recorded = json.loads(CONFIG_KEYS.read_text()).get(suite_file)
+    assert recorded is not None, f"{suite_file} has no recorded config keys in {CONFIG_KEYS}"
+    assert [list(k) for k in keys] == recorded, {"only now": sorted(set(keys) - {tuple(k) for k in recorded}),
+                                                "only recorded": sorted({tuple(k) for k in recorded} - set(keys))}
 
 
 def test_missing_dataset_files_stop_before_any_work(tmp_path, monkeypatch):
