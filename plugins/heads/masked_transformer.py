@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import torch
 
+from rdmbench_plugins.heads.token_transformer import NullConditioned
 
-class MaskedTokenTransformer(torch.nn.Module):
+
+class MaskedTokenTransformer(NullConditioned, torch.nn.Module):
     """Logits over the codebook for every position of a token grid in which some ids are ``[MASK]``.
 
     Ids ``0 .. codebook_size - 1`` are codes and ``codebook_size`` is ``[MASK]`` (input only: the output
@@ -39,15 +41,6 @@ class MaskedTokenTransformer(torch.nn.Module):
                 torch.nn.init.zeros_(p)
         self.project = torch.nn.Linear(context_dim, n_embd)
         self.null = torch.nn.Parameter(torch.randn(1, 1, context_dim) * 0.02)
-
-    def conditioning(self, context, drop, rows: int):
-        """The cross-attention memory for ``rows`` grids: (rows, k or 1, n_embd)."""
-        if context is None:
-            context = self.null.expand(rows, 1, -1)
-        elif drop is not None and bool(drop.any()):
-            # k copies of one token attend exactly like one token, so shapes stay uniform
-            context = torch.where(drop[:, None, None], self.null.expand_as(context), context)
-        return self.project(context)
 
     def logits(self, ids, states):
         """Logits (B, L, codebook_size) of ``ids`` (B, L) against the memory ``states`` (``conditioning``)."""

@@ -6,7 +6,24 @@ from __future__ import annotations
 import torch
 
 
-class TokenTransformer(torch.nn.Module):
+class NullConditioned:
+    """The cross-attention memory of a token network: its ``project``-ed neighbour set, or its learned ``null``
+    token for the rows ``drop`` marks and for every row when there is no context (the parametric baseline)."""
+
+    project: torch.nn.Linear
+    null: torch.nn.Parameter
+
+    def conditioning(self, context, drop, rows: int):
+        """The memory for ``rows`` sequences: (rows, k or 1, width)."""
+        if context is None:
+            context = self.null.expand(rows, 1, -1)
+        elif drop is not None and bool(drop.any()):
+            # k copies of one token attend exactly like one token, so shapes stay uniform
+            context = torch.where(drop[:, None, None], self.null.expand_as(context), context)
+        return self.project(context)
+
+
+class TokenTransformer(NullConditioned, torch.nn.Module):
     """GPT-2 whose cross-attention context is the projected neighbour set, or the learned null token.
 
     ``drop`` marks rows whose whole neighbour set is replaced by the null token (training dropout and
@@ -21,15 +38,6 @@ class TokenTransformer(torch.nn.Module):
         self.gpt = GPT2LMHeadModel(config)
         self.project = torch.nn.Linear(context_dim, config.n_embd)
         self.null = torch.nn.Parameter(torch.randn(1, 1, context_dim) * 0.02)
-
-    def conditioning(self, context, drop, rows: int):
-        """``encoder_hidden_states`` for ``rows`` sequences: (rows, k or 1, n_embd)."""
-        if context is None:
-            context = self.null.expand(rows, 1, -1)
-        elif drop is not None and bool(drop.any()):
-            # k copies of one token attend exactly like one token, so shapes stay uniform
-            context = torch.where(drop[:, None, None], self.null.expand_as(context), context)
-        return self.project(context)
 
     def forward(self, input_ids, context, drop=None):
         """Next-token logits (B, L, vocabulary) of ``input_ids`` (B, L), BOS first."""
