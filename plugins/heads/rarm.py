@@ -65,16 +65,7 @@ class RARMHead(Head):
                f"must be a positive multiple of n_head={n_head}, got {n_embd}")
         _check(0.0 <= dropout < 1.0, "dropout", f"must be in [0, 1), got {dropout}")
         _check(0.0 <= cond_dropout < 1.0, "cond_dropout", f"must be in [0, 1), got {cond_dropout}")
-        _check(train_steps >= 0, "train_steps", f"must be at least 0, got {train_steps}")
-        _check(batch_size >= 1, "batch_size", f"must be at least 1, got {batch_size}")
-        _check(grad_accumulation >= 1 and batch_size % grad_accumulation == 0, "grad_accumulation",
-               f"must be at least 1 and divide batch_size={batch_size}, got {grad_accumulation}")
-        _check(lr > 0, "lr", f"must be > 0, got {lr}")
-        _check(warmup_steps >= 0, "warmup_steps", f"must be at least 0, got {warmup_steps}")
-        _check(weight_decay >= 0, "weight_decay", f"must be at least 0, got {weight_decay}")
-        _check(grad_clip >= 0, "grad_clip", f"must be at least 0 (0 disables clipping), got {grad_clip}")
-        _check(0.0 <= ema_decay < 1.0, "ema_decay", f"must be in [0, 1) (0 disables the EMA), got {ema_decay}")
-        _check(ema_power > 0, "ema_power", f"must be > 0, got {ema_power}")
+        TrainSettings.check_config(self.config)
         self.model = None
 
     # -- building -------------------------------------------------------------------------------------

@@ -93,6 +93,28 @@ class TrainSettings:
                    cfg["grad_clip"], cfg["ema_decay"], cfg["ema_power"], cfg.get("mixed_precision", "no"),
                    cfg.get("grad_accumulation", 1))
 
+    @staticmethod
+    def check_config(cfg: dict[str, Any]) -> None:
+        """The loop's arguments of a head's resolved constructor arguments (named as ``from_config`` reads them)
+        checked: the first out of range is a ConfigError keyed by its argument, before any work."""
+        from rdmbench.errors import ConfigError
+
+        steps, batch, accumulation = cfg["train_steps"], cfg["batch_size"], cfg.get("grad_accumulation", 1)
+        for ok, key, message in (
+                (steps >= 0, "train_steps", f"must be at least 0, got {steps}"),
+                (batch >= 1, "batch_size", f"must be at least 1, got {batch}"),
+                (accumulation >= 1 and batch % accumulation == 0, "grad_accumulation",
+                 f"must be at least 1 and divide batch_size={batch}, got {accumulation}"),
+                (cfg["lr"] > 0, "lr", f"must be > 0, got {cfg['lr']}"),
+                (cfg["warmup_steps"] >= 0, "warmup_steps", f"must be at least 0, got {cfg['warmup_steps']}"),
+                (cfg["weight_decay"] >= 0, "weight_decay", f"must be at least 0, got {cfg['weight_decay']}"),
+                (cfg["grad_clip"] >= 0, "grad_clip", f"must be at least 0 (0 disables clipping), got {cfg['grad_clip']}"),
+                (0.0 <= cfg["ema_decay"] < 1.0, "ema_decay",
+                 f"must be in [0, 1) (0 disables the EMA), got {cfg['ema_decay']}"),
+                (cfg["ema_power"] > 0, "ema_power", f"must be > 0, got {cfg['ema_power']}")):
+            if not ok:
+                raise ConfigError(message, key=key)
+
 
 @dataclass(kw_only=True)
 class SampleRequest:
