@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from rdmbench import stages as shared
 from rdmbench.api import Encoder, Need, SamplingMode
 from rdmbench.cache import load_array, read_json
+from rdmbench.errors import RdmbenchError
 from rdmbench.schema import PluginSpec
 from rdmbench.tasks.generation import stages as gen
 from rdmbench.tasks.generation.schema import RunConfig
@@ -181,6 +182,9 @@ def measure(pipe: Pipeline, spec: RunConfig, p: Paths,
     keep: Paths = {}
     for m in measures:
         if m.applies(spec):
+            missing = [name for name in m.reads if name not in p]
+            if missing:  # a task that composes the plan's parts without the stages a measure reads
+                raise RdmbenchError(f"measure {m.name!r} reads {', '.join(missing)}, which this run did not compute")
             got, files = m.measure(pipe, spec, p)
             values.update(got)
             keep.update(files)
