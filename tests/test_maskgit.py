@@ -10,7 +10,7 @@ import pytest
 from rdmbench.api import HeadInputs, SampleRequest, TrainingData
 from rdmbench.testing import HeadContract
 from rdmbench_plugins.heads.maskgit import MaskGITHead, masked_after
-from test_rarm import DIM, GRID, VOCAB, toy
+from test_rarm import DIM, GRID, VOCAB, losses_with_own_and_shifted_neighbours, toy
 
 
 class TestMaskGITContract(HeadContract):
@@ -99,16 +99,8 @@ def test_guidance_batched_and_split_agree(trained):
 def test_learns_from_neighbours(trained):
     """Masked-token loss falls, is far higher with another class's neighbours, and samples follow the
     neighbours' class."""
-    import torch
-
     head, data, labels, patterns, info = trained
-    curve = info["train_loss_curve"]
-    assert curve[-1] < 0.6 * curve[0], curve
-    wrong = TrainingData(data.latents, np.roll(data.neighbour_ids, 1, axis=0), data.database_embeddings, data.k)
-    index = torch.arange(len(labels))
-    with torch.no_grad():
-        true, shifted = (float(head.loss(head.model, d, index, torch.Generator().manual_seed(0)))
-                         for d in (data, wrong))
+    true, shifted = losses_with_own_and_shifted_neighbours(head, data, info)
     assert shifted > true + 0.5, (true, shifted)
     out = head.sample(request(data, num=40, batch_size=40))
     assert (out == patterns[labels[:40]]).mean() > 0.7

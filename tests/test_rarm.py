@@ -125,19 +125,26 @@ def test_guidance_formula(trained, batching):
         assert (cond - uncond).abs().max() > 0.1  # the neighbours do change the prediction
 
 
-def test_learns_from_neighbours(trained):
-    """Loss falls to about the toy's noise floor (1.18 nats: a quarter of the tokens random), and is far
-    higher with another class's neighbours (the earlier tokens still hint at the class)."""
+def losses_with_own_and_shifted_neighbours(head, data: TrainingData, info: dict) -> tuple[float, float]:
+    """The trained toy head's loss on its own neighbours and on another class's (ids rolled by one row), after
+    checking that training cut the loss curve by at least 40 %."""
     import torch
 
-    head, data, labels, patterns, info = trained
     curve = info["train_loss_curve"]
     assert curve[-1] < 0.6 * curve[0], curve
     wrong = TrainingData(data.latents, np.roll(data.neighbour_ids, 1, axis=0), data.database_embeddings, data.k)
-    index = torch.arange(len(labels))
+    index = torch.arange(len(data.latents))
     with torch.no_grad():
         true, shifted = (float(head.loss(head.model, d, index, torch.Generator().manual_seed(0)))
                          for d in (data, wrong))
+    return true, shifted
+
+
+def test_learns_from_neighbours(trained):
+    """Loss falls to about the toy's noise floor (1.18 nats: a quarter of the tokens random), and is far
+    higher with another class's neighbours (the earlier tokens still hint at the class)."""
+    head, data, labels, patterns, info = trained
+    true, shifted = losses_with_own_and_shifted_neighbours(head, data, info)
     assert true < 1.3 and shifted > true + 0.5, (true, shifted)
     # and samples follow the neighbours' class
     out = head.sample(request(data, num=40, batch_size=40), top_k=4)
