@@ -96,14 +96,15 @@ def head_throughput(device: str, name: str, steps: int) -> tuple[float, float, i
 
     spec = dict(HEADS[name])
     latent, batch = spec.pop("latent"), spec.pop("batch_size")
-    head = get_registry().create("head", {"name": "rdm", **spec, "train_steps": steps, "batch_size": batch,
-                                          "mixed_precision": "bf16" if device.startswith("cuda") else "no"})
+    head = get_registry().create("head", {"name": "rdm", **spec})
+    settings = head.train_defaults.resolve({"steps": steps, "batch_size": batch,
+                                            "mixed_precision": "bf16" if device.startswith("cuda") else "no"})
     dim = spec["cross_attention_dim"]
     head.setup(HeadInputs(latent, dim, 4, None), device, 0)
     rng = np.random.default_rng(0)
     data = TrainingData(rng.standard_normal((4 * batch, *latent), dtype=np.float32),
                         rng.integers(0, 1000, (4 * batch, 4)), rng.standard_normal((1000, dim), dtype=np.float32), 4)
-    trainer = Trainer(head, data, 0)
+    trainer = Trainer(head, data, 0, settings)
     with FlopCounterMode(display=False) as counter:
         trainer.step()
     flops = counter.get_total_flops()

@@ -30,9 +30,10 @@ X, D, DIM, K, LATENT, CODES = 20000, 35000, 1280, 4, (16, 7, 7), 256
 BASE = yaml.safe_load((REPO / "suites/base/fashion_mnist.yaml").read_text())["base"]
 
 
-def default_spec(name: str) -> dict:
-    """The base's head if it is this one, else the plugin's defaults (what `head.name: NAME` gives)."""
-    return BASE["head"] if BASE["head"]["name"] == name else {"name": name}
+def default_spec(name: str) -> tuple[dict, dict]:
+    """The base's head and train: settings if it is this one, else the plugin's defaults (what `head.name: NAME`
+    gives)."""
+    return (BASE["head"], BASE["train"]) if BASE["head"]["name"] == name else ({"name": name}, {})
 
 
 def training_data(tmp: Path, shape: tuple[int, ...], tokens: bool):
@@ -53,12 +54,13 @@ def measure(name: str, steps: int, samples: int, tmp: Path) -> dict:
     from rdmbench.training import Trainer
 
     registry = get_registry()
-    head = registry.create("head", registry.validate("head", default_spec(name)))
+    spec, train = default_spec(name)
+    head = registry.create("head", registry.validate("head", spec))
     tokens = head.generates == "tokens"
     shape = LATENT[1:] if tokens else LATENT
     head.setup(HeadInputs(shape, DIM, K, CODES if tokens else None), "cpu", seed=0)
     data = training_data(tmp, shape, tokens)
-    trainer = Trainer(head, data, seed=0)
+    trainer = Trainer(head, data, seed=0, settings=head.train_defaults.resolve(train))
     batch = trainer.settings.batch_size
     trainer.step()  # warm-up
     step_s, gather_s = [], []

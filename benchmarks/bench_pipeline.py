@@ -36,13 +36,13 @@ def suite_cache_ratio(suite_path: str, profile: str) -> tuple[float, float]:
     return times[True], times[False]
 
 
-def make_head(channels, batch: int, k: int, dim: int):
+def make_head(channels, k: int, dim: int):
     from rdmbench.api import HeadInputs
     from rdmbench.registry import get_registry
 
     spec = get_registry().validate("head", {"name": "rdm", "block_out_channels": list(channels),
                                             "attention_levels": [False] * (len(channels) - 1) + [True],
-                                            "batch_size": batch, "cond_dropout": 0.1})
+                                            "cond_dropout": 0.1})
     head = get_registry().create("head", spec)
     head.setup(HeadInputs((1, 28, 28), dim, k), "cpu", seed=0)
     return head
@@ -61,10 +61,10 @@ def train_step_ratio(steps: int, batch: int = 64, k: int = 4, dim: int = 1280, r
     db = rng.standard_normal((8192, dim)).astype(np.float16)
     data = TrainingData(latents.numpy(), rng.integers(0, 8192, (4096, 16)), db, k)
 
-    head = make_head((32, 64, 64), batch, k, dim)
-    trainer = Trainer(head, data, seed=0)
+    head = make_head((32, 64, 64), k, dim)
+    trainer = Trainer(head, data, seed=0, settings=head.train_defaults.resolve({"batch_size": batch}))
 
-    bare = make_head((32, 64, 64), batch, k, dim).model.unet
+    bare = make_head((32, 64, 64), k, dim).model.unet
     bare_opt = torch.optim.AdamW(bare.parameters(), lr=1e-4)
     ctx = torch.randn(batch, k, dim)
     sched = head.scheduler
@@ -98,7 +98,7 @@ def guidance_ratio(batch: int = 250, k: int = 4, dim: int = 1280, rounds: int = 
     """seconds per guided denoising step: one batched forward (2B) vs two forwards (B each)."""
     import torch
 
-    head = make_head((32, 64, 64), 64, k, dim)
+    head = make_head((32, 64, 64), k, dim)
     head.model.eval()
     x = torch.randn(batch, 1, 28, 28)
     ctx = torch.randn(batch, k, dim)

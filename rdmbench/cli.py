@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--only", nargs="+", metavar="RUN_ID", help="run only these runs")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="sets",
                      help="override a dotted key of every run after the profile (VALUE is YAML, e.g. "
-                          "head.train_steps=10); a swept axis is sweep.zip.KEY=[...]; repeatable")
+                          "train.steps=10); a swept axis is sweep.zip.KEY=[...]; repeatable")
     run.add_argument("--executor", default="local", metavar="NAME",
                      help="where the runs go: local (this process, one after another; default), ray (a local "
                           "Ray instance, or the cluster at RAY_ADDRESS), slurm (jobs through submitit), or an "
@@ -312,6 +312,11 @@ def plugin_help(info, header: bool = True) -> str:
             lines.append(f"    {a.name}: {a.type or 'any'} = {a.default}")
             if a.doc:
                 lines.append(f"        {a.doc}")
+    if info.kind == "head":  # the shared loop's settings it trains with where the run's train: section is silent
+        from dataclasses import asdict
+
+        defaults = ", ".join(f"{k}={v}" for k, v in asdict(cls.train_defaults).items())
+        lines.append(f"  training defaults (train): {defaults}")
     return "\n".join(lines)
 
 

@@ -93,7 +93,7 @@ def generate(spec: str, ctx: Context, where: str) -> str:
     if kind == "figure" and len(positional) == 1 and options.get("metric"):
         return figure(ctx, ctx.root / positional[0], options["metric"], options.get("as"), where)
     if kind == "pairing" and len(positional) == 1 and {"a", "b", "measure"} <= set(options):
-        return pairing(ctx.root / positional[0], options["a"], options["b"], options["measure"])
+        return pairing(ctx.root / positional[0], options["a"], options["b"], options["measure"], where)
     if kind == "cost" and len(positional) == 1:
         return cost(ctx.root / positional[0])
     if kind == "scorecard" and not positional:
@@ -121,7 +121,7 @@ def figure(ctx: Context, results: Path, metric: str, name: str | None, where: st
     return f"![{metric} of results/{results.name}]({rel})\n"
 
 
-def pairing(results: Path, a: str, b: str, measure: str) -> str:
+def pairing(results: Path, a: str, b: str, measure: str, where: str) -> str:
     import numpy as np
 
     from rdmbench.scorecard import Results
@@ -130,6 +130,10 @@ def pairing(results: Path, a: str, b: str, measure: str) -> str:
     if not (results / "results.csv").is_file():
         return f"_No committed results in `results/{results.name}/`._\n"
     res = Results(results)
+    missing = [r for r in (a, b) if not (results / "runs" / r).is_dir()]
+    if missing:  # a page citing runs its results no longer hold (renamed, or run no more) is stale, not empty
+        raise RdmbenchError(f"{where}: pairing names run {missing[0]!r}, which results/{results.name}/runs/ does not "
+                            "hold; name one of its runs")
     ra, rb = res.replicates(a), res.replicates(b)
     if ra is None or rb is None or measure not in ra or measure not in rb:
         return f"_No committed replicates of {measure} for runs `{a}` and `{b}` in `results/{results.name}/`._\n"

@@ -202,30 +202,34 @@ def set_dotted(config: dict[str, Any], key: str, value: Any) -> None:
 
 
 #: settings that belong to another section's plugin: a head's sampler settings (``sample.head``) are the keyword
-#: arguments of that head's ``sample``, written apart because they are not part of what it trains
-COMPANIONS = {"head": "sample.head"}
+#: arguments of that head's ``sample``, written apart because they are not part of what it trains, and the shared
+#: loop's settings (``train``) default to the head's own (``Head.train_defaults``)
+COMPANIONS = {"head": ("sample.head", "train")}
 
 
 def reset_companions(config: dict[str, Any], base: dict[str, Any], written: dict[str, Any]) -> None:
     """A run whose sweep or ``--set`` switches a plugin section to another plugin than the base's (a grid over
-    ``head.name``) gets that plugin's default companion settings, as it gets its default arguments, unless
-    the same values write them (a zip of ``head`` and ``sample.head``)."""
-    for section, companion in COMPANIONS.items():
+    ``head.name``) gets that plugin's default companion settings, as it gets its default arguments, except
+    those the same values write (a zip of ``head`` and ``sample.head``, or ``train.steps`` beside ``head.name``)."""
+    for section, companions in COMPANIONS.items():
         own, theirs = config.get(section), base.get(section)
         if not (isinstance(own, dict) and isinstance(theirs, dict)) or own.get("name") == theirs.get("name"):
             continue
-        if any(k == companion or k.startswith(companion + ".") or companion.startswith(k + ".") for k in written):
-            continue
-        *parents, last = companion.split(".")
-        node = config
-        for p in parents:
-            node = node.setdefault(p, {}) if isinstance(node.get(p, {}), dict) else {}
-        node.pop(last, None)
+        for companion in companions:
+            kept = {k: v for k, v in written.items() if k == companion or k.startswith(companion + ".")}
+            if any(companion.startswith(k + ".") for k in written):
+                continue  # a section above it was written whole
+            *parents, last = companion.split(".")
+            node = config
+            for p in parents:
+                node = node.setdefault(p, {}) if isinstance(node.get(p, {}), dict) else {}
+            node.pop(last, None)
+            set_all(config, kept)
 
 
 def set_all(config: dict[str, Any], values: dict[str, Any]) -> None:
     """``set_dotted`` for each key, plugin names first, so that a switched plugin keeps the arguments
-    set beside its name (``head.name: rarm`` with ``head.train_steps: 400``)."""
+    set beside its name (``head.name: rarm`` with ``head.n_layer: 2``)."""
     for key, value in sorted(values.items(), key=lambda kv: not kv[0].endswith(".name")):
         set_dotted(config, key, value)
 

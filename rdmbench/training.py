@@ -1,10 +1,10 @@
 """The one training loop every head shares: AdamW, linear warm-up, gradient clipping, EMA, progress.
 
-A head supplies its model (``Head.network()``), its loss on a batch (``Head.loss``) and its settings
-(``Head.train_settings()``); this module does the rest, so RDM, RARM and their parametric baselines
-are trained by the same code and differ only in what they compute. Backward passes, clipping,
-autocast (``mixed_precision``), gradient accumulation and several processes go through Hugging Face
-``accelerate``'s ``Accelerator``. The head keeps its device: the accelerator is told not to move
+A head supplies its model (``Head.network()``) and its loss on a batch (``Head.loss``); the run supplies the
+settings (its ``train:`` section over the head's ``train_defaults``); this module does the rest, so RDM, RARM
+and their parametric baselines are trained by the same code and differ only in what they compute. Backward
+passes, clipping, autocast (``mixed_precision``), gradient accumulation and several processes go through
+Hugging Face ``accelerate``'s ``Accelerator``. The head keeps its device: the accelerator is told not to move
 anything (``device_placement=False``), because the pipeline has already resolved it (one GPU per
 process under a launcher, rdmbench.device).
 
@@ -37,7 +37,7 @@ CURVE_POINTS = 10
 class Trainer:
     """The loop's state for one head; ``step()`` is one optimisation step (benchmarks time it alone)."""
 
-    def __init__(self, head: Head, data: TrainingData, seed: int):
+    def __init__(self, head: Head, data: TrainingData, seed: int, settings: TrainSettings | None = None):
         import torch
         from accelerate import Accelerator, DistributedDataParallelKwargs
         from accelerate.state import AcceleratorState, GradientState
@@ -47,7 +47,7 @@ class Trainer:
         from rdmbench.errors import ConfigError
 
         self.head, self.data = head, data
-        self.settings: TrainSettings = head.train_settings()
+        self.settings: TrainSettings = settings or head.train_defaults
         s = self.settings
         model = head.network()
         device = next(model.parameters()).device
@@ -65,7 +65,7 @@ class Trainer:
         parts = self.world * s.grad_accumulation
         if s.batch_size % parts:
             raise ConfigError(f"batch_size {s.batch_size} must be divisible by processes ({self.world}) × "
-                              f"grad_accumulation ({s.grad_accumulation}) = {parts}", key="head.batch_size")
+                              f"grad_accumulation ({s.grad_accumulation}) = {parts}", key="train.batch_size")
         self.micro = s.batch_size // parts
         torch.manual_seed(seed + self.rank)  # anything a head draws outside the generators (dropout) is seeded too
         self.generator = torch.Generator().manual_seed(seed)
@@ -131,9 +131,9 @@ class Trainer:
         return every
 
 
-def fit(head: Head, data: TrainingData, seed: int, progress: Any = None) -> dict[str, Any]:
-    """Train ``head`` for its ``train_settings().steps``; returns what the training stage records."""
-    trainer = Trainer(head, data, seed)
+def fit(head: Head, data: TrainingData, seed: int, settings: TrainSettings, progress: Any = None) -> dict[str, Any]:
+    """Train ``head`` for ``settings.steps``; returns what the training stage records."""
+    trainer = Trainer(head, data, seed, settings)
     steps = trainer.settings.steps
     losses: list[float] = []
     start = time.perf_counter()

@@ -55,7 +55,8 @@ base:
   encoder: {name: efficientnet-lite, variant: lite0, image_size: 32, batch_size: 64}
   retriever: {name: exact}
   head: {name: rdm, block_out_channels: [8, 16], attention_levels: [false, true], norm_num_groups: 8,
-         cross_attention_dim: 16, train_steps: 3, batch_size: 8}
+         cross_attention_dim: 16}
+  train: {steps: 3, batch_size: 8}
   sample: {num: 24, head: {steps: 2}, batch_size: 12}
   metrics:
     feature_extractor: {name: efficientnet-lite, variant: lite2, image_size: 32, batch_size: 64}
@@ -150,7 +151,8 @@ base:
   encoder: {name: pixels}
   retriever: {name: exact}
   head: {name: rdm, block_out_channels: [8, 16], attention_levels: [false, true], norm_num_groups: 8,
-         cross_attention_dim: 16, train_steps: 20, batch_size: 8}
+         cross_attention_dim: 16}
+  train: {steps: 20, batch_size: 8}
   sample: {num: 12, head: {steps: 10}, batch_size: 12, guidance_scale: 2.0, mode: {name: unconditional, top_m: 0.5}}
   metrics:
     feature_extractor: {name: pixels}

@@ -25,7 +25,7 @@ from rdmbench.suite import load_suite
 
 def one_run(text: str) -> str:
     """FAST_BASE as one run (k = 2) with a head and a sampler of two steps each."""
-    for old, new in (("k_train: [0, 2]", "k_train: [2]"), ("train_steps: 20", "train_steps: 2"),
+    for old, new in (("k_train: [0, 2]", "k_train: [2]"), ("steps: 20, batch_size", "steps: 2, batch_size"),
                      ("head: {steps: 10}", "head: {steps: 2}")):
         assert old in text, old
         text = text.replace(old, new)

@@ -26,8 +26,8 @@ import pytest
 
 from conftest import TINY_BASE
 
-SUITE = TINY_BASE.replace("train_steps: 3, batch_size: 8",
-                          "train_steps: 40, batch_size: 16, lr: 0.001, warmup_steps: 0, ema_decay: 0") \
+SUITE = TINY_BASE.replace("train: {steps: 3, batch_size: 8}",
+                          "train: {steps: 40, batch_size: 16, lr: 0.001, warmup_steps: 0, ema_decay: 0}") \
     .replace("    k_train: [0, 2]", "    k_train: [2]")
 RUN = "k_train=2_seed=0"
 
@@ -162,19 +162,17 @@ def test_a_batch_that_does_not_split_over_the_processes_is_refused(tmp_path):
     from rdmbench.errors import ConfigError
     from rdmbench.training import Trainer
 
+    from rdmbench.api import TrainSettings
+
     class Head:
-        def train_settings(self):
-            from rdmbench.api import TrainSettings
-
-            return TrainSettings(steps=1, batch_size=10, lr=1e-3, grad_accumulation=4)
-
         def network(self):
             import torch
 
             return torch.nn.Linear(2, 2)
 
     with pytest.raises(ConfigError, match=r"batch_size 10 must be divisible by processes \(1\) × grad_accumulation \(4\)"):
-        Trainer(Head(), type("Data", (), {"latents": np.zeros((4, 2))})(), 0)
+        Trainer(Head(), type("Data", (), {"latents": np.zeros((4, 2))})(), 0,
+                TrainSettings(steps=1, batch_size=10, lr=1e-3, grad_accumulation=4))
 
 
 @pytest.mark.parametrize("options", [{"grad_accumulation": 2}, {"mixed_precision": "bf16"}], ids=str)
@@ -182,13 +180,12 @@ def test_launch_options_train_the_head(options):
     """Gradient accumulation (same effective batch, in two micro-batches) and bf16 autocast each learn."""
     import torch
 
-    from rdmbench.api import HeadInputs, TrainingData
+    from rdmbench.api import HeadInputs, TrainingData, TrainSettings
     from rdmbench.registry import get_registry
 
     head = get_registry().create("head", {
         "name": "rdm", "block_out_channels": [8, 16], "attention_levels": [False, True], "norm_num_groups": 8,
-        "cross_attention_dim": 16, "train_steps": 30, "batch_size": 16, "lr": 1e-3, "warmup_steps": 0,
-        "ema_decay": 0, **options})
+        "cross_attention_dim": 16})
     head.setup(HeadInputs((1, 8, 8), 4, 2, None), "cpu", 0)
     rng = np.random.default_rng(0)
     latents = np.repeat(rng.normal(size=(4, 1, 8, 8)), 16, axis=0).astype(np.float32)  # four images, learnable
@@ -199,6 +196,6 @@ def test_launch_options_train_the_head(options):
             return float(head.loss(head.network().eval(), data, torch.arange(64), torch.Generator().manual_seed(1)))
 
     before = loss()
-    info = head.fit(data, 0)
+    info = head.fit(data, 0, settings=TrainSettings(steps=30, batch_size=16, lr=1e-3, ema_decay=0, **options))
     assert info["train_processes"] == 1 and info["train_steps"] == 30
     assert loss() < 0.75 * before

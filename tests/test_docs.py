@@ -72,3 +72,14 @@ def test_a_citation_must_say_the_scorecards_verdict(tmp_path, said, problem):
     page_in(tmp_path, BLOCKS.replace("(claim guidance.precision: agrees)", said))
     problems = update(tmp_path)
     assert len(problems) == 1 and problem in problems[0] and problems[0].startswith("README.md:27:"), problems
+
+
+def test_a_pairing_of_runs_the_results_do_not_hold_is_an_error(tmp_path):
+    """A page pairing runs that were renamed or never run is stale, not "no replicates": it must be fixed."""
+    from rdmbench.docs import update
+    from rdmbench.errors import RdmbenchError
+
+    page_in(tmp_path, "<!-- generated: pairing results/sweep a=gone_seed=0 b=gone_seed=1 measure=fid -->\n"
+                      "<!-- end generated -->\n")
+    with pytest.raises(RdmbenchError, match="README.md: pairing names run 'gone_seed=0', which results/sweep/runs/"):
+        update(tmp_path)

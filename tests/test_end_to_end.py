@@ -106,10 +106,10 @@ def test_failed_run_is_a_row_and_the_suite_goes_on(finished, tmp_path, monkeypat
     suite, _, cache = finished
     original = gen.train
 
-    def fail_baseline(pipe, head, k_train, *a, **kw):
+    def fail_baseline(pipe, head, settings, k_train, *a, **kw):
         if k_train == 0:
             raise RuntimeError("boom")
-        return original(pipe, head, k_train, *a, **kw)
+        return original(pipe, head, settings, k_train, *a, **kw)
 
     monkeypatch.setattr(gen, "train", fail_baseline)
     out = tmp_path / "failing"

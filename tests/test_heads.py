@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rdmbench.api import HeadInputs
+from rdmbench.api import HeadInputs, TrainSettings
 from rdmbench.cache import StageCache, read_json, save_array, write_json
 from rdmbench.errors import ConfigError
 from rdmbench.pipeline import Pipeline
@@ -20,7 +20,7 @@ from conftest import REPO, TINY_BASE
 
 class TestRDM(HeadContract):
     spec = {"name": "rdm", "block_out_channels": [8, 16], "attention_levels": [False, True], "norm_num_groups": 8,
-            "cross_attention_dim": 16, "train_steps": 2, "batch_size": 4}
+            "cross_attention_dim": 16}
     sampler = {"steps": 2}
     bad_sampler = {"solver": "dpm++", "eta": 0.5}
 
@@ -145,8 +145,9 @@ def test_baselines_match_their_heads_parameters(tmp_path):
     pipeline = Pipeline(StageCache(tmp_path / "cache"), get_registry(), Progress(), "cpu")
     params = {}
     for run in suite.runs:
-        k, head = run.spec.k_train, {**run.spec.head, "train_steps": 0}  # counting needs no training
-        out = gen.train(pipeline, head, k, run.spec.seed, f["first_stage"], f["neighbours"] if k else None,
+        k, head = run.spec.k_train, run.spec.head
+        untrained = TrainSettings(**{**run.spec.train.model_dump(), "steps": 0})  # counting needs no training
+        out = gen.train(pipeline, head, untrained, k, run.spec.seed, f["first_stage"], f["neighbours"] if k else None,
                         f["embeddings"])
         params[(head["name"], k)] = read_json(out / "info.json")["head_parameters"]
     assert set(params) == {(n, k) for n in ("rdm", "rarm", "maskgit") for k in (4, 0)}

@@ -7,14 +7,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rdmbench.api import HeadInputs, SampleRequest, TrainingData
+from rdmbench.api import HeadInputs, SampleRequest, TrainingData, TrainSettings
 from rdmbench.testing import HeadContract
 from rdmbench_plugins.heads.maskgit import MaskGITHead, masked_after
 from test_rarm import DIM, GRID, VOCAB, losses_with_own_and_shifted_neighbours, toy
 
 
 class TestMaskGITContract(HeadContract):
-    spec = {"name": "maskgit", "n_layer": 1, "n_embd": 32, "n_head": 2, "train_steps": 3, "batch_size": 4}
+    spec = {"name": "maskgit", "n_layer": 1, "n_embd": 32, "n_head": 2}
+    train = {"steps": 3, "batch_size": 4}
     sampler = {"iterations": 4, "schedule": "linear"}
     bad_sampler = {"iterations": 0}
 
@@ -33,8 +34,8 @@ def request(data: TrainingData, num: int = 12, **kw) -> SampleRequest:
 def trained():
     """A head trained 150 steps of the shared loop on the toy (a few seconds)."""
     data, labels, patterns = toy()
-    head = make(train_steps=150, batch_size=32, lr=3e-3, warmup_steps=10)
-    info = head.fit(data, seed=0)
+    head = make()
+    info = head.fit(data, seed=0, settings=TrainSettings(steps=150, batch_size=32, lr=3e-3, warmup_steps=10))
     return head, data, labels, patterns, info
 
 

@@ -78,7 +78,7 @@ def scale_down(suite: str, f: dict) -> list[str]:
         return sets + ["benchmark.num_queries=null", "benchmark.single_queries=4", "benchmark.repeats=1"]
     sets += [f"first_stage.path={f['vq']}",
              "head.block_out_channels=[32, 32]", "head.attention_levels=[false, true]", "head.layers_per_block=1",
-             "head.cross_attention_dim=16", "head.batch_size=8",
+             "head.cross_attention_dim=16", "train.batch_size=8",
              f"sample.num={SAMPLES}", "sample.head.steps=2", f"sample.batch_size={SAMPLES}",
              f"metrics.feature_extractor.weights_path={f['inception']}",
              f"metrics.use.kid.subset_size={SAMPLES - 1}", "metrics.use.inception-score.splits=2",
@@ -87,8 +87,8 @@ def scale_down(suite: str, f: dict) -> list[str]:
     # retriever_effect's exact group (same config, same cache), the ends of the k range are kept
     sets.append("seeds=[0]")  # the suites' three seeds would triple the test, not widen it
     if suite == "baselines":
-        return sets + ["sweep.zip.head.train_steps=[0, 2, 2, 2]"]
-    return sets + ["head.train_steps=2"] + (["sweep.grid.k_train=[4, 16]"] if suite == "k_train" else [])
+        return sets + ["sweep.zip.train.steps=[0, 2, 2, 2]"]
+    return sets + ["train.steps=2"] + (["sweep.grid.k_train=[4, 16]"] if suite == "k_train" else [])
 
 
 @pytest.mark.parametrize("suite", PAPER_SUITES)
@@ -126,16 +126,16 @@ def test_paper_profile_runs_end_to_end(suite, paper_files, tmp_path_factory):
 
 def test_set_refines_every_run_and_is_validated():
     path = REPO / "suites" / "k_train.yaml"
-    suite = load_suite(path, "smoke", sets=["head.train_steps=3", "sample.num=30", "data.train_size=null"])
-    assert {r.config["head"]["train_steps"] for r in suite.runs} == {3}
+    suite = load_suite(path, "smoke", sets=["train.steps=3", "sample.num=30", "data.train_size=null"])
+    assert {r.config["train"]["steps"] for r in suite.runs} == {3}
     assert {r.config["sample"]["num"] for r in suite.runs} == {30}
     assert {r.config["data"]["train_size"] for r in suite.runs} == {None}
-    with pytest.raises(ConfigError, match=r"--set head\.trian_steps: unknown key 'trian_steps'.*train_steps"):
-        load_suite(path, "smoke", sets=["head.trian_steps=3"])
+    with pytest.raises(ConfigError, match=r"--set train\.stesp: unknown key 'stesp'.*steps"):
+        load_suite(path, "smoke", sets=["train.stesp=3"])
     with pytest.raises(ConfigError, match=r"--set sample\.num: .*greater than 0"):
         load_suite(path, "smoke", sets=["sample.num=0"])
     with pytest.raises(ConfigError, match=r"--set: expected dotted\.key=VALUE"):
-        load_suite(path, "smoke", sets=["head.train_steps"])
+        load_suite(path, "smoke", sets=["train.steps"])
 
 
 def test_set_changes_a_swept_axis_only_through_the_sweep():

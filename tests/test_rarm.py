@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rdmbench.api import HeadInputs, SampleRequest, TrainingData
+from rdmbench.api import HeadInputs, SampleRequest, TrainingData, TrainSettings
 from rdmbench.errors import ConfigError
 from rdmbench.testing import HeadContract
 from rdmbench_plugins.heads.rarm import RARMHead
@@ -17,7 +17,8 @@ TINY = dict(n_layer=1, n_embd=32, n_head=2)
 
 
 class TestRARMContract(HeadContract):
-    spec = {"name": "rarm", "n_layer": 1, "n_embd": 32, "n_head": 2, "train_steps": 3, "batch_size": 4}
+    spec = {"name": "rarm", "n_layer": 1, "n_embd": 32, "n_head": 2}
+    train = {"steps": 3, "batch_size": 4}
     sampler = {"top_k": 8}
     bad_sampler = {"top_k": 10 ** 6}
 
@@ -48,8 +49,8 @@ def toy(k: int = 4, n: int = 256, noise: float = 0.25, seed: int = 0) -> tuple[T
 def trained():
     """A head trained 300 steps of the shared loop on the toy (about 3 s)."""
     data, labels, patterns = toy()
-    head = make(train_steps=300, batch_size=32, lr=3e-3, warmup_steps=10)
-    info = head.fit(data, seed=0)
+    head = make()
+    info = head.fit(data, seed=0, settings=TrainSettings(steps=300, batch_size=32, lr=3e-3, warmup_steps=10))
     return head, data, labels, patterns, info
 
 
@@ -167,8 +168,7 @@ def test_sampler_errors():
 
 @pytest.mark.parametrize("cfg, key", [(dict(n_embd=30, n_head=4), "n_embd"), (dict(n_head=0), "n_head"),
                                       (dict(cond_dropout=1.0), "cond_dropout"), (dict(dropout=-0.1), "dropout"),
-                                      (dict(lr=0.0), "lr"), (dict(batch_size=0), "batch_size"),
-                                      (dict(ema_decay=1.0), "ema_decay"), (dict(n_layer=0), "n_layer")])
+                                      (dict(n_layer=0), "n_layer")])
 def test_config_errors(cfg, key):
     with pytest.raises(ConfigError) as err:
         RARMHead(**cfg)
@@ -203,7 +203,7 @@ def test_a_run_samples_rarm_in_every_mode(sample, tmp_path):
     doc["base"].update(
         first_stage={"name": "autoencoder", "kind": "vq", "block_out_channels": [8, 16], "norm_num_groups": 8,
                      "latent_channels": 4, "num_vq_embeddings": 16, "train_steps": 3, "batch_size": 8},
-        head={"name": "rarm", "n_layer": 1, "n_embd": 16, "n_head": 2, "train_steps": 3, "batch_size": 8},
+        head={"name": "rarm", "n_layer": 1, "n_embd": 16, "n_head": 2},
         encoder={"name": "pixels", "normalize": True},
         metrics={"feature_extractor": {"name": "pixels"}, "use": {"fid": {}}})
     doc["base"]["sample"].pop("head")  # rdm's sampler settings: rarm samples with its own defaults

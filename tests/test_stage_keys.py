@@ -195,8 +195,8 @@ OTHER_PLUGINS = ONE_RUN.replace("first_stage: {name: identity}", """first_stage:
                 latent_channels: 4, num_vq_embeddings: 16, train_steps: 2, batch_size: 8}""").replace(
     "retriever: {name: exact}", "retriever: {name: faiss, build: {index_type: ivf-flat, nlist: 4}, query: {nprobe: 2}}").replace(
     "head: {name: rdm, block_out_channels: [8, 16], attention_levels: [false, true], norm_num_groups: 8,\n"
-    "         cross_attention_dim: 16, train_steps: 3, batch_size: 8}",
-    "head: {name: rarm, n_layer: 1, n_embd: 16, n_head: 2, train_steps: 2, batch_size: 8}").replace(
+    "         cross_attention_dim: 16}\n  train: {steps: 3, batch_size: 8}",
+    "head: {name: rarm, n_layer: 1, n_embd: 16, n_head: 2}\n  train: {steps: 2, batch_size: 8}").replace(
     "sample: {num: 24, head: {steps: 2}, batch_size: 12}", "sample: {num: 24, batch_size: 12, mode: {name: held-out}}")
 
 
@@ -311,7 +311,7 @@ def changed(spec: Any, dotted: str, value: Any) -> Any:
 
 
 @pytest.mark.parametrize("dotted,value,stages", [
-    ("data.train_size", 100, {"data"}), ("head.lr", 0.5, {"train"}), ("seed", 1, {"train", "samples", "metrics"}),
+    ("data.train_size", 100, {"data"}), ("train.lr", 0.5, {"train"}), ("seed", 1, {"train", "samples", "metrics"}),
     ("encoder.image_size", 48, {"embeddings"}), ("retriever.train_neighbours", 20, {"neighbours"}),
     ("sample.num", 20, {"samples"}), ("metrics.feature_extractor.image_size", 48, {"features"}),
     ("metrics.bootstrap", 7, {"metrics"}), ("metrics.near_copy_quantile", 0.1, {"novelty"}),

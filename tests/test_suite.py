@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import pytest
 import yaml
 
@@ -35,7 +37,7 @@ def test_grid_expands_with_seeds_and_resolves_defaults(tiny_suite):
     assert cfg["k_train"] == 2 and cfg["sample"]["k"] == 2
     assert cfg["retriever"] == {"name": "exact", "build": {"metric": "cosine", "batch_size": 1024}, "query": {},
                                 "train_neighbours": 16}
-    assert cfg["head"]["lr"] > 0  # defaults filled in, so cache keys see them
+    assert cfg["head"]["cond_dropout"] > 0 and cfg["train"]["lr"] > 0  # defaults filled in, so cache keys see them
     from rdmbench.tasks.generation import neighbour_k
 
     assert {neighbour_k(r.spec) for r in suite.runs} == {16}  # every run's own k, floored at 16
@@ -69,8 +71,8 @@ def test_suggestions_ignore_case(tmp_path):
 
 @pytest.mark.parametrize("value", ["64", True, 64.0])
 def test_strings_booleans_and_floats_are_not_integers(tmp_path, value):
-    msg = mutate(tmp_path, lambda d: d["base"]["head"].update(train_steps=value))
-    assert "base.head.train_steps: Input should be a valid integer" in msg
+    msg = mutate(tmp_path, lambda d: d["base"]["train"].update(steps=value))
+    assert "base.train.steps: Input should be a valid integer" in msg
     msg = mutate(tmp_path, lambda d: d["base"]["sample"].update(num=value))
     assert "base.sample.num: Input should be a valid integer" in msg
 
@@ -84,9 +86,9 @@ def test_an_int_where_a_float_is_expected_and_a_list_for_a_tuple_are_fine(tmp_pa
 
 
 def test_errors_in_sweep_values_are_reported_where_they_were_written(tmp_path):
-    msg = mutate(tmp_path, lambda d: d["sweep"]["grid"].update({"head.train_steps": ["3"]}))
-    at = line_of(tmp_path / "s.yaml", "head.train_steps:")
-    assert f"s.yaml:{at}: sweep.grid.head.train_steps: Input should be a valid integer (got '3')" in msg
+    msg = mutate(tmp_path, lambda d: d["sweep"]["grid"].update({"train.steps": ["3"]}))
+    at = line_of(tmp_path / "s.yaml", "train.steps:")
+    assert f"s.yaml:{at}: sweep.grid.train.steps: Input should be a valid integer (got '3')" in msg
     assert "base." not in msg
     msg = mutate(tmp_path, lambda d: d["sweep"].update(groups=[{"retriever.name": ["exact"]},
                                                                {"retriever.name": ["exakt"]}]))
@@ -94,8 +96,8 @@ def test_errors_in_sweep_values_are_reported_where_they_were_written(tmp_path):
     assert f"s.yaml:{at}: sweep.groups[1].retriever.name: unknown retriever 'exakt'" in msg
     msg = mutate(tmp_path, lambda d: d.update(profiles={"cpu": {"sweep": {"zip": {"sample.num": [0]}}}}))
     assert "profiles.cpu.sweep.zip.sample.num: Input should be greater than 0" in msg
-    msg = mutate(tmp_path, lambda d: d.update(profiles={"cpu": {"head.batch_size": "8"}}))
-    assert "profiles.cpu.head.batch_size: Input should be a valid integer" in msg
+    msg = mutate(tmp_path, lambda d: d.update(profiles={"cpu": {"train.batch_size": "8"}}))
+    assert "profiles.cpu.train.batch_size: Input should be a valid integer" in msg
     msg = mutate(tmp_path, lambda d: d.update(seeds=["1"]))
     assert "seeds: Input should be a valid integer (got '1')" in msg
 
@@ -106,8 +108,8 @@ def test_unknown_plugin_argument(tmp_path):
 
 
 def test_wrong_type(tmp_path):
-    msg = mutate(tmp_path, lambda d: d["base"]["head"].update(train_steps="many"))
-    assert "base.head.train_steps" in msg and "integer" in msg
+    msg = mutate(tmp_path, lambda d: d["base"]["head"].update(cond_dropout="many"))
+    assert "base.head.cond_dropout" in msg and "number" in msg
 
 
 def test_wrong_choice_lists_allowed(tmp_path):
@@ -141,10 +143,10 @@ def test_include_merges_and_detects_cycles(tmp_path):
 
 def test_profile_overrides_and_own_sweep(tmp_path):
     doc = yaml.safe_load(TINY_BASE)
-    doc["profiles"] = {"cpu": {}, "smoke": {"head.train_steps": 1, "sweep": {"grid": {"k_train": [1]}}}}
+    doc["profiles"] = {"cpu": {}, "smoke": {"train.steps": 1, "sweep": {"grid": {"k_train": [1]}}}}
     path = write_suite(tmp_path, yaml.safe_dump(doc))
     smoke = load_suite(path, "smoke")
-    assert [r.config["head"]["train_steps"] for r in smoke.runs] == [1]
+    assert [r.config["train"]["steps"] for r in smoke.runs] == [1]
     assert len(load_suite(path).runs) == 2
 
 
@@ -170,11 +172,32 @@ def test_setting_a_plugin_name_switches_the_plugin():
     keeping what is set beside it in the same layer, whatever the order the keys were written in."""
     from rdmbench.suite import set_all, set_dotted
 
-    config = {"head": {"name": "rdm", "block_out_channels": [8, 16], "train_steps": 3}}
-    set_all(config, {"head.train_steps": 400, "head.name": "rarm"})
-    assert config["head"] == {"name": "rarm", "train_steps": 400}
+    config = {"head": {"name": "rdm", "block_out_channels": [8, 16], "cond_dropout": 0.2}}
+    set_all(config, {"head.n_layer": 2, "head.name": "rarm"})
+    assert config["head"] == {"name": "rarm", "n_layer": 2}
     set_dotted(config, "head.name", "rarm")  # the same plugin: arguments kept
-    assert config["head"] == {"name": "rarm", "train_steps": 400}
+    assert config["head"] == {"name": "rarm", "n_layer": 2}
+
+
+def test_a_switched_head_trains_and_samples_with_its_own_defaults_except_what_is_written_beside_it(tmp_path):
+    """The base's train: and sample.head settings are rdm's; a run that switches to rarm starts from rarm's
+    (Head.train_defaults, its sample's defaults), keeping only the companion keys the same sweep writes."""
+    from rdmbench_plugins.heads.rarm import RARMHead
+
+    doc = yaml.safe_load(TINY_BASE)
+    doc["base"]["train"]["lr"] = 0.005
+    doc["sweep"] = {"zip": {"head.name": ["rdm", "rarm", "rarm"], "label": ["a", "b", "c"],
+                            "train.steps": [3, 3, 5]},
+                    "grid": {"k_train": [2]}}
+    doc["base"]["first_stage"] = {"name": "autoencoder", "kind": "vq", "block_out_channels": [8, 16],
+                                  "norm_num_groups": 8, "latent_channels": 4, "num_vq_embeddings": 16}
+    runs = load_suite(write_suite(tmp_path, yaml.safe_dump(doc))).runs
+    rdm, rarm, rarm5 = (r.config for r in runs)
+    assert rdm["train"]["lr"] == 0.005 and rdm["train"]["batch_size"] == 8 and rdm["sample"]["head"]["steps"] == 2
+    defaults = RARMHead.train_defaults
+    assert rarm["train"] == {**asdict(defaults), "steps": 3} and rarm["sample"]["head"] == {"top_k": None,
+                                                                                             "temperature": 1.0}
+    assert rarm5["train"]["steps"] == 5 and rarm5["train"]["lr"] == defaults.lr
 
 
 def test_a_plugin_spec_swept_in_a_grid_shows_its_name(tmp_path):
@@ -229,7 +252,7 @@ profiles:
     runs = load_suite(path, "smoke").runs
     assert all(r.config["encoder"] == {"name": "pixels", "batch_size": 7, "normalize": False} for r in runs), \
         runs[0].config["encoder"]
-    assert all(r.config["head"]["train_steps"] == 10 for r in runs)  # the rest of the included profile stays
+    assert all(r.config["train"]["steps"] == 10 for r in runs)  # the rest of the included profile stays
     one_profile = write_suite(tmp_path, f"include: {REPO / 'suites' / 'k_train.yaml'}\n"
                                         "profiles: {smoke: {encoder.name: pixels}}\n", "one.yaml")
     assert load_suite(one_profile, "smoke").runs[0].config["encoder"]["name"] == "pixels"
@@ -243,11 +266,11 @@ base:
   sample: {{num: 10}}
 profiles:
   smoke:
-    head.train_steps: "3"
+    train.steps: "3"
 """)
     with pytest.raises(ConfigError) as err:
         load_suite(path, "smoke")
-    assert str(err.value).startswith(f"{path}:7: profiles.smoke.head.train_steps: ")
+    assert str(err.value).startswith(f"{path}:7: profiles.smoke.train.steps: ")
     with pytest.raises(ConfigError) as err:
         load_suite(path)  # kid's subset of 250, written in the included base, against sample.num 10
     line = next(i for i, text in enumerate((REPO / "suites/base/fashion_mnist.yaml").read_text().splitlines(), 1)

@@ -56,6 +56,8 @@ class MaskGITHead(Head):
     name = "maskgit"
     #: the network module and the shared training loop: editing either recomputes what this head trained
     code_modules = ("rdmbench_plugins.heads.masked_transformer", "rdmbench.training", "rdmbench.device")
+    #: ~4 min on 2 cores as rarm's 400 (a step costs 0.87 of its)
+    train_defaults = TrainSettings(steps=450, batch_size=64, lr=1e-3, warmup_steps=100, weight_decay=0.01)
     generates = Space.TOKENS
 
     def __init__(
@@ -65,17 +67,6 @@ class MaskGITHead(Head):
         n_head: int = 4,
         dropout: float = 0.0,  # attention, feed-forward and residual dropout
         cond_dropout: float = 0.1,
-        train_steps: int = 450,  # ~4 min on 2 cores as rarm's 400 (a step costs 0.87 of its); 0: untrained
-        batch_size: int = 64,
-        lr: float = 1e-3,
-        warmup_steps: int = 100,
-        weight_decay: float = 0.01,
-        grad_clip: float = 1.0,
-        ema_decay: float = 0.999,
-        ema_power: float = 0.75,
-        # the shared loop's launch options, as rarm's: autocast precision and micro-batches per step
-        mixed_precision: Literal["no", "bf16", "fp16"] = "no",
-        grad_accumulation: int = 1,
     ):
         _check(n_layer >= 1, "n_layer", f"must be at least 1, got {n_layer}")
         _check(n_head >= 1, "n_head", f"must be at least 1, got {n_head}")
@@ -83,7 +74,6 @@ class MaskGITHead(Head):
                f"must be a positive multiple of n_head={n_head}, got {n_embd}")
         _check(0.0 <= dropout < 1.0, "dropout", f"must be in [0, 1), got {dropout}")
         _check(0.0 <= cond_dropout < 1.0, "cond_dropout", f"must be in [0, 1), got {cond_dropout}")
-        TrainSettings.check_config(self.config)
         self.model = None
 
     # -- building -------------------------------------------------------------------------------------
@@ -110,9 +100,6 @@ class MaskGITHead(Head):
     # -- training (the loop is rdmbench.training's, shared by every head) --------------------------------
     def network(self):
         return self.model
-
-    def train_settings(self) -> TrainSettings:
-        return TrainSettings.from_config(self.config)
 
     def loss(self, model, data: TrainingData, index, gen):
         """Mean cross-entropy (nats per token) over the masked positions of the batch, each item masked at

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
@@ -37,6 +36,8 @@ class RARMHead(Head):
     name = "rarm"
     #: the network module and the shared training loop: editing either recomputes what this head trained
     code_modules = ("rdmbench_plugins.heads.token_transformer", "rdmbench.training", "rdmbench.device")
+    #: ~4 min on 2 cores (the embedded default)
+    train_defaults = TrainSettings(steps=400, batch_size=64, lr=1e-3, warmup_steps=100, weight_decay=0.01)
     generates = Space.TOKENS
 
     def __init__(
@@ -46,18 +47,6 @@ class RARMHead(Head):
         n_head: int = 4,
         dropout: float = 0.0,  # GPT-2's residual, attention and embedding dropout
         cond_dropout: float = 0.1,
-        train_steps: int = 400,  # ~4 min on 2 cores (the embedded default); 0: untrained, the floor to beat
-        batch_size: int = 64,
-        lr: float = 1e-3,
-        warmup_steps: int = 100,
-        weight_decay: float = 0.01,
-        grad_clip: float = 1.0,
-        ema_decay: float = 0.999,
-        ema_power: float = 0.75,
-        # the shared loop's launch options: autocast precision (weights and the EMA stay float32), and
-        # micro-batches per step; batch_size stays the effective batch, split over processes × micro-batches
-        mixed_precision: Literal["no", "bf16", "fp16"] = "no",
-        grad_accumulation: int = 1,
     ):
         _check(n_layer >= 1, "n_layer", f"must be at least 1, got {n_layer}")
         _check(n_head >= 1, "n_head", f"must be at least 1, got {n_head}")
@@ -65,7 +54,6 @@ class RARMHead(Head):
                f"must be a positive multiple of n_head={n_head}, got {n_embd}")
         _check(0.0 <= dropout < 1.0, "dropout", f"must be in [0, 1), got {dropout}")
         _check(0.0 <= cond_dropout < 1.0, "cond_dropout", f"must be in [0, 1), got {cond_dropout}")
-        TrainSettings.check_config(self.config)
         self.model = None
 
     # -- building -------------------------------------------------------------------------------------
@@ -97,9 +85,6 @@ class RARMHead(Head):
     # -- training (the loop is rdmbench.training's, shared by every head) --------------------------------
     def network(self):
         return self.model
-
-    def train_settings(self) -> TrainSettings:
-        return TrainSettings.from_config(self.config)
 
     def loss(self, model, data: TrainingData, index, gen):
         """Mean next-token cross-entropy (nats per token) over all h*w positions of the batch."""

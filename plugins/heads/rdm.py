@@ -42,6 +42,7 @@ class RDMHead(Head):
     name = "rdm"
     #: the network module and the shared training loop: editing either recomputes what this head trained
     code_modules = ("rdmbench_plugins.heads.conditioned_unet", "rdmbench.training", "rdmbench.device")
+    train_defaults = TrainSettings(steps=2000, batch_size=64, lr=3e-4, warmup_steps=100)
 
     def __init__(
         self,
@@ -51,19 +52,7 @@ class RDMHead(Head):
         cross_attention_dim: int = 128,
         head_channels: int = 8,  # channels per attention head (LDM's num_head_channels; the paper: 32)
         norm_num_groups: int = 16,
-        train_steps: int = 2000,  # 0: untrained weights, the floor every metric should beat
-        batch_size: int = 64,
-        lr: float = 3e-4,
-        warmup_steps: int = 100,
-        weight_decay: float = 0.0,
-        grad_clip: float = 1.0,
         cond_dropout: float = 0.1,
-        ema_decay: float = 0.999,
-        ema_power: float = 0.75,
-        # the shared loop's launch options: autocast precision (weights and the EMA stay float32), and
-        # micro-batches per step; batch_size stays the effective batch, split over processes × micro-batches
-        mixed_precision: Literal["no", "bf16", "fp16"] = "no",
-        grad_accumulation: int = 1,
         num_train_timesteps: int = 1000,
         beta_schedule: Literal["linear", "scaled_linear", "squaredcos_cap_v2"] = "squaredcos_cap_v2",
         beta_start: float = 0.0015,
@@ -79,9 +68,6 @@ class RDMHead(Head):
         if not 0.0 <= cond_dropout < 1.0:
             raise ValueError("cond_dropout must be in [0, 1)")
         _check_head_channels(head_channels, block_out_channels, attention_levels)
-        if grad_accumulation < 1 or batch_size % grad_accumulation:
-            raise ValueError(f"grad_accumulation must be at least 1 and divide batch_size={batch_size}, "
-                             f"got {grad_accumulation}")
         self.model = None
 
     # -- building -------------------------------------------------------------------------------------
@@ -128,9 +114,6 @@ class RDMHead(Head):
     # -- training (the loop is rdmbench.training's, shared by every head) --------------------------------
     def network(self):
         return self.model
-
-    def train_settings(self) -> TrainSettings:
-        return TrainSettings.from_config(self.config)
 
     def loss(self, model, data: TrainingData, index, gen):
         """The DDPM loss of a batch: noise (or v) prediction at random timesteps, min-SNR-weighted if asked."""

@@ -66,13 +66,14 @@ class HeadInputs:
     codebook_size: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrainSettings:
-    """The shared training loop's settings (``rdmbench.training``); heads take them as constructor arguments."""
+    """The shared training loop's settings (``rdmbench.training``). A run sets them in its ``train:`` section;
+    each one it leaves out is the head's own (``Head.train_defaults``), resolved before any work."""
 
-    steps: int
-    batch_size: int
-    lr: float
+    steps: int = 1000  # 0: untrained weights, the floor every metric should beat
+    batch_size: int = 64
+    lr: float = 1e-4
     warmup_steps: int = 0
     weight_decay: float = 0.0
     grad_clip: float = 1.0  # max gradient norm; 0 disables clipping
@@ -84,36 +85,28 @@ class TrainSettings:
     #: launch's processes (rdmbench.processes) × these
     grad_accumulation: int = 1
 
-    @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> TrainSettings:
-        """From a head's resolved constructor arguments, named as every built-in head names them
-        (``train_steps``, ``batch_size``, ``lr``, ``warmup_steps``, ``weight_decay``, ``grad_clip``,
-        ``ema_decay``, ``ema_power``, and optionally ``mixed_precision``, ``grad_accumulation``)."""
-        return cls(cfg["train_steps"], cfg["batch_size"], cfg["lr"], cfg["warmup_steps"], cfg["weight_decay"],
-                   cfg["grad_clip"], cfg["ema_decay"], cfg["ema_power"], cfg.get("mixed_precision", "no"),
-                   cfg.get("grad_accumulation", 1))
-
-    @staticmethod
-    def check_config(cfg: dict[str, Any]) -> None:
-        """The loop's arguments of a head's resolved constructor arguments (named as ``from_config`` reads them)
-        checked: the first out of range is a ConfigError keyed by its argument, before any work."""
+    def resolve(self, written: dict[str, Any]) -> TrainSettings:
+        """These settings (a head's defaults) with the ones a run wrote (None: left to the head) in their place,
+        checked: the first out of range is a ConfigError keyed ``train.<field>``, before any work."""
         from rdmbench.errors import ConfigError
 
-        steps, batch, accumulation = cfg["train_steps"], cfg["batch_size"], cfg.get("grad_accumulation", 1)
+        out = replace(self, **{k: v for k, v in written.items() if v is not None})
         for ok, key, message in (
-                (steps >= 0, "train_steps", f"must be at least 0, got {steps}"),
-                (batch >= 1, "batch_size", f"must be at least 1, got {batch}"),
-                (accumulation >= 1 and batch % accumulation == 0, "grad_accumulation",
-                 f"must be at least 1 and divide batch_size={batch}, got {accumulation}"),
-                (cfg["lr"] > 0, "lr", f"must be > 0, got {cfg['lr']}"),
-                (cfg["warmup_steps"] >= 0, "warmup_steps", f"must be at least 0, got {cfg['warmup_steps']}"),
-                (cfg["weight_decay"] >= 0, "weight_decay", f"must be at least 0, got {cfg['weight_decay']}"),
-                (cfg["grad_clip"] >= 0, "grad_clip", f"must be at least 0 (0 disables clipping), got {cfg['grad_clip']}"),
-                (0.0 <= cfg["ema_decay"] < 1.0, "ema_decay",
-                 f"must be in [0, 1) (0 disables the EMA), got {cfg['ema_decay']}"),
-                (cfg["ema_power"] > 0, "ema_power", f"must be > 0, got {cfg['ema_power']}")):
+                (out.steps >= 0, "steps", f"must be at least 0, got {out.steps}"),
+                (out.batch_size >= 1, "batch_size", f"must be at least 1, got {out.batch_size}"),
+                (out.grad_accumulation >= 1 and out.batch_size % out.grad_accumulation == 0, "grad_accumulation",
+                 f"must be at least 1 and divide batch_size={out.batch_size}, got {out.grad_accumulation}"),
+                (out.lr > 0, "lr", f"must be > 0, got {out.lr}"),
+                (out.warmup_steps >= 0, "warmup_steps", f"must be at least 0, got {out.warmup_steps}"),
+                (out.weight_decay >= 0, "weight_decay", f"must be at least 0, got {out.weight_decay}"),
+                (out.grad_clip >= 0, "grad_clip", f"must be at least 0 (0 disables clipping), got {out.grad_clip}"),
+                (0.0 <= out.ema_decay < 1.0, "ema_decay", f"must be in [0, 1) (0 disables the EMA), got {out.ema_decay}"),
+                (out.ema_power > 0, "ema_power", f"must be > 0, got {out.ema_power}"),
+                (out.mixed_precision in ("no", "bf16", "fp16"), "mixed_precision",
+                 f"must be one of no, bf16, fp16, got {out.mixed_precision!r}")):
             if not ok:
-                raise ConfigError(message, key=key)
+                raise ConfigError(message, key=f"train.{key}")
+        return out
 
 
 @dataclass(kw_only=True)
@@ -137,14 +130,16 @@ class Head(Plugin):
     """The trained decoding head theta, conditioned on k neighbour embeddings.
 
     A head is a model and a loss: ``network()`` returns the torch module, ``loss(model, data, index,
-    generator)`` the scalar loss of a batch, and ``train_settings()`` the loop's settings; the default
-    ``fit`` trains it with the one loop every head shares (``rdmbench.training``: AdamW, warm-up,
-    clipping, EMA, progress, on accelerate). A head with a loop of its own overrides ``fit``.
+    generator)`` the scalar loss of a batch; the default ``fit`` trains it with the one loop every head shares
+    (``rdmbench.training``: AdamW, warm-up, clipping, EMA, progress, on accelerate) under the run's ``train:``
+    settings, whose defaults are the head's ``train_defaults``. A head with a loop of its own overrides ``fit``.
     """
 
     kind = "head"
     #: the first stage's space it generates in: latents (float) or tokens (codebook ids)
     generates: ClassVar[Space] = Space.LATENTS
+    #: the shared loop's settings this head trains with where a run's ``train:`` section leaves one out
+    train_defaults: ClassVar[TrainSettings] = TrainSettings()
     #: the resolved constructor arguments, bound before ``__init__`` runs: what the head is configured with
     config: dict[str, Any]
     #: neighbours per example it is built for (``setup`` sets it from ``HeadInputs.k``); 0: the parametric baseline
@@ -201,18 +196,17 @@ class Head(Plugin):
         """The torch module the shared loop trains, saves and samples with."""
         raise NotImplementedError
 
-    def train_settings(self) -> TrainSettings:
-        raise NotImplementedError
-
     def loss(self, model: Any, data: TrainingData, index: Any, generator: Any) -> Any:
         """Scalar loss tensor of the items ``index`` (a torch int64 tensor) of ``data``; ``model`` is
         ``network()`` as the loop prepared it; draw all randomness from ``generator`` (CPU)."""
         raise NotImplementedError
 
-    def fit(self, data: TrainingData, seed: int, progress: Progress | None = None) -> dict[str, float]:
+    def fit(self, data: TrainingData, seed: int, progress: Progress | None = None,
+            settings: TrainSettings | None = None) -> dict[str, float]:
+        """Train under ``settings`` (None: ``train_defaults``); returns what the training stage records."""
         from rdmbench.training import fit
 
-        return fit(self, data, seed, progress)
+        return fit(self, data, seed, settings or self.train_defaults, progress)
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.network().parameters())

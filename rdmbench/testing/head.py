@@ -3,7 +3,8 @@
     from rdmbench.testing import HeadContract
 
     class TestMyHead(HeadContract):
-        spec = {"name": "my-head", "train_steps": 2, "batch_size": 4}
+        spec = {"name": "my-head"}
+        train = {"steps": 2, "batch_size": 4}  # the shared loop's settings (a suite's train:), over its defaults
         sampler = {"steps": 2}          # its sample()'s keyword arguments (a suite's sample.head)
         bad_sampler = {"steps": 0}      # settings its check_sampler must refuse
 """
@@ -20,8 +21,9 @@ class HeadContract:
     """What every head must do, a diffusion head (latents) or a token head (codebook ids). Subclass it and
     set, as class attributes:
 
-    - ``spec``: the head spec (``{"name": ..., **constructor arguments}``), small enough to fit in seconds
-      (``train_steps`` of a few, ``batch_size`` of 4);
+    - ``spec``: the head spec (``{"name": ..., **constructor arguments}``), small enough to fit in seconds;
+    - ``train``: the shared loop's settings it is fitted with (a suite's ``train:`` section, over the head's
+      ``train_defaults``; default: 2 steps of batch 4);
     - ``sampler``: the head's own sampler settings, the keyword-only arguments of its ``sample`` (what a suite
       writes under ``sample.head``: ``{"steps": 2}`` for rdm, ``{"top_k": 8}`` for rarm);
     - ``bad_sampler``: sampler settings of the right types that ``check_sampler`` must refuse (``{}``: none);
@@ -34,10 +36,12 @@ class HeadContract:
     parametric baseline (k = 0, same ``context_dim``) has a parameter count within 2 % of the retrieval
     head's and ignores any neighbours it is given; guidance (when the head supports it) changes samples
     and scale 1 equals no guidance; the sampler settings validate against ``sample``'s signature (an unknown
-    one is refused naming the allowed ones) and ``check_sampler`` refuses ``bad_sampler`` in one line.
+    one is refused naming the allowed ones) and ``check_sampler`` refuses ``bad_sampler`` in one line; the
+    head's ``train_defaults`` pass the loop's checks.
     """
 
     spec: dict = {}
+    train: dict = {"steps": 2, "batch_size": 4}
     sampler: dict = {}
     bad_sampler: dict = {}
     shape: tuple[int, ...] | None = None
@@ -72,7 +76,7 @@ class HeadContract:
 
     def fitted(self, k: int = 2, seed: int = 0):
         head = self.make(k)
-        head.info = head.fit(self.data(k), seed=seed)
+        head.info = head.fit(self.data(k), seed=seed, settings=head.train_defaults.resolve(self.train))
         return head
 
     def request(self, k: int = 2, **kw):
@@ -158,3 +162,10 @@ class HeadContract:
             pytest.skip("no bad_sampler given for this head")
         problem = head.check_sampler(codebook, **{**self.sampler, **self.bad_sampler})
         assert isinstance(problem, str) and problem and "\n" not in problem
+
+    def test_train_defaults_pass_the_loop_s_checks(self):
+        from rdmbench.api import TrainSettings
+
+        defaults = get_registry().info("head", self.spec["name"]).cls.train_defaults
+        assert isinstance(defaults, TrainSettings)
+        assert defaults.resolve({}) == defaults

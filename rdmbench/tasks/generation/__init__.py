@@ -13,6 +13,7 @@ How queries are chosen is a sampling-mode plugin (``sample.mode``); the task ask
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +23,7 @@ from rdmbench import stages as shared
 from rdmbench.api import Condition, Encoder, Head, Metric, Need, Space
 from rdmbench.cache import read_json
 from rdmbench.columns import ENCODER, Column, Expected, Role
-from rdmbench.errors import RdmbenchError
+from rdmbench.errors import ConfigError, RdmbenchError
 from rdmbench.tasks import Task
 from rdmbench.tasks.generation import plan
 from rdmbench.tasks.generation import stages as gen
@@ -78,8 +79,20 @@ class GenerationTask(Task[RunConfig]):
         retriever = retriever_section(checks, run.retriever)
         if retriever is not None:
             out["retriever"] = retriever
+        self._validate_train(run, out, checks)
         self._validate_metrics(run, out, checks)
         self._validate_sample(run, out, checks)
+
+    def _validate_train(self, run: Any, out: dict[str, Any], checks: Checks) -> None:
+        """The run's ``train:`` settings over its head's ``train_defaults``: every one filled in (what the resolved
+        config shows and the training stage keys), each checked against the others."""
+        if out["head"] is None:
+            return
+        try:
+            out["train"] = asdict(checks.registry.contract(Head, out["head"]["name"]).train_defaults.resolve(
+                run.train.model_dump()))
+        except ConfigError as e:
+            checks.error(e.detail, e.key or "train")
 
     def _validate_metrics(self, run: Any, out: dict[str, Any], checks: Checks) -> None:
         registry = checks.registry

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rdmbench import stages as shared
-from rdmbench.api import Encoder, Need, SamplingMode
+from rdmbench.api import Encoder, Need, SamplingMode, TrainSettings
 from rdmbench.cache import load_array, read_json
 from rdmbench.errors import RdmbenchError
 from rdmbench.schema import PluginSpec
@@ -74,8 +74,8 @@ def retrieval_side(pipe: Pipeline, spec: RunConfig, mode: SamplingMode) -> Paths
 
 def train_side(pipe: Pipeline, spec: RunConfig, p: Paths) -> Path:
     """The run's head trained on X's neighbours (the baseline, k_train = 0, at the same context width)."""
-    return gen.train(pipe, spec.head, spec.k_train, spec.seed, p["first_stage"], p.get("neighbours"),
-                     p["db_embeddings"])
+    return gen.train(pipe, spec.head, TrainSettings(**spec.train.model_dump()), spec.k_train, spec.seed,
+                     p["first_stage"], p.get("neighbours"), p["db_embeddings"])
 
 
 def sampling_side(pipe: Pipeline, spec: RunConfig, p: Paths, mode: SamplingMode) -> Paths:

@@ -9,6 +9,30 @@ from pydantic import Field
 from rdmbench.schema import DataSection, PluginSpec, RetrieverSection, Section, Threads
 
 
+class TrainSection(Section):
+    """The shared training loop's settings (``rdmbench.api.TrainSettings``, ``rdmbench.training``). Each one left
+    out is the run's head's own default (``rdmbench plugins head`` lists them), filled in before any work; a run
+    whose sweep switches the head to another plugin starts again from that head's defaults."""
+
+    #: optimisation steps; 0: untrained weights, the floor every metric should beat
+    steps: int | None = Field(default=None, ge=0)
+    #: the effective batch, split over the launch's processes × grad_accumulation
+    batch_size: int | None = Field(default=None, ge=1)
+    lr: float | None = Field(default=None, gt=0.0)
+    #: steps of linear warm-up to ``lr``
+    warmup_steps: int | None = Field(default=None, ge=0)
+    weight_decay: float | None = Field(default=None, ge=0.0)
+    #: max gradient norm; 0 disables clipping
+    grad_clip: float | None = Field(default=None, ge=0.0)
+    #: 0 disables the EMA (the last weights are kept)
+    ema_decay: float | None = Field(default=None, ge=0.0, lt=1.0)
+    ema_power: float | None = Field(default=None, gt=0.0)
+    #: autocast in the forward pass; the weights and the EMA stay float32
+    mixed_precision: Literal["no", "bf16", "fp16"] | None = None
+    #: micro-batches per optimisation step (must divide batch_size)
+    grad_accumulation: int | None = Field(default=None, ge=1)
+
+
 class SampleSection(Section):
     #: a sampling-mode plugin: how queries are chosen and which neighbours condition each sample
     #: (``rdmbench plugins sampling_mode``): ``unconditional`` (pseudo-queries from p_D with top-m),
@@ -87,5 +111,6 @@ class RunConfig(Section):
     encoder: PluginSpec
     retriever: RetrieverSection
     head: PluginSpec
+    train: TrainSection = Field(default_factory=TrainSection)
     sample: SampleSection = Field(default_factory=SampleSection)
     metrics: MetricsSection

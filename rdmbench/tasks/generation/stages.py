@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -14,7 +15,7 @@ import numpy as np
 
 from rdmbench import processes
 from rdmbench.api import (Condition, Head, HeadInputs, MetricInputs, Queries, SampleRequest, SamplingMode,
-                          SamplingSource, Space, TextInputs, TrainingData)
+                          SamplingSource, Space, TextInputs, TrainingData, TrainSettings)
 from rdmbench.cache import load_array, read_json, save_array, write_json
 from rdmbench.chunks import row_chunks, write_rows
 from rdmbench.failpoints import failpoint
@@ -61,12 +62,14 @@ def make_head(pipe: Pipeline, spec: PluginSpec, k_train: int, seed: int, fs: Pat
     return head
 
 
-def train(pipe: Pipeline, spec: PluginSpec, k: int, seed: int, fs: Path, nbrs: Path | None, db_emb: Path) -> Path:
-    """The head ``spec`` trained with ``k`` neighbours per example (``k_train``) from training seed ``seed``.
-    ``db_emb`` also at k = 0: the baseline is built at its retrieval head's context width, so both have
-    the same parameters; its key names only that width, not the embeddings it never reads."""
+def train(pipe: Pipeline, spec: PluginSpec, settings: TrainSettings, k: int, seed: int, fs: Path, nbrs: Path | None,
+          db_emb: Path) -> Path:
+    """The head ``spec`` trained under ``settings`` with ``k`` neighbours per example (``k_train``) from training
+    seed ``seed``. ``db_emb`` also at k = 0: the baseline is built at its retrieval head's context width, so both
+    have the same parameters; its key names only that width, not the embeddings it never reads."""
     emb = load_array(db_emb / "embeddings.npy", mmap=True)
-    config = {"head": pipe.fingerprint("head", spec), "k_train": k, "seed": seed, "context_dim": emb.shape[1],
+    config = {"head": pipe.fingerprint("head", spec), "train": asdict(settings), "k_train": k, "seed": seed,
+              "context_dim": emb.shape[1],
               # several processes share each batch and draw their own noise: the same effective batch, other weights
               **({"processes": processes.world()} if processes.launched() else {})}
     inputs = {"first_stage": fs.name, **({"neighbours": nbrs.name, "embeddings": db_emb.name} if nbrs else {})}
@@ -75,7 +78,7 @@ def train(pipe: Pipeline, spec: PluginSpec, k: int, seed: int, fs: Path, nbrs: P
         head = make_head(pipe, spec, k, seed, fs, emb.shape[1])
         data = TrainingData(np.asarray(head_space(pipe, spec, fs)[0]), load_array(nbrs / "ids.npy") if nbrs else None,
                             emb, k)
-        info = head.fit(data, seed, pipe.progress)
+        info = head.fit(data, seed, pipe.progress, settings)
         head.save(out)
         return info
 
