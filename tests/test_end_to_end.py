@@ -160,7 +160,7 @@ def test_every_suite_smoke_profile_from_the_command_line(suite_file, tmp_path, s
         assert all(0 <= float(r["recall"]) <= 1 and float(r["qps"]) > 0 for r in rows)
         assert all(float(r["recall"]) == 1 for r in rows if r["retriever"] == "exact")
     if suite_file == "suites/k_train.yaml":
-        assert [int(r["k_train"]) for r in rows] == [1, 2, 4, 8, 16]
+        assert [int(r["k_train"]) for r in rows] == [1, 4, 16]
     # every stage's key without its code (config and inputs) as recorded: a refactor keeps them all; a change of a
     # stage's config material is written anew with scripts/smoke_snapshot.py --write-keys, and named in its commit
     keys = sorted({tuple(k) for run in suite.runs for k in run_config_keys(shared_cache, out / "runs" / run.run_id)})

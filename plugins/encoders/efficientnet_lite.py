@@ -84,7 +84,9 @@ class EfficientNetLiteEncoder(Encoder):
             model = EfficientNet.from_name(f"efficientnet-{self.variant}", image_size=self.image_size)
             state = torch.load(self._weights_file(), weights_only=True, map_location="cpu")
             model.load_state_dict(state)
-            self._model = model.eval().requires_grad_(False).to(resolve_device(self.device))
+            # channels-last: oneDNN's depthwise convolutions run 1.5x faster on it (benchmarks/bench_cpu_levers.py)
+            self._model = model.eval().requires_grad_(False).to(resolve_device(self.device),
+                                                                  memory_format=torch.channels_last)
         return self._model
 
     def encode_batch(self, images: np.ndarray) -> dict[str, np.ndarray]:
@@ -113,7 +115,7 @@ class EfficientNetLiteEncoder(Encoder):
             if x.shape[-2:] != (self.image_size, self.image_size):
                 x = torch.nn.functional.interpolate(x, size=(self.image_size, self.image_size),
                                                     mode="bilinear", align_corners=False, antialias=True)
-            pooled = model.extract_features(x).mean(dim=(2, 3))
+            pooled = model.extract_features(x.contiguous(memory_format=torch.channels_last)).mean(dim=(2, 3))
             return {"embedding": pooled.float().cpu().numpy(), "logits": model._fc(pooled).float().cpu().numpy()}
 
 
