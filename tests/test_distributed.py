@@ -45,7 +45,7 @@ def _launch(tmp: Path, results: str, processes: int, suite: str = "suite.yaml") 
     if processes > 1:
         command = ["-m", "torch.distributed.run", "--nproc_per_node", str(processes),
                    "--master_port", str(_free_port()), *command]
-    return subprocess.run([sys.executable, *command], env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, *command], env=env, capture_output=True, text=True, timeout=1800)
 
 
 def _row(tmp: Path, results: str) -> dict:

@@ -87,7 +87,7 @@ def scale_down(suite: str, f: dict) -> list[str]:
     # retriever_effect's exact group (same config, same cache), the ends of the k range are kept
     sets.append("seeds=[0]")  # the suites' three seeds would triple the test, not widen it
     if suite == "baselines":
-        return sets + ["sweep.zip.train.steps=[0, 2, 2, 2]"]
+        return sets + ["sweep.zip.train.steps=[0, 2, 2, 2, 2]", "sweep.zip.database.size=[null, null, null, null, 100]"]
     return sets + ["train.steps=2"] + (["sweep.grid.k_train=[4, 16]"] if suite == "k_train" else [])
 
 
