@@ -37,7 +37,7 @@ CURVE_POINTS = 10
 class Trainer:
     """The loop's state for one head; ``step()`` is one optimisation step (benchmarks time it alone)."""
 
-    def __init__(self, head: Head, data: TrainingData, seed: int, settings: TrainSettings | None = None):
+    def __init__(self, head: Head, data: TrainingData, seed: int, settings: TrainSettings):
         import torch
         from accelerate import Accelerator, DistributedDataParallelKwargs
         from accelerate.state import AcceleratorState, GradientState
@@ -47,7 +47,7 @@ class Trainer:
         from rdmbench.errors import ConfigError
 
         self.head, self.data = head, data
-        self.settings: TrainSettings = settings or head.train_defaults
+        self.settings = settings
         s = self.settings
         model = head.network()
         device = next(model.parameters()).device

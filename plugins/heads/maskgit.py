@@ -22,18 +22,16 @@ temperature", 4.5 in its ImageNet sampler; 0 keeps the most probable draws outri
 
 from __future__ import annotations
 
-import json
 import math
 from contextlib import nullcontext
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from rdmbench.api import Head, HeadInputs, SampleRequest, Space, TrainingData, TrainSettings
+from rdmbench.api import HeadInputs, SampleRequest, TrainingData, TrainSettings
 from rdmbench.device import float_tensor
-from rdmbench.errors import ConfigError
 from rdmbench.hookspecs import hookimpl
+from rdmbench_plugins.heads.token_head import TokenHead
 
 #: the share of the grid still masked at progress r in [0, 1] of decoding
 SCHEDULES = {"cosine": lambda r: math.cos(math.pi / 2 * r), "linear": lambda r: 1.0 - r}
@@ -50,7 +48,7 @@ def masked_after(length: int, iterations: int, schedule: str = "cosine") -> list
     return counts
 
 
-class MaskGITHead(Head):
+class MaskGITHead(TokenHead):
     """Bidirectional masked-token transformer over VQ codebook tokens cross-attending to k neighbours (MaskGIT)."""
 
     name = "maskgit"
@@ -58,23 +56,6 @@ class MaskGITHead(Head):
     code_modules = ("rdmbench_plugins.heads.masked_transformer", "rdmbench.training", "rdmbench.device")
     #: ~4 min on 2 cores as rarm's 400 (a step costs 0.87 of its)
     train_defaults = TrainSettings(steps=450, batch_size=64, lr=1e-3, warmup_steps=100, weight_decay=0.01)
-    generates = Space.TOKENS
-
-    def __init__(
-        self,
-        n_layer: int = 4,
-        n_embd: int = 256,
-        n_head: int = 4,
-        dropout: float = 0.0,  # attention, feed-forward and residual dropout
-        cond_dropout: float = 0.1,
-    ):
-        _check(n_layer >= 1, "n_layer", f"must be at least 1, got {n_layer}")
-        _check(n_head >= 1, "n_head", f"must be at least 1, got {n_head}")
-        _check(n_embd >= 1 and n_embd % n_head == 0, "n_embd",
-               f"must be a positive multiple of n_head={n_head}, got {n_embd}")
-        _check(0.0 <= dropout < 1.0, "dropout", f"must be in [0, 1), got {dropout}")
-        _check(0.0 <= cond_dropout < 1.0, "cond_dropout", f"must be in [0, 1), got {cond_dropout}")
-        self.model = None
 
     # -- building -------------------------------------------------------------------------------------
     def setup(self, inputs: HeadInputs, device: str, seed: int = 0) -> None:
@@ -82,13 +63,9 @@ class MaskGITHead(Head):
 
         from rdmbench_plugins.heads.masked_transformer import MaskedTokenTransformer
 
-        if inputs.codebook_size is None or len(inputs.shape) != 2:
-            raise ConfigError(f"maskgit generates codebook tokens: it needs a first stage with a codebook and an "
-                              f"(h, w) token grid, got shape {tuple(inputs.shape)} and codebook_size "
-                              f"{inputs.codebook_size}", key="first_stage")
         c = self.config
-        h, w = inputs.shape
-        self.codebook_size, self.shape = int(inputs.codebook_size), (int(h), int(w))
+        self.codebook_size, self.shape = self.grid(inputs)
+        h, w = self.shape
         self.mask_id = self.codebook_size  # one id past the codes: fed, never predicted
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -206,27 +183,6 @@ class MaskGITHead(Head):
             return batched
         uncond_states, cond_states = model.conditioning(context, null, n), model.conditioning(context, None, n)
         return lambda ids: self.guide(model.logits(ids, uncond_states), model.logits(ids, cond_states), scale)
-
-    # -- persistence ----------------------------------------------------------------------------------
-    def save(self, directory: Path) -> None:
-        from safetensors.torch import save_model
-
-        save_model(self.model, str(Path(directory) / "head.safetensors"))
-        (Path(directory) / "head.json").write_text(json.dumps(
-            {"config": self.config, "k": self.k, "shape": self.shape, "codebook_size": self.codebook_size,
-             "context_dim": self.context_dim}, default=list))
-
-    def load(self, directory: Path) -> None:
-        from safetensors.torch import load_model
-
-        load_model(self.model, str(Path(directory) / "head.safetensors"), device=str(self.device))
-        self.model.eval()
-
-
-def _check(ok: bool, key: str, message: str) -> None:
-    if not ok:
-        raise ConfigError(message, key=key)
-
 
 @hookimpl
 def rdmbench_heads():

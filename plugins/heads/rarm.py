@@ -18,19 +18,17 @@ fed, so h*w positions suffice.
 
 from __future__ import annotations
 
-import json
 from contextlib import nullcontext
-from pathlib import Path
 
 import numpy as np
 
-from rdmbench.api import Head, HeadInputs, SampleRequest, Space, TrainingData, TrainSettings
+from rdmbench.api import HeadInputs, SampleRequest, TrainingData, TrainSettings
 from rdmbench.device import float_tensor
-from rdmbench.errors import ConfigError
 from rdmbench.hookspecs import hookimpl
+from rdmbench_plugins.heads.token_head import TokenHead
 
 
-class RARMHead(Head):
+class RARMHead(TokenHead):
     """Autoregressive GPT-2 over VQ codebook tokens cross-attending to k retrieved neighbour embeddings (RARM)."""
 
     name = "rarm"
@@ -38,23 +36,6 @@ class RARMHead(Head):
     code_modules = ("rdmbench_plugins.heads.token_transformer", "rdmbench.training", "rdmbench.device")
     #: ~4 min on 2 cores (the embedded default)
     train_defaults = TrainSettings(steps=400, batch_size=64, lr=1e-3, warmup_steps=100, weight_decay=0.01)
-    generates = Space.TOKENS
-
-    def __init__(
-        self,
-        n_layer: int = 4,
-        n_embd: int = 256,
-        n_head: int = 4,
-        dropout: float = 0.0,  # GPT-2's residual, attention and embedding dropout
-        cond_dropout: float = 0.1,
-    ):
-        _check(n_layer >= 1, "n_layer", f"must be at least 1, got {n_layer}")
-        _check(n_head >= 1, "n_head", f"must be at least 1, got {n_head}")
-        _check(n_embd >= 1 and n_embd % n_head == 0, "n_embd",
-               f"must be a positive multiple of n_head={n_head}, got {n_embd}")
-        _check(0.0 <= dropout < 1.0, "dropout", f"must be in [0, 1), got {dropout}")
-        _check(0.0 <= cond_dropout < 1.0, "cond_dropout", f"must be in [0, 1), got {cond_dropout}")
-        self.model = None
 
     # -- building -------------------------------------------------------------------------------------
     def setup(self, inputs: HeadInputs, device: str, seed: int = 0) -> None:
@@ -63,13 +44,9 @@ class RARMHead(Head):
 
         from rdmbench_plugins.heads.token_transformer import TokenTransformer
 
-        if inputs.codebook_size is None or len(inputs.shape) != 2:
-            raise ConfigError(f"rarm generates codebook tokens: it needs a first stage with a codebook and an (h, w) "
-                              f"token grid, got shape {tuple(inputs.shape)} and codebook_size {inputs.codebook_size}",
-                              key="first_stage")
         c = self.config
-        h, w = inputs.shape
-        self.codebook_size, self.shape = int(inputs.codebook_size), (int(h), int(w))
+        self.codebook_size, self.shape = self.grid(inputs)
+        h, w = self.shape
         self.bos = self.codebook_size  # one id past the codes: fed first, never sampled
         config = GPT2Config(
             vocab_size=self.codebook_size + 1, n_positions=h * w, n_embd=c["n_embd"], n_layer=c["n_layer"],
@@ -190,28 +167,6 @@ class RARMHead(Head):
         if top_k is not None and top_k < self.codebook_size:
             logits = TopKLogitsWarper(top_k)(None, logits)
         return logits
-
-    # -- persistence ----------------------------------------------------------------------------------
-    def save(self, directory: Path) -> None:
-        from safetensors.torch import save_model
-
-        # save_model, not save_file: GPT-2 ties lm_head to the token embedding, which save_file refuses
-        save_model(self.model, str(Path(directory) / "head.safetensors"))
-        (Path(directory) / "head.json").write_text(json.dumps(
-            {"config": self.config, "k": self.k, "shape": self.shape, "codebook_size": self.codebook_size,
-             "context_dim": self.context_dim}, default=list))
-
-    def load(self, directory: Path) -> None:
-        from safetensors.torch import load_model
-
-        load_model(self.model, str(Path(directory) / "head.safetensors"), device=str(self.device))
-        self.model.eval()
-
-
-def _check(ok: bool, key: str, message: str) -> None:
-    if not ok:
-        raise ConfigError(message, key=key)
-
 
 @hookimpl
 def rdmbench_heads():
