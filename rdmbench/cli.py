@@ -57,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "Ray instance, or the cluster at RAY_ADDRESS), slurm (jobs through submitit), or an "
                           "installed one (rdmbench plugins --kind executor); stage cache and results must be on a "
                           "filesystem every worker shares")
+    run.add_argument("--jobs", type=int, metavar="N",
+                     help="run N runs at once as processes of this machine, each with threads: auto = the "
+                          "machine's cores / N (the same as --executor processes --executor-option jobs=N; "
+                          "faster on a CPU, and the rows are those of threads=cores/N)")
     run.add_argument("--executor-option", action="append", default=[], metavar="KEY=VALUE", dest="executor_options",
                      help="an executor setting (VALUE is YAML), e.g. num_gpus=1 (ray), slurm_partition=gpu, "
                           "timeout_min=600 (slurm); repeatable. See docs/scaling.md")
@@ -150,6 +154,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(runner.dry_run(suite, out))
         return 0
+    if args.jobs is not None:
+        if args.executor not in ("local", "processes") or args.executor_options:
+            raise RdmbenchError("--jobs runs processes of this machine: not with --executor "
+                                f"{args.executor} or --executor-option (use the executor's own options)")
+        if args.jobs < 1:
+            raise RdmbenchError(f"--jobs must be at least 1, got {args.jobs}")
+        if args.jobs > 1:
+            args.executor, args.executor_options = "processes", [f"jobs={args.jobs}"]
     if args.executor != "local":
         from rdmbench.execute import fan_out, parse_options
 

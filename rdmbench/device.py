@@ -45,13 +45,14 @@ def auto_threads() -> int:
     return _auto_threads
 
 
-def resolve_threads(runs: list) -> None:
-    """``threads: auto`` -> an int in every run's config, in the driver before any run is executed or sent to a
-    worker: a worker's own default differs (Ray starts its workers at OMP_NUM_THREADS=1), and float sums reduce
-    in another order with another thread count, which a trained head amplifies like another seed."""
+def resolve_threads(runs: list, auto: int | None = None) -> None:
+    """``threads: auto`` -> an int in every run's config (``auto``, else this process's own count), in the driver
+    before any run is executed or sent to a worker: a worker's own default differs (Ray starts its workers at
+    OMP_NUM_THREADS=1), and float sums reduce in another order with another thread count, which a trained head
+    amplifies like another seed."""
     for run in runs:
         if run.spec.threads == "auto":
-            run.spec = run.spec.model_copy(update={"threads": auto_threads()})
+            run.spec = run.spec.model_copy(update={"threads": auto or auto_threads()})
 
 
 def apply_threads(n: int) -> dict[str, int]:

@@ -103,6 +103,36 @@ def test_submitit_gives_the_rows_of_the_local_loop(serial):
         assert setting == _threads(serial / "serial", run_id)[0] and set(pools.values()) == {setting}, pools
 
 
+def _began_ended(folder: Path, run_id: str) -> tuple[str, str]:
+    lines = (folder / "runs" / run_id / "run.log").read_text().splitlines()
+    return lines[0][:23], lines[-1][:23]  # "YYYY-mm-dd HH:MM:SS,mmm": compared as strings
+
+
+def test_jobs_runs_two_at_once_with_the_cores_shared_out(serial):
+    # on one core --jobs 2 resolves threads: auto to 1 (never 0), so its rows are those of the serial loop at
+    # one thread to the bit (the fixture's where it ran at one, as under make test's xdist workers); both runs
+    # of the one group were in flight together
+    one = {"OMP_NUM_THREADS": "1"}
+    done = _run(serial, "jobs", "--jobs", "2", env=one)
+    reference = serial / "serial"
+    if _threads(reference, next(iter(_rows(reference))))[0] != 1:
+        _run(serial, "serial-1", "--set", "threads=1", env=one)
+        reference = serial / "serial-1"
+    rows = _rows(serial / "jobs")
+    assert rows == _rows(reference) and len(rows) == 2
+    for run_id in rows:
+        setting, pools = _threads(serial / "jobs", run_id)
+        assert setting == 1 and set(pools.values()) == {1}, pools
+    (a0, a1), (b0, b1) = (_began_ended(serial / "jobs", r) for r in rows)
+    assert a0 < b1 and b0 < a1, (a0, a1, b0, b1)
+    assert "processes: 2 runs in 1 groups" in done.stderr
+
+
+def test_jobs_is_the_local_machines_alone(tmp_path):
+    error = _error_before_work(tmp_path, "--jobs", "2", "--executor", "ray")
+    assert "--jobs runs processes of this machine: not with --executor ray" in error
+
+
 def test_a_worker_killed_mid_run_leaves_a_suite_the_same_command_resumes(serial, tmp_path):
     # the serial run's suite as it is, from an empty cache; every worker that trains is killed (SIGKILL, as
     # kill -9) after its second training step by a failpoint (rdmbench.failpoints) armed in the first command's

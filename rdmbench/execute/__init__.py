@@ -41,6 +41,8 @@ class Executor(Protocol):
 
     #: jobs in flight at once (None: as many as there are)
     capacity: int | None
+    #: optional ``threads: int`` attribute: what ``threads: auto`` resolves to for the runs it executes, where
+    #: that is not the driver's own count (``--jobs N`` shares the machine's cores among N runs)
 
     def submit(self, fn: Any, job: Job | list[Job]) -> Any: ...
 
@@ -69,9 +71,10 @@ def fan_out(suite: Any, out: Path, cache_root: Path, executor: str, *, use_cache
 
     out, cache_root = Path(out).resolve(), Path(cache_root).resolve()
     runs = runner.select(suite, only)
-    runner.resolve_threads(suite.runs)  # before any job is made: the workers get the driver's count
-    device = runner.resolve_device(runs[0].spec.device) if runs else "cpu"
     ex = make_executor(executor, out, options or {})  # a missing package or cluster: before any work
+    # before any job is made: the workers get the driver's count (or the one the executor shares out)
+    runner.resolve_threads(suite.runs, getattr(ex, "threads", None))
+    device = runner.resolve_device(runs[0].spec.device) if runs else "cpu"
     try:
         runner.begin(suite, out, runner.pipeline_for(cache_root, use_cache, Progress(), device))
     except BaseException:
