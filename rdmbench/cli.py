@@ -174,6 +174,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.executor_options:
             raise RdmbenchError("--executor-option: the local executor takes no options")
         rows = runner.run_suite(suite, out, cache, use_cache=not args.no_cache, only=args.only)
+        processes.finish()
     if not processes.is_main():  # another process of a launch: the main one reports
         return 0
     failed = [r for r in rows if r.get("status") != "ok"]

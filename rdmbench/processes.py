@@ -84,6 +84,19 @@ def barrier() -> None:
         dist.barrier()
 
 
+def finish() -> None:
+    """Leave the launch's process group once every process is done with it. Destroyed here rather than at
+    interpreter exit: gloo's threads torn down by static destructors aborted a process now and then
+    ("terminate called without an active exception") after its run had ended well."""
+    if not launched():
+        return
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def by_main(compute: Callable[[], T]) -> T | None:
     """``compute()`` in the main process; the others wait for it to end and get None, or ``MainFailed``
     when it raised (so every process leaves the run at the same point and stays in step)."""

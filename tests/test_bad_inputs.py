@@ -225,6 +225,9 @@ CASES = {
         run(change=lambda d: (setter("base.sample.mode", {"name": "text", "classes": ["circel"]})(d),
                               setter("base.encoder", LIT)(d), setter("sweep.grid.k_train", [2])(d))),
         "base.sample.mode: classes: unknown class 'circel' (did you mean 'circle'?"),
+    "joint space holding out a class the dataset does not have": (
+        run(change=setter("base.encoder", {**LIT, "held_out_classes": ["circel"]})),
+        "base.encoder: held_out_classes names 'circel', which the dataset does not have (allowed: "),
     "class pool smaller than k": (
         run(change=lambda d: (setter("base.sample.mode", {"name": "class-pool", "pool": 1})(d),
                               setter("base.encoder", LIT)(d), setter("sweep.grid.k_train", [2])(d))),

@@ -138,6 +138,24 @@ def test_lit_fit_reports_its_held_out_quality(lit):
     assert report["image_to_text"] > 0.8 and report["text_to_image"] > 0.8
 
 
+def test_lit_holding_out_a_class_fits_on_the_others_alone():
+    # the class never fit (images or captions) shows in what the fit reports, and in nothing else it used
+    images = _labelled_images()
+    spec = {"name": "lit", "image": {"name": "pixels"}, "dim": 32, "steps": 60, "batch_size": 64, "lr": 0.01}
+    enc = get_registry().create("encoder", {**spec, "held_out_classes": ["centre"]})
+    report = enc.fit(images, seed=0)
+    held = np.random.default_rng(0).permutation(120)[:12]  # the held-out images, drawn first (lit's seed 0)
+    assert report["fit_images"] == 108 - (40 - np.sum(images.labels[held] == 2))  # no centre image is fit on
+    assert 0.0 <= report["image_to_text_unseen_classes"] <= 1.0
+    assert "never shown centre" in enc.identity()
+    assert enc.check_classes(("left", "right", "centre")) is None
+    assert "'middle', which the dataset does not have (allowed: left, right, centre)" in \
+        get_registry().create("encoder", {**spec, "held_out_classes": ["middle"]}).check_classes(
+            ("left", "right", "centre"))
+    assert "at least two classes" in get_registry().create("encoder", {**spec, "held_out_classes": ["left", "right"]}
+                                                           ).check_classes(("left", "right", "centre"))
+
+
 def test_lit_embeds_images_and_text_in_one_space(lit):
     enc, _ = lit
     images = enc.features(_labelled_images(6).images)["embedding"]

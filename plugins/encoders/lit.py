@@ -16,6 +16,11 @@ caption of an image's class counted as a positive (captions repeat across a batc
 nearest) and text→image precision (the share of each caption's nearest held-out images of its class),
 so a weak space can be told from a weak head. It is a space of label captions: it knows the dataset's
 class names and little else, and it is not CLIP.
+
+``held_out_classes`` keeps classes out of the fit altogether (their images and every caption naming them),
+so that prompting with their names asks what the paper's unseen prompts ask: does a text the joint space
+never learned still land near the right images? ``fit`` then also reports image→text accuracy on the
+held-out images of those classes alone (``image_to_text_unseen_classes``).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from rdmbench.api import Encoder, ImageSet
+from rdmbench.api.encoder import NamesClasses
 from rdmbench.columns import Column, Role
 from rdmbench.errors import ConfigError, MissingDependency, RdmbenchError
 from rdmbench.hookspecs import hookimpl
@@ -49,7 +55,7 @@ TEXT_TO_IMAGE = Column("encoder_text_to_image", "joint space: text→image preci
                                    "caption's nearest held-out images (as many as a class holds) that are of its class")
 
 
-class LitEncoder(Encoder):
+class LitEncoder(NamesClasses, Encoder):
     """Offline joint image–text space: frozen image encoder + frozen MiniLM, projections trained on label captions."""
 
     name = "lit"
@@ -61,7 +67,8 @@ class LitEncoder(Encoder):
     def __init__(self, image: dict | None = None, text_model: str | None = None, dim: int = 256, steps: int = 500,
                  batch_size: int = 256, lr: float = 1e-3, weight_decay: float = 0.1,
                  templates: list[str] | None = None, held_out_templates: list[str] | None = None,
-                 held_out_fraction: float = 0.1, seed: int = 0, device: str = "auto"):
+                 held_out_fraction: float = 0.1, held_out_classes: list[str] | None = None, seed: int = 0,
+                 device: str = "auto"):
         from rdmbench.registry import get_registry
 
         registry = get_registry()
@@ -83,6 +90,9 @@ class LitEncoder(Encoder):
             bad = [t for t in listed if "{class}" not in t]
             if not listed or bad:
                 raise ConfigError(f"list caption templates that each contain {{class}}, got {list(listed)}", key=key)
+        self.held_out_classes = tuple(held_out_classes or ())
+        if len(set(self.held_out_classes)) != len(self.held_out_classes):
+            raise ConfigError(f"names a class twice: {list(self.held_out_classes)}", key="held_out_classes")
         self.text_model, self.dim, self.steps, self.batch_size = text_model, dim, steps, batch_size
         self.lr, self.weight_decay, self.held_out_fraction = lr, weight_decay, held_out_fraction
         self.seed, self.device = seed, device
@@ -93,8 +103,9 @@ class LitEncoder(Encoder):
     # -- identity and keys -----------------------------------------------------------------------------
     def identity(self) -> str:
         text = "all-MiniLM-L6-v2" if self.text_model is None else f"sentence encoder {Path(self.text_model).name}"
+        unseen = f", never shown {', '.join(self.held_out_classes)}" if self.held_out_classes else ""
         return (f"lit joint space ({self.image.identity()} + {text}, frozen; {self.dim}-d projections trained on "
-                f"label captions; not CLIP)")
+                f"label captions{unseen}; not CLIP)")
 
     def fingerprint(self) -> dict[str, Any]:
         from rdmbench.cache import file_digest
@@ -107,6 +118,19 @@ class LitEncoder(Encoder):
                 h.update(f"{path.relative_to(root)}\0{file_digest(path)}\n".encode())
             self._digest = h.hexdigest()
         return {"image": describe(self.image, self.image_spec), "text_model_files_sha256": self._digest}
+
+    def check_classes(self, class_names: tuple[str, ...] | None) -> str | None:
+        if not self.held_out_classes:
+            return None
+        if class_names is None:
+            return "held_out_classes needs a dataset with class names, and this one has none"
+        unknown = [c for c in self.held_out_classes if c not in class_names]
+        if unknown:
+            return (f"held_out_classes names {unknown[0]!r}, which the dataset does not have "
+                    f"(allowed: {', '.join(class_names)})")
+        if len(self.held_out_classes) >= len(class_names) - 1:
+            return f"held_out_classes must leave at least two classes to fit on, of {len(class_names)}"
+        return None
 
     def check(self) -> None:
         self.image.check()
@@ -155,6 +179,8 @@ class LitEncoder(Encoder):
         if train.labels is None or not train.class_names:
             raise RdmbenchError("lit trains on captions made from class names, and the training set has no labels or "
                                 "class names; use a labelled dataset or another encoder")
+        if problem := self.check_classes(tuple(train.class_names)):
+            raise ConfigError(problem, key="held_out_classes")
         features = self.image.features(train.images, progress)["embedding"]
         self._proj, report = lit_training.fit(self, features, np.asarray(train.labels), tuple(train.class_names),
                                               progress)

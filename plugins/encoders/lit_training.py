@@ -59,7 +59,9 @@ def fit(enc: Any, features: np.ndarray, labels: np.ndarray, class_names: tuple[s
     rng = np.random.default_rng(enc.seed)
     order = rng.permutation(n)
     held = order[: max(classes, int(round(enc.held_out_fraction * n)))]
+    unseen = np.array([class_names.index(c) for c in enc.held_out_classes], np.int64)
     fit_rows = np.setdiff1d(np.arange(n), held)
+    fit_rows = fit_rows[~np.isin(labels[fit_rows], unseen)]  # neither their images nor any caption naming them
     if len(fit_rows) < 2:
         raise ValueError(f"lit: {n} training images are too few to fit and hold out from")
     train_text = enc.text_features(captions(enc.templates, class_names)).reshape(len(enc.templates), classes, -1)
@@ -87,6 +89,9 @@ def fit(enc: Any, features: np.ndarray, labels: np.ndarray, class_names: tuple[s
                 advance(1)
     model.eval().requires_grad_(False)
     report = evaluate(model, features[held], labels[held], test_text, train_text)
+    if len(unseen):
+        report["image_to_text_unseen_classes"] = unseen_accuracy(model, features[held], labels[held], test_text,
+                                                                 unseen)
     tail = losses[-max(1, len(losses) // 10):]
     return model, {**report, "final_loss": float(np.mean(tail)), "held_out_images": int(len(held)),
                    "fit_images": int(len(fit_rows)), "templates": len(enc.templates),
@@ -129,6 +134,15 @@ def evaluate(model: Projections, features: np.ndarray, labels: np.ndarray, unsee
         out[f"image_to_text{name}"] = float(np.mean(accuracy))
         out[f"text_to_image{name}"] = float(np.mean(precision))
     return out
+
+
+def unseen_accuracy(model: Projections, features: np.ndarray, labels: np.ndarray, unseen_templates: np.ndarray,
+                    classes: np.ndarray) -> float:
+    """image→text accuracy, among every class's captions of unseen templates, on the held-out images of the
+    classes kept out of the fit: how far the space carries to names it never learned."""
+    rows = np.isin(labels, classes)
+    z = model.image(features[rows])
+    return float(np.mean([np.mean((z @ model.text(t).T).argmax(1) == labels[rows]) for t in unseen_templates]))
 
 
 def save(model: Projections, directory: Path) -> None:

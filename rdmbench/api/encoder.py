@@ -91,3 +91,15 @@ class Encoder(Plugin):
 
     def fingerprint(self) -> dict[str, Any]:
         return {}
+
+
+class NamesClasses:
+    """A capability an encoder declares by deriving from it as well: its settings name classes of the data it
+    is fit on (lit's ``held_out_classes``), which the run's validation checks against the dataset's class names
+    before any work. A mix-in rather than a method of Encoder, whose definition is in the key of every stage
+    that encodes: encoders that name no classes are not re-keyed by it."""
+
+    def check_classes(self, class_names: tuple[str, ...] | None) -> str | None:
+        """A problem with the classes the settings name, against the dataset's (None: it has no names), as one
+        line (None: fine); reported at the encoder's key."""
+        raise NotImplementedError

@@ -76,12 +76,27 @@ class GenerationTask(Task[RunConfig]):
         for kind in ("database", "first_stage", "encoder", "head"):
             out[kind] = checks.plugin(kind, getattr(run, kind), kind)
         data_section(checks, run.data.model_dump(), out["data"])
+        self._validate_encoder_classes(out["encoder"], out, checks, "encoder")
         retriever = retriever_section(checks, run.retriever)
         if retriever is not None:
             out["retriever"] = retriever
         self._validate_train(run, out, checks)
         self._validate_metrics(run, out, checks)
         self._validate_sample(run, out, checks)
+
+    def _validate_encoder_classes(self, spec: dict[str, Any] | None, out: dict[str, Any], checks: Checks,
+                                  key: str) -> None:
+        """The classes an encoder's settings name (lit's held_out_classes) must be those of the data it fits on."""
+        if spec is None or out["data"] is None or out["data"].get("dataset") is None:
+            return
+        from rdmbench.api.encoder import NamesClasses
+
+        encoder = checks.registry.create("encoder", spec)
+        if not isinstance(encoder, NamesClasses):  # names none: the dataset is not opened
+            return
+        names = dataset_class_names(checks.registry, out["data"])
+        if names is not None and (problem := encoder.check_classes(names or None)):
+            checks.error(problem, key)
 
     def _validate_train(self, run: Any, out: dict[str, Any], checks: Checks) -> None:
         """The run's ``train:`` settings over its head's ``train_defaults``: every one filled in (what the resolved
@@ -134,6 +149,7 @@ class GenerationTask(Task[RunConfig]):
         wanted = [m for m in out["metrics"]["use"] if registry.contract(Metric, m).needs_text]
         space = checks.plugin("encoder", run.metrics.text_space, key) if run.metrics.text_space is not None else None
         out["metrics"]["text_space"] = space
+        self._validate_encoder_classes(space, out, checks, key)
         if wanted and run.metrics.text_space is None:
             checks.error(f"metric {wanted[0]!r} grades samples against their prompts in an image–text space: name one "
                          "as metrics.text_space (an encoder with a text tower other than the run's, e.g. lit with "
