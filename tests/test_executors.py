@@ -126,6 +126,7 @@ def test_jobs_runs_two_at_once_with_the_cores_shared_out(serial):
     (a0, a1), (b0, b1) = (_began_ended(serial / "jobs", r) for r in rows)
     assert a0 < b1 and b0 < a1, (a0, a1, b0, b1)
     assert "processes: 2 runs in 1 groups" in done.stderr
+    assert "warm-up for k_train=" in done.stderr  # a second job had work while the first stage trained
 
 
 def test_jobs_is_the_local_machines_alone(tmp_path):

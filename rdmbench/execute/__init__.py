@@ -10,7 +10,9 @@ Scheduling: runs whose configs agree on what decides their stages before trainin
 (``Task.shared_part``) form a group. One job per group computes those shared stages first
 (``Pipeline.until_collective``); when it ends, the group's runs are submitted, one job each. So no worker
 waits on a lock held by another for the data, the first stage or the database's embeddings, and groups
-progress independently. A run whose worker dies is retried from its cached stages as often as
+progress independently. Beside each group's shared stages a second job computes what its runs will read that
+does not wait on them (``Task.warm``: the database's embeddings while the first stage trains, the metric
+features of X), so a second worker has work from the start. A run whose worker dies is retried from its cached stages as often as
 ``max_retries`` says, then recorded as a failed row; running the same command again resumes it.
 
 The executors are small adapters (``on_ray``, ``on_slurm``): submit a function, ask which jobs ended,
@@ -29,7 +31,7 @@ from typing import Any, Protocol
 
 from rdmbench.cache import canonical
 from rdmbench.errors import ConfigError, one_line
-from rdmbench.execute.work import Job, PROBE, prepare, work
+from rdmbench.execute.work import Job, PROBE, prepare, warm, work
 from rdmbench.registry import EntryPointClasses, unknown_choice
 
 log = logging.getLogger("rdmbench")
@@ -91,24 +93,31 @@ def fan_out(suite: Any, out: Path, cache_root: Path, executor: str, *, use_cache
         groups.setdefault(canonical(task.shared_part(run.spec)), []).append(run)
     job = {r.run_id: Job(suite.info, r, str(out), str(cache_root), use_cache, token) for r in runs}
     capacity = ex.capacity or len(runs) + len(groups)
-    queue: list[tuple[Any, Any]] = [(prepare, members) for members in groups.values()]  # jobs not yet submitted
+    # jobs not yet submitted: each group's shared stages, and beside them what its runs read that waits on none
+    queue: list[tuple[Any, Any]] = [item for members in groups.values()
+                                    for item in ((prepare, members), (warm, members[0]))]
     waiting: dict[Any, Any] = {}  # shared stages computing -> their group
+    warming: dict[Any, Any] = {}  # warm-up jobs -> the run they warm for
     running: dict[Any, Any] = {}  # run jobs -> their run
     done = 0
     log.info("%s: %d runs in %d groups sharing their first stages; computing those first",
              executor, len(runs), len(groups))
     try:
-        while queue or waiting or running:
-            while queue and len(waiting) + len(running) < capacity:
+        while queue or waiting or warming or running:
+            while queue and len(waiting) + len(warming) + len(running) < capacity:
                 fn, what = queue.pop(0)
                 if fn is prepare:
                     waiting[ex.submit(prepare, [job[r.run_id] for r in what])] = what
+                elif fn is warm:
+                    warming[ex.submit(warm, job[what.run_id])] = what
                 else:
                     running[ex.submit(work, job[what.run_id])] = what
             for handle in ex.finished(list(waiting)):
                 members = waiting.pop(handle)
                 _report_prepare(ex, handle, members)
                 queue += [(work, run) for run in members]
+            for handle in ex.finished(list(warming)):
+                _report_prepare(ex, handle, [warming.pop(handle)], "warm-up for")
             for handle in ex.finished(list(running)):
                 done += 1
                 _report_run(ex, handle, running.pop(handle), suite, out, done, len(runs))
@@ -121,12 +130,12 @@ def fan_out(suite: Any, out: Path, cache_root: Path, executor: str, *, use_cache
         return runner.write_results_csv(out, suite)
 
 
-def _report_prepare(ex: Executor, handle: Any, members: list[Any]) -> None:
+def _report_prepare(ex: Executor, handle: Any, members: list[Any], what: str = "shared stages of") -> None:
     try:
         outcome = ex.result(handle)
     except Exception as exc:  # its runs meet the same problem and record it in their rows
         outcome = f"failed: {one_line(exc)}"
-    log.info("shared stages of %s: %s", ", ".join(r.run_id for r in members), outcome)
+    log.info("%s %s: %s", what, ", ".join(r.run_id for r in members), outcome)
 
 
 def _report_run(ex: Executor, handle: Any, run: Any, suite: Any, out: Path, done: int, total: int) -> None:

@@ -75,6 +75,16 @@ def prepare(jobs: list[Job]) -> str:
     return f"computed {', '.join(computed)} on {worker_name()}" if computed else f"cached ({worker_name()})"
 
 
+def warm(job: Job) -> str:
+    """Beside a group's ``prepare``: the stages its runs read that do not wait for the first stage (Task.warm)."""
+    from rdmbench.tasks import get_task
+
+    run, pipe = _setup(job)
+    get_task(run.spec.task).warm(pipe, run.spec)
+    computed = list(dict.fromkeys(s["stage"] for s in pipe.stage_log if not s["cached"]))
+    return f"computed {', '.join(computed)} on {worker_name()}" if computed else f"cached ({worker_name()})"
+
+
 def work(job: Job) -> dict[str, Any]:
     """One run, as the local loop runs it: stages and row (rdmbench.runner.run_one); the driver writes results.csv."""
     from rdmbench.runner import run_one

@@ -60,6 +60,11 @@ class Task(Generic[S]):
         (rdmbench.execute). A wrong part costs waiting on a stage lock, never a wrong number."""
         return spec.model_dump()  # type: ignore[attr-defined,no-any-return]  # every schema is a pydantic model
 
+    def warm(self, pipe: Pipeline, spec: S) -> None:
+        """Compute the stages every run of ``spec``'s group will read that do not wait on its shared stages'
+        slowest chain (a first stage's training): a scheduler with a spare worker runs this beside the group's
+        shared stages, so that worker does not idle on their locks (rdmbench.execute). The default: none."""
+
     def result_columns(self, spec: S, registry: Registry) -> list[Column]:
         """Every column a run of this config can write: the task's own and its plugins'."""
         return list(self.columns)

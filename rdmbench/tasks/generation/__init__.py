@@ -257,6 +257,9 @@ class GenerationTask(Task[RunConfig]):
     def shared_part(self, spec: RunConfig) -> dict[str, Any]:
         return spec.model_dump(include={"device", "data", "database", "first_stage", "encoder", "retriever"})
 
+    def warm(self, pipe: Pipeline, spec: RunConfig) -> None:
+        plan.warm(pipe, spec)
+
     def result_columns(self, spec: RunConfig, registry: Any) -> list[Column]:
         metric_columns = [c for m in spec.metrics.use for c in registry.contract(Metric, m).columns]
         return [*metric_columns, *self.columns, *registry.contract(Encoder, spec.encoder["name"]).fit_columns]

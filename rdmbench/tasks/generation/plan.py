@@ -53,13 +53,15 @@ def neighbour_k(spec: RunConfig) -> int:
     return max(spec.k_train, own, spec.retriever.train_neighbours)
 
 
-def retrieval_side(pipe: Pipeline, spec: RunConfig, mode: SamplingMode) -> Paths:
+def retrieval_side(pipe: Pipeline, spec: RunConfig, mode: SamplingMode, first_stage: bool = True) -> Paths:
     """X and the reference set, D, the first stage, the encoder's fit, the embeddings of D (and of X when the run
-    retrieves or the mode draws from p_D), D's index and X's neighbours in it (when k_train > 0)."""
+    retrieves or the mode draws from p_D), D's index and X's neighbours in it (when k_train > 0). Without
+    ``first_stage`` (``warm``), an encoder built on it is not used."""
     p: Paths = {}
     p["data"] = shared.data(pipe, spec.data)
     p["database"] = shared.database(pipe, spec.database, spec.data, p["data"])
-    p["first_stage"] = gen.first_stage(pipe, spec.first_stage, spec.data.seed, p["data"])
+    if first_stage:
+        p["first_stage"] = gen.first_stage(pipe, spec.first_stage, spec.data.seed, p["data"])
     if fitted := shared.encoder_fit(pipe, spec.encoder, p["data"], spec.data.seed):
         p["encoder_fit"] = fitted
     p["db_embeddings"] = embed(pipe, spec, p, spec.encoder, p["database"], "database")
@@ -70,6 +72,18 @@ def retrieval_side(pipe: Pipeline, spec: RunConfig, mode: SamplingMode) -> Paths
         p["neighbours"] = shared.neighbours(pipe, spec.retriever, p["index"], p["db_embeddings"],
                                             p["train_embeddings"], neighbour_k(spec))
     return p
+
+
+def warm(pipe: Pipeline, spec: RunConfig) -> None:
+    """What every run of a group reads that does not wait for the first stage's training, computed by the same
+    calls as the run's (so under the same keys): the retrieval side, unless its encoder is built on the first
+    stage, then the metric feature extractor's features of X and of the reference set."""
+    if not pipe.registry.contract(Encoder, spec.encoder["name"]).uses_first_stage:
+        retrieval_side(pipe, spec, pipe.plugin("sampling_mode", spec.sample.mode), first_stage=False)
+    data = shared.data(pipe, spec.data)
+    fe = spec.metrics.feature_extractor
+    gen.features(pipe, fe, data, "reference")
+    gen.features(pipe, fe, data, "train")
 
 
 def train_side(pipe: Pipeline, spec: RunConfig, p: Paths) -> Path:
