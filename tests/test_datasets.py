@@ -58,6 +58,32 @@ class TestClassSubset(DatasetContract):
             "classes": [3, 0]}
 
 
+class TestConcat(DatasetContract):
+    spec = {"name": "concat", "parts": [{"name": "synthetic-shapes", "train_size": 60, "test_size": 20},
+                                        {"name": "sklearn-digits"}]}
+
+
+def test_concat_offsets_labels_and_refuses_what_cannot_be_joined():
+    from rdmbench.errors import ConfigError
+    from rdmbench.registry import get_registry
+
+    registry = get_registry()
+    shapes = {"name": "synthetic-shapes", "train_size": 30, "test_size": 10}
+    both = registry.create("dataset", {"name": "concat", "parts": [shapes, {"name": "sklearn-digits"}]})
+    n_shapes = len(SyntheticShapes(train_size=30, test_size=10).class_names)
+    rows = both.read("train", np.array([0, 30, 31]))  # the first shape, then the first two digits
+    digits = SklearnDigits().read("train", np.array([0, 1]))
+    np.testing.assert_array_equal(rows.images[1:], digits.images)
+    np.testing.assert_array_equal(rows.labels[1:], digits.labels + n_shapes)
+    assert rows.class_names[n_shapes] == "sklearn-digits/digit 0" and rows.class_names[0].startswith("synthetic-shapes/")
+    assert both.count("train") == 30 + SklearnDigits().count("train")
+    with pytest.raises(ConfigError, match="at least two"):
+        registry.create("dataset", {"name": "concat", "parts": [shapes]})
+    odd = registry.create("dataset", {"name": "concat", "parts": [shapes, {"name": "sklearn-digits", "image_size": 16}]})
+    with pytest.raises(ConfigError, match="one shape"):
+        odd.read("train", np.array([0, 30]))
+
+
 class TestImageFolder(DatasetContract):
     def prepare(self, root):
         rng = np.random.default_rng(0)

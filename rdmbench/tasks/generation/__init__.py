@@ -55,6 +55,12 @@ class GenerationTask(Task[RunConfig]):
         Column("neighbour_class_agreement", "neighbours of the query's class", "higher",
                description="share of the training images' k_train neighbours that carry the image's class: what "
                            "the retrieval encoder hands the head, and about the ceiling of class agreement"),
+        Column("follows_database", "samples nearer the sampling database than X", "higher",
+               description="with a database swapped in at sampling time: share of samples whose nearest image, "
+                           "among equally many of the sampling database and of X, is the database's (metric "
+                           "feature space); ≈ 0.5 for a database of X's own distribution, near 1 when samples "
+                           "take the swapped-in domain's look"),
+        Column("follows_database_pool", "images per side of that comparison", summary=False, numeric=True),
         Column("head_parameters", "head parameters", summary=False, numeric=True),
         Column("train_processes", "training processes", summary=False, numeric=True,
                description="processes that trained the head together (torchrun / accelerate launch); 1: one"),

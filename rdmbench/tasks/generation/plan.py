@@ -185,8 +185,24 @@ class NeighbourClasses(Measure):
         return {"neighbour_class_agreement": gen.neighbour_classes(pipe, spec.k_train, p)}, {}
 
 
+class FollowsDatabase(Measure):
+    """With a database swapped in at sampling time: do the samples look like it, or like X (gen.follows_database)?"""
+
+    name = "follows database"
+    reads = ("generated_features", "train_features", "sampling_database")
+
+    def applies(self, spec: RunConfig) -> bool:
+        return spec.sample.database is not None
+
+    def measure(self, pipe: Pipeline, spec: RunConfig, p: Paths) -> tuple[dict[str, Any], Paths]:
+        fe = spec.metrics.feature_extractor
+        path = gen.follows_database(pipe, spec.metrics, {
+            **p, "database_features": gen.features(pipe, fe, p["sampling_database"], "database")})
+        return read_json(path / "follows.json"), {}
+
+
 #: the generation task's measures, in the order their values join the row
-MEASURES: tuple[Measure, ...] = (Novelty(), NeighbourRecall(), NeighbourClasses())
+MEASURES: tuple[Measure, ...] = (Novelty(), NeighbourRecall(), NeighbourClasses(), FollowsDatabase())
 
 
 def measure(pipe: Pipeline, spec: RunConfig, p: Paths,

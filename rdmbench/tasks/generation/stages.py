@@ -343,6 +343,37 @@ def novelty(pipe: Pipeline, m: MetricsSection, p: dict[str, Path]) -> Path:
 RELATIVE_TO = 10
 
 
+def follows_database(pipe: Pipeline, m: MetricsSection, p: dict[str, Path], size: int = 5000) -> Path:
+    """Whose look the samples take when the database is swapped at sampling time (the paper's zero-shot
+    stylization): the share of samples whose nearest image, among ``n`` of the sampling database and ``n`` of
+    the training set X (drawn at random, n = the smaller of the two and ``size``), is one of the database's, in
+    the metric feature space (L2), with its Wilson interval. A database drawn from X's own distribution gives
+    about 0.5; samples that take the swapped-in domain's look, near 1; samples that stay in X's, near 0."""
+    config = {"ci_level": m.ci_level, "size": size}
+    names = ("generated_features", "train_features", "database_features")
+    inputs = {n: p[n].name for n in names}
+
+    def compute(out: Path) -> dict[str, Any]:
+        from scipy.stats import norm
+
+        db = load_array(p["database_features"] / "embedding.npy")
+        train = load_array(p["train_features"] / "embedding.npy")
+        n = min(len(db), len(train), size)
+        rng = np.random.default_rng(0)  # the same draw for every run that shares these sets
+        pool = np.concatenate([db[np.sort(rng.choice(len(db), n, replace=False))],
+                               train[np.sort(rng.choice(len(train), n, replace=False))]])
+        _, idx = nearest(load_array(p["generated_features"] / "embedding.npy"), pool)
+        follows = idx[:, 0] < n
+        share = float(follows.mean())
+        lo, hi = wilson(share, len(follows), float(norm.ppf(0.5 + m.ci_level / 2)))
+        values = {"follows_database": share, "follows_database_lo": lo, "follows_database_hi": hi,
+                  "follows_database_pool": int(n)}
+        write_json(out / "follows.json", values)
+        return {}
+
+    return pipe.stage("follows_database", config, inputs, compute, uses=(nearest, wilson))
+
+
 def relative(d: np.ndarray) -> np.ndarray:
     """Distance to the nearest over distance to the farthest of the sorted neighbour distances ``d``; 1
     where all are 0 (many training images share the point, e.g. all-zero features: no one of them is copied)."""
