@@ -162,7 +162,7 @@ def cost(results: Path) -> str:
     machine = ""
     if envs:
         e = envs[0]
-        machine = f" on {e.get('device', 'an unrecorded device')} ({e.get('cpu', 'cpu')}, {e.get('torch_threads')} threads)"
+        machine = f" on {e.get('device', 'an unrecorded device')} ({e.get('cpu', 'cpu')}, {e.get('torch_threads')} thread{'' if e.get('torch_threads') == 1 else 's'})"
     parts = [f"{len(ok)} of {len(df)} runs finished{machine}"]
     if "train_s" in ok and ok["train_s"].notna().any():
         heads = ok.drop_duplicates("train_s")["train_s"].dropna()

@@ -14,6 +14,9 @@ Migrations, oldest first:
   ``train.{steps, batch_size, …}``. A suite that swept one of them (``head.train_steps``) sweeps ``train.steps``:
   that axis is renamed in ``suite.json``, each ``row.json`` and ``results.csv``, and so are the run ids it named
   (``train_steps=0`` → ``steps=0``) with their run folders.
+- lit's ``held_out_classes`` (2026-12): a ``lit`` encoder spec (``encoder``, ``metrics.text_space``,
+  ``sample.encoder``) written before it existed fit on every class, which is what its default (``null``) means;
+  the key is added after ``held_out_fraction``, where the resolved spec has it.
 """
 
 from __future__ import annotations
@@ -66,7 +69,26 @@ def train_section(config: dict) -> dict:
     return out
 
 
-MIGRATIONS = (sampler_under_head, train_section)
+def lit_held_out_classes(config: dict) -> dict:
+    def spec(s: object) -> object:
+        if not isinstance(s, dict) or s.get("name") != "lit" or "held_out_classes" in s:
+            return s
+        out = {}
+        for key, value in s.items():
+            out[key] = value
+            if key == "held_out_fraction":
+                out["held_out_classes"] = None
+        return out
+
+    out = {**config, "encoder": spec(config.get("encoder"))}
+    if isinstance(config.get("metrics"), dict):
+        out["metrics"] = {**config["metrics"], "text_space": spec(config["metrics"].get("text_space"))}
+    if isinstance(config.get("sample"), dict) and "encoder" in config["sample"]:
+        out["sample"] = {**config["sample"], "encoder": spec(config["sample"]["encoder"])}
+    return out if out != config else config
+
+
+MIGRATIONS = (sampler_under_head, train_section, lit_held_out_classes)
 #: swept keys renamed with their section: old -> new (run ids name a key by its last part)
 AXES = {f"head.{old}": f"train.{new}" for old, new in TRAIN_FIELDS.items()}
 
