@@ -123,6 +123,16 @@ class Registry:
         info = self.info(kind, spec["name"])
         return info.cls(**{k: v for k, v in spec.items() if k != "name"})
 
+    def parts(self, kind: str, specs: list[Any], joined: str) -> tuple[list[dict[str, Any]], list[Any]]:
+        """A composite plugin's ``parts`` (the mixed database, the concat dataset): at least two specs of
+        ``kind``, each validated (errors keyed ``parts[i].<arg>``, where the bad value is) and created (cheap:
+        plugins do no IO in their constructors). ``joined`` says what the composite does with them."""
+        if len(specs) < 2:
+            raise ConfigError(f"list at least two {kind} specs to {joined}, got {len(specs)} (for one, use it as "
+                              f"the {kind} itself)", key="parts")
+        resolved = [self.validate(kind, spec, key=f"parts[{i}]") for i, spec in enumerate(specs)]
+        return resolved, [self.create(kind, spec) for spec in resolved]
+
     def contract(self, contract: type[P], name: str) -> type[P]:
         """The class of plugin ``name`` of the kind ``contract`` (e.g. ``api.Encoder``), typed as that contract,
         so that its declared capabilities (``Encoder.trainable``, ``Head.generates``) are read as declared."""

@@ -83,13 +83,7 @@ class Mixed(Database):
     def __init__(self, parts: list[dict]):
         from rdmbench.registry import get_registry
 
-        if len(parts) < 2:
-            raise ConfigError(f"list at least two database specs to mix, got {len(parts)} "
-                              "(for one, use it as the database itself)", key="parts")
-        registry = get_registry()
-        # raises ConfigError keyed "parts[i].<arg>", so a bad nested spec is reported where it is
-        self.specs = [registry.validate("database", spec, key=f"parts[{i}]") for i, spec in enumerate(parts)]
-        self.parts = [registry.create("database", spec) for spec in self.specs]  # cheap by contract
+        self.specs, self.parts = get_registry().parts("database", parts, "mix")
 
     def label(self) -> str:
         return "mixed(" + "+".join(part.label() for part in self.parts) + ")"

@@ -36,12 +36,7 @@ class Concat(Dataset):
     def __init__(self, parts: list[dict]):
         from rdmbench.registry import get_registry
 
-        if len(parts) < 2:
-            raise ConfigError(f"list at least two dataset specs to concatenate, got {len(parts)} (for one, use it "
-                              "as the dataset itself)", key="parts")
-        registry = get_registry()
-        self.specs = [registry.validate("dataset", spec, key=f"parts[{i}]") for i, spec in enumerate(parts)]
-        self.parts = [registry.create("dataset", spec) for spec in self.specs]  # cheap: datasets do no IO until read
+        self.specs, self.parts = get_registry().parts("dataset", parts, "concatenate")
         self.splits = tuple(s for s in self.parts[0].splits if all(s in p.splits for p in self.parts[1:]))
         if not self.splits:
             raise ConfigError("the parts share no split (" + "; ".join(
