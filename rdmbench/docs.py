@@ -158,11 +158,16 @@ def cost(results: Path) -> str:
         return f"_No committed results in `results/{results.name}/`._\n"
     df = pd.read_csv(results / "results.csv")
     ok = df[df["status"] == "ok"]
-    envs = [json.loads(p.read_text()) for p in sorted((results / "runs").glob("*/env.json"))[:1]]
+    envs = [json.loads(p.read_text()) for p in sorted((results / "runs").glob("*/env.json"))
+            if p.parent.name in set(df["run_id"])]
     machine = ""
     if envs:
         e = envs[0]
-        machine = f" on {e.get('device', 'an unrecorded device')} ({e.get('cpu', 'cpu')}, {e.get('torch_threads')} thread{'' if e.get('torch_threads') == 1 else 's'})"
+        # the runs of one suite may have computed at different counts (--jobs 2 beside serial runs): say so
+        counts = sorted({x.get("torch_threads") for x in envs}, key=str)
+        threads = "–".join(map(str, counts))
+        machine = f" on {e.get('device', 'an unrecorded device')} ({e.get('cpu', 'cpu')}, {threads} thread" \
+                  f"{'' if counts == [1] else 's'})"
     parts = [f"{len(ok)} of {len(df)} runs finished{machine}"]
     if "train_s" in ok and ok["train_s"].notna().any():
         heads = ok.drop_duplicates("train_s")["train_s"].dropna()
