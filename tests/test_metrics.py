@@ -9,6 +9,8 @@ be computed independently here.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import scipy.linalg
@@ -442,3 +444,40 @@ def test_row_metrics_recomputed_from_saved_samples_with_torch_fidelity(tiny_run)
     assert row["recall"] == pytest.approx(prc["recall"], abs=1 / 24 + 1e-9)
     for column in ("fid", "kid", "precision", "recall", "f_score", "class_agreement"):
         assert row[column + "_lo"] <= row[column] <= row[column + "_hi"], column
+
+
+# --- whose look the samples take (the stylization measure) -----------------------------------------
+
+
+def test_follows_database_counts_samples_nearer_the_database_than_x(tmp_path):
+    from rdmbench.cache import StageCache, save_array
+    from rdmbench.pipeline import Pipeline
+    from rdmbench.progress import Progress
+    from rdmbench.registry import get_registry
+    from rdmbench.tasks.generation import stages as gen
+    from rdmbench.tasks.generation.schema import MetricsSection
+
+    rng = np.random.default_rng(0)
+    database, x = rng.normal(5, 1, (400, 8)), rng.normal(-5, 1, (300, 8))  # two domains far apart
+    samples = np.concatenate([rng.normal(5, 1, (30, 8)), rng.normal(-5, 1, (70, 8))])  # 30 % take D's look
+    paths = {}
+    for name, array in (("database_features", database), ("train_features", x), ("generated_features", samples)):
+        paths[name] = tmp_path / name
+        paths[name].mkdir()
+        save_array(paths[name] / "embedding.npy", array.astype(np.float32))
+    pipe = Pipeline(StageCache(tmp_path / "cache"), get_registry(), Progress(), "cpu")
+    m = MetricsSection(feature_extractor={"name": "pixels"}, use={})
+    got = json.loads((gen.follows_database(pipe, m, paths) / "follows.json").read_text())
+    assert got["follows_database"] == 0.3 and got["follows_database_pool"] == 300  # equally many of each side
+    assert got["follows_database_lo"] < 0.3 < got["follows_database_hi"]
+    # a database of X's own distribution: about half the samples are nearer to it, by construction
+    same = tmp_path / "same"
+    same.mkdir()
+    big_x = tmp_path / "big_x"
+    big_x.mkdir()
+    for folder in (same, big_x):
+        save_array(folder / "embedding.npy", rng.normal(-5, 1, (3000, 8)).astype(np.float32))
+    save_array(paths["generated_features"] / "embedding.npy", rng.normal(-5, 1, (3000, 8)).astype(np.float32))
+    half = json.loads((gen.follows_database(pipe, m, {**paths, "database_features": same, "train_features": big_x})
+                       / "follows.json").read_text())
+    assert abs(half["follows_database"] - 0.5) < 0.05, half  # the pool's draw moves it a little, the interval not

@@ -347,8 +347,9 @@ def follows_database(pipe: Pipeline, m: MetricsSection, p: dict[str, Path], size
     """Whose look the samples take when the database is swapped at sampling time (the paper's zero-shot
     stylization): the share of samples whose nearest image, among ``n`` of the sampling database and ``n`` of
     the training set X (drawn at random, n = the smaller of the two and ``size``), is one of the database's, in
-    the metric feature space (L2), with its Wilson interval. A database drawn from X's own distribution gives
-    about 0.5; samples that take the swapped-in domain's look, near 1; samples that stay in X's, near 0."""
+    the metric feature space (L2), with its Wilson interval over the samples (the pool is one fixed draw, the same
+    for every run that shares these sets). A database drawn from X's own distribution gives about 0.5; samples
+    that take the swapped-in domain's look, near 1; samples that stay in X's, near 0."""
     config = {"ci_level": m.ci_level, "size": size}
     names = ("generated_features", "train_features", "database_features")
     inputs = {n: p[n].name for n in names}
