@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -103,6 +104,15 @@ def test_submitit_gives_the_rows_of_the_local_loop(serial):
         assert setting == _threads(serial / "serial", run_id)[0] and set(pools.values()) == {setting}, pools
 
 
+def _one_thread_reference(serial: Path) -> Path:
+    """The serial loop's rows at one thread: the fixture's where it ran at one (make test's xdist workers)."""
+    if _threads(serial / "serial", next(iter(_rows(serial / "serial"))))[0] == 1:
+        return serial / "serial"
+    if not (serial / "serial-1" / "results.csv").exists():
+        _run(serial, "serial-1", "--set", "threads=1", env={"OMP_NUM_THREADS": "1"})
+    return serial / "serial-1"
+
+
 def _began_ended(folder: Path, run_id: str) -> tuple[str, str]:
     lines = (folder / "runs" / run_id / "run.log").read_text().splitlines()
     return lines[0][:23], lines[-1][:23]  # "YYYY-mm-dd HH:MM:SS,mmm": compared as strings
@@ -114,12 +124,8 @@ def test_jobs_runs_two_at_once_with_the_cores_shared_out(serial):
     # of the one group were in flight together
     one = {"OMP_NUM_THREADS": "1"}
     done = _run(serial, "jobs", "--jobs", "2", env=one)
-    reference = serial / "serial"
-    if _threads(reference, next(iter(_rows(reference))))[0] != 1:
-        _run(serial, "serial-1", "--set", "threads=1", env=one)
-        reference = serial / "serial-1"
     rows = _rows(serial / "jobs")
-    assert rows == _rows(reference) and len(rows) == 2
+    assert rows == _rows(_one_thread_reference(serial)) and len(rows) == 2
     for run_id in rows:
         setting, pools = _threads(serial / "jobs", run_id)
         assert setting == 1 and set(pools.values()) == {1}, pools
@@ -127,6 +133,35 @@ def test_jobs_runs_two_at_once_with_the_cores_shared_out(serial):
     assert a0 < b1 and b0 < a1, (a0, a1, b0, b1)
     assert "processes: 2 runs in 1 groups" in done.stderr
     assert "warm-up for k_train=" in done.stderr  # a second job had work while the first stage trained
+
+
+def test_an_interrupted_jobs_run_stops_its_jobs_and_resumes(serial, tmp_path):
+    # both jobs held in training by a failpoint (a pause, so they are in flight by construction), then Ctrl-C to
+    # the driver alone: the jobs stop with it, nothing half-trained is published, and the same command resumes
+    import signal
+
+    args = ("run", str(serial / "suite.yaml"), "--results", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"),
+            "--no-report", "--jobs", "2")
+    one = {"OMP_NUM_THREADS": "1"}
+    driver = _rdmbench(*args, env={**one, "RDMBENCH_FAILPOINT": "train.step@2",
+                                   "RDMBENCH_FAILPOINT_PAUSE": str(tmp_path / "never")})
+    seen, held = [], 0
+    while held < 2:
+        line = driver.stderr.readline()
+        assert line, "".join(seen)[-3000:]  # the driver ended before both jobs reached the failpoint
+        seen.append(line)
+        held += "failpoint train.step hit" in line
+    jobs = {int(pid) for line in seen for pid in re.findall(r"\[job (\d+)\]", line)}
+    driver.send_signal(signal.SIGINT)
+    _, err = driver.communicate(timeout=600)  # a hang guard
+    assert driver.returncode == 130, err[-3000:]
+    for pid in jobs:
+        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text(), pid
+    assert not [e for e in (tmp_path / "cache" / "train").iterdir() if not e.name.startswith(".")]
+    resumed = _rdmbench(*args, env=one)
+    _, err = resumed.communicate(timeout=1800)
+    assert resumed.returncode == 0, err[-3000:]
+    assert _rows(tmp_path / "out") == _rows(_one_thread_reference(serial))
 
 
 def test_jobs_is_the_local_machines_alone(tmp_path):

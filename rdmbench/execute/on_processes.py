@@ -67,4 +67,11 @@ class ProcessesExecutor:
         return handle.result()
 
     def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        # at the end nothing runs; on an interrupt (or a driver's error) the jobs in flight stop now rather than
+        # when their run ends: a stage is written to a temporary folder and renamed, so a stopped one leaves no entry
+        processes = list((getattr(self.pool, "_processes", None) or {}).values())  # shutdown forgets them
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join()
