@@ -150,7 +150,7 @@ def test_unknown_names_list_the_outside_ones(outside):
                                           r"allowed: double, generation, retrieval\)"):
         get_task("duble", file="s.yaml")
     with pytest.raises(ConfigError, match=r"--executor: unknown executor 'inlin' \(did you mean 'inline'\?.*"
-                                          r"allowed: local, inline, ray, slurm\)"):
+                                          r"allowed: local, inline, processes, ray, slurm\)"):
         make_executor("inlin", outside, {})
     path = write_suite(outside, SUITE.replace("[json-files]", "[json-file]"))
     with pytest.raises(ConfigError, match=r"track\[0\]: unknown tracker 'json-file' \(did you mean 'json-files'\?.*"

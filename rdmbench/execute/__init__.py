@@ -94,8 +94,11 @@ def fan_out(suite: Any, out: Path, cache_root: Path, executor: str, *, use_cache
     job = {r.run_id: Job(suite.info, r, str(out), str(cache_root), use_cache, token) for r in runs}
     capacity = ex.capacity or len(runs) + len(groups)
     # jobs not yet submitted: each group's shared stages, and beside them what its runs read that waits on none
+    from rdmbench.tasks import Task
+
+    warms = type(task).warm is not Task.warm  # a task with nothing to warm gets no job for it
     queue: list[tuple[Any, Any]] = [item for members in groups.values()
-                                    for item in ((prepare, members), (warm, members[0]))]
+                                    for item in ((prepare, members), *([(warm, members[0])] if warms else []))]
     waiting: dict[Any, Any] = {}  # shared stages computing -> their group
     warming: dict[Any, Any] = {}  # warm-up jobs -> the run they warm for
     running: dict[Any, Any] = {}  # run jobs -> their run
