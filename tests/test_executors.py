@@ -135,35 +135,6 @@ def test_jobs_runs_two_at_once_with_the_cores_shared_out(serial):
     assert "warm-up for k_train=" in done.stderr  # a second job had work while the first stage trained
 
 
-def test_an_interrupted_jobs_run_stops_its_jobs_and_resumes(serial, tmp_path):
-    # both jobs held in training by a failpoint (a pause, so they are in flight by construction), then Ctrl-C to
-    # the driver alone: the jobs stop with it, nothing half-trained is published, and the same command resumes
-    import signal
-
-    args = ("run", str(serial / "suite.yaml"), "--results", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"),
-            "--no-report", "--jobs", "2")
-    one = {"OMP_NUM_THREADS": "1"}
-    driver = _rdmbench(*args, env={**one, "RDMBENCH_FAILPOINT": "train.step@2",
-                                   "RDMBENCH_FAILPOINT_PAUSE": str(tmp_path / "never")})
-    seen, held = [], 0
-    while held < 2:
-        line = driver.stderr.readline()
-        assert line, "".join(seen)[-3000:]  # the driver ended before both jobs reached the failpoint
-        seen.append(line)
-        held += "failpoint train.step hit" in line
-    jobs = {int(pid) for line in seen for pid in re.findall(r"\[job (\d+)\]", line)}
-    driver.send_signal(signal.SIGINT)
-    _, err = driver.communicate(timeout=600)  # a hang guard
-    assert driver.returncode == 130, err[-3000:]
-    for pid in jobs:
-        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text(), pid
-    assert not [e for e in (tmp_path / "cache" / "train").iterdir() if not e.name.startswith(".")]
-    resumed = _rdmbench(*args, env=one)
-    _, err = resumed.communicate(timeout=1800)
-    assert resumed.returncode == 0, err[-3000:]
-    assert _rows(tmp_path / "out") == _rows(_one_thread_reference(serial))
-
-
 def test_jobs_is_the_local_machines_alone(tmp_path):
     error = _error_before_work(tmp_path, "--jobs", "2", "--executor", "ray")
     assert "--jobs runs processes of this machine: not with --executor ray" in error
