@@ -160,7 +160,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                                 f"{args.executor} or --executor-option (use the executor's own options)")
         if args.jobs < 1:
             raise RdmbenchError(f"--jobs must be at least 1, got {args.jobs}")
-        if args.jobs > 1:
+        if args.jobs > 1 or args.executor == "processes":  # --executor processes --jobs 1 means one job, not 2
             args.executor, args.executor_options = "processes", [f"jobs={args.jobs}"]
     if args.executor != "local":
         from rdmbench.execute import fan_out, parse_options

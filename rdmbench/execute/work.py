@@ -72,6 +72,11 @@ def prepare(jobs: list[Job]) -> str:
         except SharedStagesDone:
             pass
         computed += [s["stage"] for s in pipe.stage_log if not s["cached"] and s["stage"] not in computed]
+    return _outcome(computed)
+
+
+def _outcome(computed: list[str]) -> str:
+    """What a job that computes shared stages reports: the stages it computed, on which worker."""
     return f"computed {', '.join(computed)} on {worker_name()}" if computed else f"cached ({worker_name()})"
 
 
@@ -81,8 +86,7 @@ def warm(job: Job) -> str:
 
     run, pipe = _setup(job)
     get_task(run.spec.task).warm(pipe, run.spec)
-    computed = list(dict.fromkeys(s["stage"] for s in pipe.stage_log if not s["cached"]))
-    return f"computed {', '.join(computed)} on {worker_name()}" if computed else f"cached ({worker_name()})"
+    return _outcome(list(dict.fromkeys(s["stage"] for s in pipe.stage_log if not s["cached"])))
 
 
 def work(job: Job) -> dict[str, Any]:
