@@ -134,6 +134,63 @@ def test_jobs_runs_two_at_once_with_the_cores_shared_out(serial):
     assert "warm-up for k_train=" in done.stderr  # a second job had work while the first stage trained
 
 
+def _processes_with(marker: str) -> list[int]:
+    """The pids of this machine's processes whose environment holds ``marker`` (a test's own tmp path: a pid
+    the OS gave to an unrelated process since cannot match)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and marker.encode() in (entry / "environ").read_bytes():
+                if "zombie" not in (entry / "status").read_text():
+                    found.append(int(entry.name))
+        except OSError:  # it ended while we looked, or is not ours to read
+            continue
+    return found
+
+
+def test_an_interrupted_jobs_run_stops_its_jobs_and_resumes(serial, tmp_path):
+    # a job held in training by a failpoint (a pause: it is in flight by construction), then Ctrl-C to the driver
+    # alone: every job stops with it, nothing half-trained is published, the same command resumes. One held job,
+    # not both: when the second starts depends on how the pool hands out its slots, which a test must not assume
+    import queue
+    import signal
+    import threading
+
+    args = ("run", str(serial / "suite.yaml"), "--results", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"),
+            "--no-report", "--jobs", "2")
+    one = {"OMP_NUM_THREADS": "1"}
+    pause = str(tmp_path / "never")
+    driver = _rdmbench(*args, env={**one, "RDMBENCH_FAILPOINT": "train.step@2", "RDMBENCH_FAILPOINT_PAUSE": pause})
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in driver.stderr] + [lines.put("")], daemon=True).start()
+    seen: list[str] = []
+    while not any("failpoint train.step hit" in line for line in seen):
+        try:
+            line = lines.get(timeout=1800)  # a hang guard, not a speed test
+        except queue.Empty:
+            driver.kill()
+            raise AssertionError("no job reached the failpoint:\n" + "".join(seen)[-3000:]) from None
+        assert line, "".join(seen)[-3000:]  # the driver ended before a job reached the failpoint
+        seen.append(line)
+    driver.send_signal(signal.SIGINT)
+    try:
+        driver.wait(timeout=600)
+        err = "".join(seen)
+        while (line := lines.get(timeout=60)):
+            err += line
+        assert driver.returncode == 130, err[-3000:]
+        assert _processes_with(pause) == [], err[-3000:]  # the held job, and any other, stopped with the driver
+    finally:  # a failing check leaves nothing paused forever on the machine
+        driver.kill()
+        for pid in _processes_with(pause):
+            os.kill(pid, signal.SIGKILL)
+    assert not [e for e in (tmp_path / "cache" / "train").iterdir() if not e.name.startswith(".")]
+    resumed = _rdmbench(*args, env=one)
+    _, err = resumed.communicate(timeout=1800)
+    assert resumed.returncode == 0, err[-3000:]
+    assert _rows(tmp_path / "out") == _rows(_one_thread_reference(serial))
+
+
 def test_jobs_is_the_local_machines_alone(tmp_path):
     error = _error_before_work(tmp_path, "--jobs", "2", "--executor", "ray")
     assert "--jobs runs processes of this machine: not with --executor ray" in error
