@@ -17,7 +17,7 @@ A generated block is written between two markers; everything between them is rep
   another order): how much pairing narrows a comparison.
 * ``cost RESULTS`` — what the suite's runs took on the machine that made them (from results.csv and env.json).
 * ``scorecard [claims=pattern,…]`` — the scorecard's rows for the claims whose id matches a pattern
-  (fnmatch), scored from every results folder under ``results/`` with the whole scorecard's Holm family.
+  (fnmatch), scored from every results folder under ``results/`` with Holm within each study, as the scorecard.
 
 Prose that states a finding cites the claim and its verdict, ``(claim k_train.fid_flat: no effect)``;
 ``check`` fails where a block differs from what the results give today or a citation's verdict is not the
@@ -62,7 +62,7 @@ class Context:
         return self._reports[results]
 
     def scorecard(self) -> list[Any]:
-        """Every claim scored from every committed results folder (one Holm family, as `rdmbench scorecard`)."""
+        """Every claim scored from every committed results folder (Holm within each study, as `rdmbench scorecard`)."""
         if self._rows is None:
             from rdmbench import scorecard
             from rdmbench.claims import load_claims

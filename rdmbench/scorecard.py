@@ -39,6 +39,7 @@ class Row:
     side: str = ""                        # "sampling" (every cell shares its seed's trained head) or "training"
     verdict: str = "needs runs"
     p_holm: float = float("nan")
+    card_verdict: str = ""                # the verdict were the whole card one Holm family (shown beside it)
     missing: list[str] = field(default_factory=list)      # run ids of the suite with no usable row
     why: dict[str, str] = field(default_factory=dict)     # run id -> missing / failed / stale
     seeds_needed: list[int] = field(default_factory=list)  # seeds the suite must add for a verdict
@@ -112,14 +113,23 @@ def find_results(paths: list[Path]) -> dict[tuple[str, str], Results]:
 
 
 def score(tests: list[Test], results: dict[tuple[str, str], Results]) -> list[Row]:
-    """A row per test, then the verdicts of the rows with enough seeds, Holm-corrected together."""
+    """A row per test, then the verdicts of the rows with enough seeds, Holm-corrected within each study (the
+    tests of one suite: a study's verdicts do not move when another study gains runs); beside them, the
+    verdicts were the whole card one family (benchmarks/bench_families.py measured both)."""
     rows = [_row(t, results.get((t.suite.name, t.suite.profile))) for t in tests]
     # a verdict needs min_seeds complete seeds; runs missing beyond those are still named beside it
     tested = [r for r in rows if r.estimate is not None and not r.seeds_needed
               and r.estimate.seeds >= r.test.claim.min_seeds]
-    for r, (v, p) in zip(tested, decide([r.estimate for r in tested], [r.test.claim.expect for r in tested])):
-        r.verdict, r.p_holm = v, p
+    estimates, expects = [r.estimate for r in tested], [r.test.claim.expect for r in tested]
+    for r, (v, p), (card, _) in zip(tested, decide(estimates, expects, families=[study(r) for r in tested]),
+                                    decide(estimates, expects)):
+        r.verdict, r.p_holm, r.card_verdict = v, p, card
     return rows
+
+
+def study(row: Row) -> tuple[str, str]:
+    """The Holm family a row's test belongs to: its suite (and profile)."""
+    return row.test.suite.name, row.test.suite.profile
 
 
 def _row(test: Test, res: Results | None) -> Row:
@@ -245,13 +255,13 @@ def plan(rows: list[Row], results: dict[tuple[str, str], Results]) -> list[Need]
     # a line per suite for its missing runs, and one per unresolved claim for the seeds it alone needs (the
     # claims of a suite need very different numbers of seeds)
     by_suite: dict[tuple[str, str, str], list[Row]] = {}
-    family = sum(r.decided for r in rows)
+    family = {key: sum(r.decided for r in rows if study(r) == key) for key in {study(r) for r in rows}}
     hopeless: list[Row] = []
     for r in rows:
         line = ""
         if r.verdict == "unresolved" and not r.seeds_needed:  # more seeds, if the measured spread says how many
             margin = r.test.claim.margin if r.test.claim.expect == "none" else None
-            n = seeds_needed(r.per_seed, family, margin)
+            n = seeds_needed(r.per_seed, family[study(r)], margin)
             have = sorted({s for c in r.test.cells for s in c.runs})
             if n is None:
                 hopeless.append(r)
@@ -356,7 +366,7 @@ def blocks(rows: list[Row], relative_to: Path | None = None) -> list[Any]:
 
     header = [Head("claim"), Head("the paper"), Head("contrast (the paper's direction)"),
               Head("estimate [95% interval]", numeric=True), Head("seeds × samples"),
-              Head("verdict (Holm-adjusted p)"), Head("smallest detectable", numeric=True), Head("evidence")]
+              Head("verdict (Holm-adjusted p within the study)"), Head("smallest detectable", numeric=True), Head("evidence")]
     body = []
     for r in rows:
         c = r.test.claim
@@ -383,8 +393,10 @@ def blocks(rows: list[Row], relative_to: Path | None = None) -> list[Any]:
                      "the generated samples with one (sample variance only: about those trained heads)"),
         ("verdict", "agrees: the contrast is apart from 0 in the paper's direction; contradicts: apart the other "
                     "way (or, where the paper expects none, apart at all); no effect: inside ±margin (two one-sided "
-                    "tests); unresolved: none of these. Holm's correction over every test of this scorecard "
-                    "(α = 0.05); a claim with fewer seeds than it needs gets no verdict, only the runs it needs"),
+                    "tests); unresolved: none of these. Holm's correction over the tests of one study (one "
+                    "suite's claims), α = 0.05; a claim with fewer seeds than it needs gets no verdict, only the "
+                    "runs it needs. The facts above say which verdicts would stand with one family for the "
+                    "whole card (docs/statistics.md)"),
         ("smallest detectable", "the |contrast| this design finds with 80% power at α = 0.05 (before Holm)"),
         ("not covered", "the reference set (fixed across seeds) and FD's bias at this sample size: estimates "
                         "compare runs of this suite, not published numbers (docs/statistics.md)"),
@@ -428,7 +440,14 @@ def report(rows: list[Row], needs: list[Need] | None, out: Path | None = None) -
 
     counts = {v: sum(r.verdict == v for r in rows) for v in ("agrees", "contradicts", "no effect", "unresolved")}
     waiting = sum(not r.decided for r in rows)
+    found = [r for r in rows if r.verdict in ("agrees", "contradicts", "no effect")]
+    kept = sum(r.card_verdict == r.verdict for r in found)
+    tests = sum(r.decided for r in rows)
     facts = [Fact("Claims", f"{len(rows)} ({', '.join(f'{n} {v}' for v, n in counts.items())}, {waiting} need runs)"),
+             Fact("Families", f"Holm within each study; with one Holm family for all {tests} scored claims, {kept} of the "
+                              f"{len(found)} verdicts would stand"
+                              + (f" ({', '.join(r.test.name for r in found if r.card_verdict != r.verdict)} "
+                                 "would be unresolved)" if kept < len(found) else "")),
              Fact("Measured in", "; ".join(sorted({_shown(str(r.results)) for r in rows if r.results})) or "no results")]
     sections = [Section("Scorecard", blocks(rows, out))]
     if needs is not None:

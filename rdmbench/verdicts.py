@@ -13,8 +13,9 @@ taken within each seed, where most of the noise cancels, and the seeds are what 
   the same indices (rdmbench.stats), so replicate b of the contrast is the contrast of replicates b. It covers
   the sample variance only: a verdict on it is about these trained heads, never about the training recipe.
 
-Verdicts use Holm's correction across the tests of a scorecard (statsmodels' multipletests). "no effect" is
-two one-sided tests (TOST) against a declared margin.
+Verdicts use Holm's correction within a family of tests (statsmodels' multipletests): the scorecard's family is
+one study, the claims of one suite (benchmarks/bench_families.py measured the choice against one family for the
+whole card). "no effect" is two one-sided tests (TOST) against a declared margin.
 """
 
 from __future__ import annotations
@@ -133,24 +134,29 @@ def verdict(est: Estimate, expect: Expect, p: float, p_equivalent: float | None,
     return "no effect" if equivalent else "unresolved"
 
 
-def decide(estimates: Sequence[Estimate], expects: Sequence[Expect], alpha: float = ALPHA) -> list[tuple[str, float]]:
-    """Verdicts for a family of claims, with Holm's correction across every test that can yield one (each
-    claim's difference test, and its equivalence test where it declares a margin); (verdict, adjusted p)."""
-    tests, owner = [], []
-    for i, e in enumerate(estimates):
-        tests.append(e.p)
-        owner.append((i, "p"))
-        if e.p_equivalent is not None:
-            tests.append(e.p_equivalent)
-            owner.append((i, "eq"))
-    adjusted = holm(tests, alpha)
+def decide(estimates: Sequence[Estimate], expects: Sequence[Expect], alpha: float = ALPHA,
+           families: Sequence[object] | None = None) -> list[tuple[str, float]]:
+    """Verdicts for claims, with Holm's correction across every test of a family that can yield one (each
+    claim's difference test, and its equivalence test where it declares a margin); (verdict, adjusted p).
+    ``families`` labels each claim's family (default: all of them one)."""
+    labels = list(families) if families is not None else [None] * len(estimates)
     p_adj: dict[int, float] = {i: float("nan") for i in range(len(estimates))}
     eq_adj: dict[int, float | None] = {i: None for i in range(len(estimates))}
-    for (i, kind), value in zip(owner, adjusted):
-        if kind == "p":
-            p_adj[i] = float(value)
-        else:
-            eq_adj[i] = float(value)
+    for label in dict.fromkeys(labels):
+        tests, owner = [], []
+        for i, e in enumerate(estimates):
+            if labels[i] != label:
+                continue
+            tests.append(e.p)
+            owner.append((i, "p"))
+            if e.p_equivalent is not None:
+                tests.append(e.p_equivalent)
+                owner.append((i, "eq"))
+        for (i, kind), value in zip(owner, holm(tests, alpha)):
+            if kind == "p":
+                p_adj[i] = float(value)
+            else:
+                eq_adj[i] = float(value)
     return [(verdict(e, x, p_adj[i], eq_adj[i], alpha), p_adj[i])
             for i, (e, x) in enumerate(zip(estimates, expects))]
 

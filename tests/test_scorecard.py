@@ -186,6 +186,18 @@ def test_holm_counts_every_tested_claim(tmp_path):
     assert alone[1] < crowd[0][1]
 
 
+def test_a_study_is_its_own_holm_family():
+    """The same claim, p ≈ 0.013 alone: a verdict in a study of its own whatever another study holds, unresolved
+    among nine nulls of one card-wide family (benchmarks/bench_families.py measures the trade)."""
+    from rdmbench.verdicts import decide, estimate
+
+    claim, nulls = estimate([0.8, 1.2, 1.0]), [estimate([0.1, -0.2, 0.05])] * 9
+    alone, = decide([claim], ["increase"])
+    assert alone[0] == "agrees"
+    assert decide([claim, *nulls], ["increase"] * 10, families=["a"] + ["b"] * 9)[0] == alone
+    assert decide([claim, *nulls], ["increase"] * 10)[0][0] == "unresolved"
+
+
 @pytest.mark.parametrize("edit, key, message", [
     ("    measure: precision\n", "measure: precison\n", "did you mean 'precision'"),
     ("    trend: sample.guidance_scale\n    expect: increase", "trend: sample.guidance\n    expect: increase",
@@ -230,6 +242,7 @@ def test_scorecard_command_prints_and_writes_the_page(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "| guidance.precision |" in proc.stdout and "agrees" in proc.stdout
     assert "Every claim has the runs its verdict needs." in proc.stdout
+    assert "with one Holm family for all 3 scored claims, 3 of the 3 verdicts would stand" in proc.stdout
     page = (tmp_path / "card" / "index.html").read_text()
     assert "guidance.recall_flat" in page and "no effect" in page
 

@@ -155,7 +155,7 @@ def _is_count(v) -> bool:
 
 def findings_section(data: ReportData) -> Section | None:
     """The scorecard's rows for the claims this suite tests (suites/claims/ beside the suite file), scored as
-    `rdmbench scorecard` scores them: from every results folder beside this one, one Holm family."""
+    `rdmbench scorecard` scores them: from every results folder beside this one, Holm within each study."""
     from rdmbench import scorecard
     from rdmbench.claims import load_claims
     from rdmbench.errors import RdmbenchError
@@ -173,7 +173,7 @@ def findings_section(data: ReportData) -> Section | None:
         return None
     return Section("The paper's findings", [
         Text(f"The claims of `{claims_dir}` that this suite tests, with their verdicts as `rdmbench scorecard "
-             f"{data.results_dir.parent}` gives them (Holm's correction over every claim it scores)."),
+             f"{data.results_dir.parent}` gives them (Holm's correction over this study's claims)."),
         *scorecard.blocks(mine, data.out)])
 
 
