@@ -288,3 +288,17 @@ def test_a_missing_executor_package_names_its_install(tmp_path, package, executo
     env = {"PYTHONPATH": os.pathsep.join([str(shim), os.environ.get("PYTHONPATH", "")])}
     error = _error_before_work(tmp_path, "--executor", executor, env=env)
     assert f"pip install '{package}>=" in error
+
+
+def test_a_run_whose_head_is_in_training_waits_while_other_work_can_start():
+    # A's second sampling would only wait on the lock of the head A's first run is training: B goes first
+    from types import SimpleNamespace
+
+    from rdmbench.execute import _next, work
+
+    a1, a2, b = (SimpleNamespace(run_id=i) for i in ("a1", "a2", "b"))
+    heads = {"a1": "A", "a2": "A", "b": "B"}
+    queue = [(work, a2), (work, b)]
+    assert _next(queue, {"A"}, heads) == 1
+    assert _next(queue, set(), heads) == 0
+    assert _next([(work, a2)], {"A"}, heads) == 0  # nothing else to do: it may as well wait there

@@ -92,6 +92,7 @@ def fan_out(suite: Any, out: Path, cache_root: Path, executor: str, *, use_cache
     for run in runs:
         groups.setdefault(canonical(task.shared_part(run.spec)), []).append(run)
     job = {r.run_id: Job(suite.info, r, str(out), str(cache_root), use_cache, token) for r in runs}
+    heads = {r.run_id: canonical(task.trained_part(r.spec)) for r in runs}
     capacity = ex.capacity or len(runs) + len(groups)
     # jobs not yet submitted: each group's shared stages, and beside them what its runs read that waits on none
     from rdmbench.tasks import Task
@@ -108,7 +109,7 @@ def fan_out(suite: Any, out: Path, cache_root: Path, executor: str, *, use_cache
     try:
         while queue or waiting or warming or running:
             while queue and len(waiting) + len(warming) + len(running) < capacity:
-                fn, what = queue.pop(0)
+                fn, what = queue.pop(_next(queue, {heads[r.run_id] for r in running.values()}, heads))
                 if fn is prepare:
                     waiting[ex.submit(prepare, [job[r.run_id] for r in what])] = what
                 elif fn is warm:
@@ -131,6 +132,15 @@ def fan_out(suite: Any, out: Path, cache_root: Path, executor: str, *, use_cache
             probe.unlink(missing_ok=True)
     with runner.results_lock(out):
         return runner.write_results_csv(out, suite)
+
+
+def _next(queue: list[tuple[Any, Any]], training: set[str], heads: dict[str, str]) -> int:
+    """The first queued job that does not train a model a running job trains: a second run of one trained head
+    started beside the first only waits on its lock, while a run of another head keeps that worker busy."""
+    for i, (fn, what) in enumerate(queue):
+        if fn in (prepare, warm) or heads[what.run_id] not in training:
+            return i
+    return 0  # every queued run waits on a head in training: the first waits on it as well as any
 
 
 def _report_prepare(ex: Executor, handle: Any, members: list[Any], what: str = "shared stages of") -> None:

@@ -60,6 +60,12 @@ class Task(Generic[S]):
         (rdmbench.execute). A wrong part costs waiting on a stage lock, never a wrong number."""
         return spec.model_dump()  # type: ignore[attr-defined,no-any-return]  # every schema is a pydantic model
 
+    def trained_part(self, spec: S) -> dict[str, Any]:
+        """The part of a run's config that decides its trained model: runs with the same part share it, so a
+        scheduler does not start two of them at once while other work waits (the second would only wait on the
+        training stage's lock). The default: the whole config (no two runs share a model)."""
+        return spec.model_dump()  # type: ignore[attr-defined,no-any-return]  # every schema is a pydantic model
+
     def warm(self, pipe: Pipeline, spec: S) -> None:
         """Compute the stages every run of ``spec``'s group will read that do not wait on its shared stages'
         slowest chain (a first stage's training): a scheduler with a spare worker runs this beside the group's

@@ -263,6 +263,9 @@ class GenerationTask(Task[RunConfig]):
     def shared_part(self, spec: RunConfig) -> dict[str, Any]:
         return spec.model_dump(include={"device", "data", "database", "first_stage", "encoder", "retriever"})
 
+    def trained_part(self, spec: RunConfig) -> dict[str, Any]:
+        return spec.model_dump(exclude={"sample", "metrics", "label"})
+
     def warm(self, pipe: Pipeline, spec: RunConfig) -> None:
         plan.warm(pipe, spec)
 
