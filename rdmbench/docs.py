@@ -130,9 +130,9 @@ def pairing(results: Path, a: str, b: str, measure: str, where: str) -> str:
     if not (results / "results.csv").is_file():
         return f"_No committed results in `results/{results.name}/`._\n"
     res = Results(results)
-    missing = [r for r in (a, b) if not (results / "runs" / r).is_dir()]
+    missing = [r for r in (a, b) if r not in res.rows]
     if missing:  # a page citing runs its results no longer hold (renamed, or run no more) is stale, not empty
-        raise RdmbenchError(f"{where}: pairing names run {missing[0]!r}, which results/{results.name}/runs/ does not "
+        raise RdmbenchError(f"{where}: pairing names run {missing[0]!r}, which results/{results.name}/results.csv does not "
                             "hold; name one of its runs")
     ra, rb = res.replicates(a), res.replicates(b)
     if ra is None or rb is None or measure not in ra or measure not in rb:
