@@ -180,6 +180,15 @@ def _resolve(path: Path, doc: dict[str, Any], registry: Any) -> list[Test]:
     return tests
 
 
+def with_seeds(test: Test, seeds: list[int]) -> Test:
+    """``test`` resolved against its suite run with ``seeds``: a results folder that holds seeds beyond the suite
+    file's (``rdmbench run SUITE --set seeds=[…]``, as the scorecard's plan asks) is read with all of them."""
+    from rdmbench.suite import load_suite
+
+    suite = load_suite(test.suite.path, test.suite.profile, sets=[f"seeds={sorted(seeds)}"])
+    return _test(test.claim, suite, test.at, test.file, "claims")
+
+
 def value_of(run: Any, key: str) -> Any:
     """A run's value of a dotted key: a shown swept value (a label) or its resolved config's."""
     if key in run.shown:

@@ -21,7 +21,7 @@ import numpy as np
 
 from rdmbench.claims import Test
 from rdmbench.suite import _shown
-from rdmbench.verdicts import SAMPLES_ONLY, Estimate, decide, estimate, seeds_needed
+from rdmbench.verdicts import ALPHA_PER_LOOK, LOOKS, SAMPLES_ONLY, Estimate, decide, estimate, look, next_look
 
 #: stages a new run of an existing suite computes (the shared ones — data, database, first stage, embeddings,
 #: index, neighbours, reference features — are taken as cached); "train" once per head not yet trained
@@ -43,6 +43,7 @@ class Row:
     missing: list[str] = field(default_factory=list)      # run ids of the suite with no usable row
     why: dict[str, str] = field(default_factory=dict)     # run id -> missing / failed / stale
     seeds_needed: list[int] = field(default_factory=list)  # seeds the suite must add for a verdict
+    complete: int = 0                     # seeds with every cell's run usable (the estimate reads the look's first)
 
     @property
     def decided(self) -> bool:
@@ -116,15 +117,26 @@ def score(tests: list[Test], results: dict[tuple[str, str], Results]) -> list[Ro
     """A row per test, then the verdicts of the rows with enough seeds, Holm-corrected within each study (the
     tests of one suite: a study's verdicts do not move when another study gains runs); beside them, the
     verdicts were the whole card one family (benchmarks/bench_families.py measured both)."""
-    rows = [_row(t, results.get((t.suite.name, t.suite.profile))) for t in tests]
-    # a verdict needs min_seeds complete seeds; runs missing beyond those are still named beside it
-    tested = [r for r in rows if r.estimate is not None and not r.seeds_needed
+    found = [results.get((t.suite.name, t.suite.profile)) for t in tests]
+    rows = [_row(_all_seeds(t, res), res) for t, res in zip(tests, found)]
+    # a verdict needs a look's worth of complete seeds (at least min_seeds); runs missing beyond are named beside it
+    tested = [r for r in rows if r.estimate is not None and not r.seeds_needed and r.estimate.seeds in LOOKS
               and r.estimate.seeds >= r.test.claim.min_seeds]
     estimates, expects = [r.estimate for r in tested], [r.test.claim.expect for r in tested]
-    for r, (v, p), (card, _) in zip(tested, decide(estimates, expects, families=[study(r) for r in tested]),
-                                    decide(estimates, expects)):
+    for r, (v, p), (card, _) in zip(tested, decide(estimates, expects, ALPHA_PER_LOOK,
+                                                   families=[study(r) for r in tested]),
+                                    decide(estimates, expects, ALPHA_PER_LOOK)):
         r.verdict, r.p_holm, r.card_verdict = v, p, card
     return rows
+
+
+def _all_seeds(test: Test, res: Results | None) -> Test:
+    """The test over every seed its results hold, the suite file's and any run beyond them."""
+    from rdmbench.claims import with_seeds
+
+    have = sorted({s for c in test.cells for s in c.runs})
+    found = {int(r["seed"]) for r in res.rows.values() if str(r.get("seed", "")).isdigit()} if res else set()
+    return with_seeds(test, sorted(found | set(have))) if found - set(have) else test
 
 
 def study(row: Row) -> tuple[str, str]:
@@ -150,6 +162,10 @@ def _row(test: Test, res: Results | None) -> Row:
             :test.claim.min_seeds - len(suite_seeds)]
     if not seeds or res is None:
         return row
+    row.complete = len(seeds)
+    reached = look(len(seeds))
+    if reached is not None:  # the seeds past the last look reached wait for the next (verdicts.LOOKS)
+        seeds = seeds[:reached]
     m = test.claim.measure
     row.per_seed = [sum(c.weight * res.value(c.runs[s], m) for c in test.cells) for s in seeds]
     reps = None
@@ -252,22 +268,20 @@ def plan(rows: list[Row], results: dict[tuple[str, str], Results]) -> list[Need]
             if config is not None and res.rows[run_id].get("status") == "ok":
                 trained.add(_head(config))
     typical = {s: statistics.median(v) for s, v in timings.items() if v}
-    # a line per suite for its missing runs, and one per unresolved claim for the seeds it alone needs (the
-    # claims of a suite need very different numbers of seeds)
+    # a line per suite for its missing runs, and one per suite and next look for the seeds its unresolved claims
+    # need (the cells those claims read, at the look's seed count)
     by_suite: dict[tuple[str, str, str], list[Row]] = {}
-    family = {key: sum(r.decided for r in rows if study(r) == key) for key in {study(r) for r in rows}}
-    hopeless: list[Row] = []
+    final: list[Row] = []
     for r in rows:
         line = ""
-        if r.verdict == "unresolved" and not r.seeds_needed:  # more seeds, if the measured spread says how many
-            margin = r.test.claim.margin if r.test.claim.expect == "none" else None
-            n = seeds_needed(r.per_seed, family[study(r)], margin)
+        if r.verdict == "unresolved" and not r.seeds_needed:  # the seeds of the next look, if there is one
+            n = next_look(r.estimate.seeds if r.estimate is not None else 0)
             have = sorted({s for c in r.test.cells for s in c.runs})
             if n is None:
-                hopeless.append(r)
+                final.append(r)
                 continue
             r = replace(r, seeds_needed=[s for s in range(max(have) + 1, max(have) + 1 + n - len(have))])
-            line = r.test.name
+            line = f"look {n}"
         if r.missing or r.seeds_needed:
             by_suite.setdefault((str(r.test.suite.path), r.test.suite.profile, line), []).append(r)
     needs = []
@@ -293,10 +307,10 @@ def plan(rows: list[Row], results: dict[tuple[str, str], Results]) -> list[Need]
             command += " --only " + " ".join(f"'{run.run_id}'" for run in missing)
         needs.append(Need(suite, command, [r.run_id for r in missing], len(heads),
                           seconds if np.isfinite(seconds) else None, sorted({r.test.name for r in rs})))
-    for r in hopeless:
+    for r in final:
         needs.append(Need(r.test.suite, "", [], 0, None, [r.test.name],
-                          f"unresolved; more than 50 seeds at the measured spread would be needed (smallest "
-                          f"detectable contrast now {_round(r.estimate.detectable)})"))
+                          f"unresolved at the last look ({LOOKS[-1]} seeds): the design adds none (smallest "
+                          f"detectable contrast {_round(r.estimate.detectable) if r.estimate else 'unknown'})"))
     return needs
 
 

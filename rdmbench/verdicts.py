@@ -16,6 +16,11 @@ taken within each seed, where most of the noise cancels, and the seeds are what 
 Verdicts use Holm's correction within a family of tests (statsmodels' multipletests): the scorecard's family is
 one study, the claims of one suite (benchmarks/bench_families.py measured the choice against one family for the
 whole card). "no effect" is two one-sided tests (TOST) against a declared margin.
+
+A claim left unresolved may get more seeds, and testing it again is another look at the same question: at α
+each time, a claim with no effect would get a verdict at one of the looks 3, 5 and 8 seeds 11.7 % of the time
+(bench_families.py). So the scorecard tests at fixed looks (``LOOKS``) and at ``ALPHA_PER_LOOK`` each, Pocock's
+constant level for those looks: the chance of a false verdict at some look is α.
 """
 
 from __future__ import annotations
@@ -30,6 +35,11 @@ Expect = Literal["increase", "decrease", "none"]
 VERDICTS = ("agrees", "contradicts", "no effect", "unresolved")
 ALPHA = 0.05
 POWER = 0.8
+#: the seed counts a claim is tested at: a claim left unresolved at one gets seeds up to the next, none after the last
+LOOKS = (3, 5, 8)
+#: the level of each look such that a contrast of 0 (Student's t, normal per-seed values) gets a verdict at some
+#: look with probability ALPHA: Pocock's constant boundary, found by simulation (tests/test_verdicts.py re-derives it)
+ALPHA_PER_LOOK = 0.0197
 SEEDS_AND_SAMPLES = "seeds and samples"
 SAMPLES_ONLY = "samples (one seed)"
 
@@ -179,3 +189,14 @@ def seeds_needed(per_seed: Sequence[float], family: int, margin: float | None = 
         if (reach <= mean) if margin is None else (mean + reach <= margin):
             return n
     return None
+
+
+def look(seeds: int) -> int | None:
+    """The last look ``seeds`` complete seeds reach (the seeds a verdict is read from); None before the first."""
+    reached = [n for n in LOOKS if n <= seeds]
+    return reached[-1] if reached else None
+
+
+def next_look(seeds: int) -> int | None:
+    """The look after the one ``seeds`` reach; None after the last."""
+    return next((n for n in LOOKS if n > seeds), None)

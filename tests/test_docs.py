@@ -81,5 +81,5 @@ def test_a_pairing_of_runs_the_results_do_not_hold_is_an_error(tmp_path):
 
     page_in(tmp_path, "<!-- generated: pairing results/sweep a=gone_seed=0 b=gone_seed=1 measure=fid -->\n"
                       "<!-- end generated -->\n")
-    with pytest.raises(RdmbenchError, match="README.md: pairing names run 'gone_seed=0', which results/sweep/runs/"):
+    with pytest.raises(RdmbenchError, match="README.md: pairing names run .gone_seed=0., which results/sweep/results.csv"):
         update(tmp_path)

@@ -274,9 +274,30 @@ def test_a_verdict_stands_on_its_complete_seeds_and_names_the_rest(tmp_path):
     assert row.missing == ["label=mid_guidance_scale=2.0_seed=3"]
 
 
+def test_seeds_run_beyond_the_suite_file_are_read_at_the_last_look_they_reach(tmp_path):
+    """The plan's `--set seeds=[…]` runs count without editing the suite file; a verdict reads the first seeds of
+    the last look reached (verdicts.LOOKS): 4 complete seeds are read as 3, 5 as 5."""
+    from types import SimpleNamespace
+
+    def values(run):  # seeds past 2 as seed (seed mod 3): known_effects knows three heads
+        return known_effects(SimpleNamespace(config={**run.config, "seed": run.config["seed"] % 3}))
+
+    claims = layout(tmp_path)
+    out = fabricate(tmp_path, values, seeds=[0, 1, 2, 3, 4], skip={"label=mid_guidance_scale=2.0_seed=4"})
+    row = scored(claims, out)[0]["guidance.precision"]
+    assert (row.complete, row.estimate.seeds, row.verdict) == (4, 3, "agrees")
+    assert row.missing == ["label=mid_guidance_scale=2.0_seed=4"]
+    import shutil
+
+    shutil.rmtree(out.parent)
+    out = fabricate(tmp_path, values, seeds=[0, 1, 2, 3, 4])
+    row = scored(claims, out)[0]["guidance.precision"]
+    assert (row.complete, row.estimate.seeds, row.missing) == (5, 5, [])
+
+
 def test_the_plan_asks_for_the_seeds_an_unresolved_claim_needs(tmp_path):
-    """A real but small effect, noisy seeds: unresolved at three seeds; the plan asks for as many more as the
-    measured spread says, and prices them."""
+    """A real but small effect, noisy seeds: unresolved at three seeds; the plan asks for the next look's seeds
+    (verdicts.LOOKS: 5) and prices them."""
     from rdmbench.scorecard import plan
 
     noise = {0: 0.0, 1: 0.006, 2: -0.005}
@@ -291,7 +312,7 @@ def test_the_plan_asks_for_the_seeds_an_unresolved_claim_needs(tmp_path):
     assert by_name["guidance.precision"].verdict == "unresolved"
     need = next(n for n in plan(rows, found) if "guidance.precision" in n.claims)
     seeds = need.command.split("seeds=")[1].split("]")[0]
-    assert seeds.startswith("[0, 1, 2, 3") and need.runs and need.seconds > 0
+    assert seeds == "[0, 1, 2, 3, 4" and need.runs and need.seconds > 0
     assert len(need.runs) % 3 == 0 and need.heads == len(need.runs) // 3  # a head per new seed, three samplings
 
 
