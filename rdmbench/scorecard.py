@@ -411,7 +411,8 @@ def blocks(rows: list[Row], relative_to: Path | None = None) -> list[Any]:
                     "suite's claims), α = 0.05; a claim with fewer seeds than it needs gets no verdict, only the "
                     "runs it needs. The facts above say which verdicts would stand with one family for the "
                     "whole card (docs/statistics.md)"),
-        ("smallest detectable", "the |contrast| this design finds with 80% power at α = 0.05 (before Holm)"),
+        ("smallest detectable", "the |contrast| this design finds with 80% power at a look's level, 0.0197 "
+                                "(before Holm)"),
         ("not covered", "the reference set (fixed across seeds) and FD's bias at this sample size: estimates "
                         "compare runs of this suite, not published numbers (docs/statistics.md)"),
     ])

@@ -55,7 +55,7 @@ class Estimate:
     p_equivalent: float | None   # TOST, of "the contrast lies outside ±margin" (None: no margin declared)
     seeds: int
     covers: str                  # SEEDS_AND_SAMPLES or SAMPLES_ONLY
-    detectable: float            # the smallest |contrast| found with POWER at ALPHA by this design
+    detectable: float            # the smallest |contrast| found with POWER at ALPHA_PER_LOOK by this design
     level: float = 0.95
 
     @property
@@ -84,7 +84,7 @@ def _over_seeds(d: np.ndarray, margin: float | None, level: float) -> Estimate:
     n, mean = len(d), float(d.mean())
     se = float(d.std(ddof=1) / np.sqrt(n))
     df = n - 1
-    detectable = (stats.t.ppf(1 - ALPHA / 2, df) + stats.t.ppf(POWER, df)) * se
+    detectable = (stats.t.ppf(1 - ALPHA_PER_LOOK / 2, df) + stats.t.ppf(POWER, df)) * se
     if se <= 1e-12 * max(1.0, abs(mean)):  # every seed gave the same contrast (to float noise): nothing varies
         p = 1.0 if mean == 0 else 0.0
         p_eq = None if margin is None else (0.0 if abs(mean) < margin else 1.0)
@@ -115,7 +115,7 @@ def _over_samples(point: float, reps: np.ndarray, margin: float | None, level: f
     p_eq = None
     if margin is not None:
         p_eq = float(max(np.mean(centred <= -margin), np.mean(centred >= margin)))
-    detectable = (sps.norm.ppf(1 - ALPHA / 2) + sps.norm.ppf(POWER)) * float(reps.std(ddof=1))
+    detectable = (sps.norm.ppf(1 - ALPHA_PER_LOOK / 2) + sps.norm.ppf(POWER)) * float(reps.std(ddof=1))
     return Estimate(point, lo, hi, p, p_eq, 1, SAMPLES_ONLY, detectable, level)
 
 
