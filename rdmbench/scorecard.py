@@ -388,6 +388,8 @@ def blocks(rows: list[Row], relative_to: Path | None = None) -> list[Any]:
         est = Cell(num(_round(e.value)), lo=_round(e.lo), hi=_round(e.hi)) if e is not None else Cell("")
         margin = f" ±{num(c.margin)}" if c.margin is not None else ""
         seeds = f"{e.seeds} × {r.samples} ({covers(r)}; {r.side}-side)" if e is not None else ""
+        if e is not None and r.complete > e.seeds:
+            seeds += f"; {r.complete} seeds complete, read at the look of {e.seeds}"
         verdict = r.verdict if r.decided else needs_text(r)
         if r.decided and np.isfinite(r.p_holm):
             verdict += f" (p = {num(_round(r.p_holm))})"
@@ -407,10 +409,11 @@ def blocks(rows: list[Row], relative_to: Path | None = None) -> list[Any]:
                      "the generated samples with one (sample variance only: about those trained heads)"),
         ("verdict", "agrees: the contrast is apart from 0 in the paper's direction; contradicts: apart the other "
                     "way (or, where the paper expects none, apart at all); no effect: inside ±margin (two one-sided "
-                    "tests); unresolved: none of these. Holm's correction over the tests of one study (one "
-                    "suite's claims), α = 0.05; a claim with fewer seeds than it needs gets no verdict, only the "
-                    "runs it needs. The facts above say which verdicts would stand with one family for the "
-                    "whole card (docs/statistics.md)"),
+                    "tests); unresolved: none of these. Read at a look (3, 5 or 8 complete seeds) at the look's "
+                    f"level {ALPHA_PER_LOOK}, with Holm's correction over the tests of one study (one suite's "
+                    "claims); a claim with fewer seeds than it needs gets no verdict, only the runs it needs. The "
+                    "facts above say which verdicts would stand with one family for the whole card "
+                    "(docs/statistics.md)"),
         ("smallest detectable", "the |contrast| this design finds with 80% power at a look's level, 0.0197 "
                                 "(before Holm)"),
         ("not covered", "the reference set (fixed across seeds) and FD's bias at this sample size: estimates "
