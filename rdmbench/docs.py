@@ -36,8 +36,8 @@ from typing import Any
 from rdmbench.errors import RdmbenchError
 
 BLOCK = re.compile(r"(<!-- generated: (?P<spec>.+?) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.S)
-CITATION = re.compile(r"\(claim (?P<id>[a-z0-9_.]+(?: @ [^:()]+)?): (?P<verdict>agrees|contradicts|no effect|"
-                      r"unresolved|needs runs)\)")
+CITATION = re.compile(r"\(claim\s+(?P<id>[a-z0-9_.]+(?:\s+@\s+[^:()]+)?):\s+(?P<verdict>agrees|contradicts|"
+                      r"no\s+effect|unresolved|needs\s+runs)\)")  # prose wraps its lines anywhere, citations too
 PAGES = ("README.md", "docs/**/*.md")
 
 
@@ -261,7 +261,7 @@ def citations(text: str, ctx: Context, where: str) -> list[str]:
     problems = []
     for m in CITATION.finditer(text):
         line = text.count("\n", 0, m.start()) + 1
-        cited, said = m.group("id"), m.group("verdict")
+        cited, said = (" ".join(m.group(k).split()) for k in ("id", "verdict"))
         if cited not in verdicts:
             problems.append(f"{where}:{line}: cites claim {cited!r}, which no claim file defines")
         elif verdicts[cited] != said:

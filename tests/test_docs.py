@@ -65,6 +65,7 @@ def test_blocks_are_generated_then_checked(tmp_path):
 @pytest.mark.parametrize("said, problem", [
     ("(claim guidance.precision: unresolved)", "the scorecard says 'agrees'"),
     ("(claim guidance.colour: agrees)", "which no claim file defines"),
+    ("(claim\nguidance.precision: unresolved)", "the scorecard says 'agrees'"),  # wrapped prose is still read
 ])
 def test_a_citation_must_say_the_scorecards_verdict(tmp_path, said, problem):
     from rdmbench.docs import update
@@ -72,6 +73,13 @@ def test_a_citation_must_say_the_scorecards_verdict(tmp_path, said, problem):
     page_in(tmp_path, BLOCKS.replace("(claim guidance.precision: agrees)", said))
     problems = update(tmp_path)
     assert len(problems) == 1 and problem in problems[0] and problems[0].startswith("README.md:27:"), problems
+
+
+def test_a_citation_wrapped_across_lines_is_checked_as_one(tmp_path):
+    from rdmbench.docs import update
+
+    page_in(tmp_path, BLOCKS.replace("(claim guidance.precision: agrees)", "(claim guidance.precision:\nagrees)"))
+    assert update(tmp_path) == []
 
 
 def test_a_pairing_of_runs_the_results_do_not_hold_is_an_error(tmp_path):
