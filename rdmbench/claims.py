@@ -180,12 +180,10 @@ def _resolve(path: Path, doc: dict[str, Any], registry: Any) -> list[Test]:
     return tests
 
 
-def with_seeds(test: Test, seeds: list[int]) -> Test:
-    """``test`` resolved against its suite run with ``seeds``: a results folder that holds seeds beyond the suite
-    file's (``rdmbench run SUITE --set seeds=[…]``, as the scorecard's plan asks) is read with all of them."""
-    from rdmbench.suite import load_suite
-
-    suite = load_suite(test.suite.path, test.suite.profile, sets=[f"seeds={sorted(seeds)}"])
+def with_suite(test: Test, suite: Any) -> Test:
+    """``test`` resolved against ``suite``, its suite run with other seeds: a results folder that holds seeds
+    beyond the suite file's (``rdmbench run SUITE --set seeds=[…]``, as the scorecard's plan asks) is read with
+    all of them."""
     return _test(test.claim, suite, test.at, test.file, "claims")
 
 

@@ -11,6 +11,7 @@ finished runs recorded (``runs/<id>/stages.json``).
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import statistics
 from dataclasses import dataclass, field, replace
@@ -61,6 +62,11 @@ class Results:
         self._configs: dict[str, Any] = {}
         self._replicates: dict[str, dict[str, np.ndarray] | None] = {}
         self._train_keys: dict[str, str | None] = {}
+
+    @functools.cached_property
+    def seeds(self) -> set[int]:
+        """The seeds of the runs this folder holds."""
+        return {int(r["seed"]) for r in self.rows.values() if str(r.get("seed", "")).isdigit()}
 
     def config(self, run_id: str) -> Any:
         import yaml
@@ -118,7 +124,8 @@ def score(tests: list[Test], results: dict[tuple[str, str], Results]) -> list[Ro
     tests of one suite: a study's verdicts do not move when another study gains runs); beside them, the
     verdicts were the whole card one family (benchmarks/bench_families.py measured both)."""
     found = [results.get((t.suite.name, t.suite.profile)) for t in tests]
-    rows = [_row(_all_seeds(t, res), res) for t, res in zip(tests, found)]
+    suites: dict[tuple[str, str, tuple[int, ...]], Any] = {}  # a suite re-read with its results' seeds, once
+    rows = [_row(_all_seeds(t, res, suites), res) for t, res in zip(tests, found)]
     # a verdict needs a look's worth of complete seeds (at least min_seeds); runs missing beyond are named beside it
     tested = [r for r in rows if r.estimate is not None and not r.seeds_needed and r.estimate.seeds in LOOKS
               and r.estimate.seeds >= r.test.claim.min_seeds]
@@ -130,13 +137,19 @@ def score(tests: list[Test], results: dict[tuple[str, str], Results]) -> list[Ro
     return rows
 
 
-def _all_seeds(test: Test, res: Results | None) -> Test:
+def _all_seeds(test: Test, res: Results | None, suites: dict[tuple[str, str, tuple[int, ...]], Any]) -> Test:
     """The test over every seed its results hold, the suite file's and any run beyond them."""
-    from rdmbench.claims import with_seeds
+    from rdmbench.claims import with_suite
+    from rdmbench.suite import load_suite
 
-    have = sorted({s for c in test.cells for s in c.runs})
-    found = {int(r["seed"]) for r in res.rows.values() if str(r.get("seed", "")).isdigit()} if res else set()
-    return with_seeds(test, sorted(found | set(have))) if found - set(have) else test
+    have = {s for c in test.cells for s in c.runs}
+    seeds = tuple(sorted(have | (res.seeds if res else set())))
+    if len(seeds) == len(have):
+        return test
+    key = (str(test.suite.path), test.suite.profile, seeds)
+    if key not in suites:
+        suites[key] = load_suite(test.suite.path, test.suite.profile, sets=[f"seeds={list(seeds)}"])
+    return with_suite(test, suites[key])
 
 
 def study(row: Row) -> tuple[str, str]:

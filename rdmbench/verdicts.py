@@ -171,26 +171,6 @@ def decide(estimates: Sequence[Estimate], expects: Sequence[Expect], alpha: floa
             for i, (e, x) in enumerate(zip(estimates, expects))]
 
 
-def seeds_needed(per_seed: Sequence[float], family: int, margin: float | None = None, alpha: float = ALPHA,
-                 power: float = POWER, most: int = 50) -> int | None:
-    """Seeds at which the observed mean contrast would be found apart from 0 (or, with ``margin``, inside
-    ±margin) at ``alpha`` / ``family`` (Bonferroni, Holm's first step) with ``power``, if the per-seed spread
-    stays as measured; None where even ``most`` seeds would not do."""
-    from scipy import stats
-
-    d = np.asarray(per_seed, dtype=np.float64)
-    if len(d) < 2 or not np.isfinite(d).all():
-        return None
-    mean, sd = abs(float(d.mean())), float(d.std(ddof=1))
-    a = alpha / max(1, family)
-    for n in range(max(2, len(d)), most + 1):
-        half = stats.t.ppf(1 - a / 2, n - 1) if margin is None else stats.t.ppf(1 - a, n - 1)
-        reach = (half + stats.t.ppf(power, n - 1)) * sd / np.sqrt(n)
-        if (reach <= mean) if margin is None else (mean + reach <= margin):
-            return n
-    return None
-
-
 def look(seeds: int) -> int | None:
     """The last look ``seeds`` complete seeds reach (the seeds a verdict is read from); None before the first."""
     reached = [n for n in LOOKS if n <= seeds]
