@@ -3,8 +3,9 @@
 For each claim (rdmbench.claims) it finds the suite's results folder, takes each cell's run of every seed
 (``results.csv``, the run's ``config.yaml`` to make sure the row is of the run the suite defines now, and
 ``replicates.csv`` for one-seed paired intervals), forms the contrast per seed and hands it to
-rdmbench.verdicts. Runs that are missing, failed or made with another config are named, not skipped; so are
-the seeds a verdict still needs. ``plan`` adds what those runs would cost, from the stage timings that
+rdmbench.verdicts. Runs that are missing, failed, made with another config, or that read other shared-stage
+entries than the runs they are compared with (``Results.made_together``) are named, not skipped; so are the
+seeds a verdict still needs. ``plan`` adds what those runs would cost, from the stage timings that
 finished runs recorded (``runs/<id>/stages.json``).
 """
 
@@ -61,7 +62,8 @@ class Results:
             self.rows = {r["run_id"]: r for r in csv.DictReader(f)}
         self._configs: dict[str, Any] = {}
         self._replicates: dict[str, dict[str, np.ndarray] | None] = {}
-        self._train_keys: dict[str, str | None] = {}
+        self._stage_keys: dict[str, list[str]] = {}
+        self._together: dict[tuple[str, ...], dict[str, tuple[str, list[str]]]] = {}
 
     @functools.cached_property
     def seeds(self) -> set[int]:
@@ -90,12 +92,55 @@ class Results:
             self._replicates[run_id] = read_replicates(p) if p.is_file() else None
         return self._replicates[run_id]
 
-    def train_key(self, run_id: str) -> str | None:
-        if run_id not in self._train_keys:
+    def stage_keys(self, run_id: str) -> list[str]:
+        """``stage/key`` of every stage the run read, in the order it read them (its ``row.json``)."""
+        if run_id not in self._stage_keys:
             p = self.path / "runs" / run_id / "row.json"
-            keys = (json.loads(p.read_text()).get("stage_keys") or []) if p.is_file() else []
-            self._train_keys[run_id] = next((k for k in keys if k.startswith(HEAD_STAGE + "/")), None)
-        return self._train_keys[run_id]
+            self._stage_keys[run_id] = (json.loads(p.read_text()).get("stage_keys") or []) if p.is_file() else []
+        return self._stage_keys[run_id]
+
+    def train_key(self, run_id: str) -> str | None:
+        return next((k for k in self.stage_keys(run_id) if k.startswith(HEAD_STAGE + "/")), None)
+
+    def shared_stages(self, run_id: str) -> dict[str, set[str]]:
+        """Stage name -> keys, of the stages the run read before training its head: the ones runs of the same
+        shared part (rdmbench.tasks.Task.shared_part) are meant to read from one cache entry."""
+        out: dict[str, set[str]] = {}
+        for k in self.stage_keys(run_id):
+            name, _, key = k.partition("/")
+            if name == HEAD_STAGE:
+                break
+            out.setdefault(name, set()).add(key)
+        return out
+
+    def made_together(self, suite: Any) -> dict[str, tuple[str, list[str]]]:
+        """Run id -> its group, and the finished runs of the group that read the same shared-stage entries as it
+        (itself included). A group is the runs of one shared part (rdmbench.tasks.Task.shared_part), meant to read one
+        cache entry per shared stage; another code version or thread count makes the same config into other
+        entries (another draw of the first stage, another fit of the retrieval space), and such runs form a
+        second set of the group."""
+        from rdmbench.cache import canonical
+        from rdmbench.tasks import get_task
+
+        runs = [r for r in suite.runs if (self.rows.get(r.run_id) or {}).get("status") == "ok"]
+        memo = tuple(sorted(r.run_id for r in runs))
+        if memo not in self._together:
+            task = get_task(suite.task)
+            groups: dict[str, list[str]] = {}
+            for r in runs:
+                groups.setdefault(canonical(task.shared_part(r.spec)), []).append(r.run_id)
+            out: dict[str, tuple[str, list[str]]] = {}
+            for group, ids in groups.items():
+                sets: list[list[str]] = []
+                for i in ids:
+                    home = next((c for c in sets if _together(self.shared_stages(i), self.shared_stages(c[0]))), None)
+                    if home is None:
+                        sets.append([i])
+                    else:
+                        home.append(i)
+                out.update({i: (group, c) for c in sets for i in c})
+            self._together[memo] = out
+        return self._together[memo]
 
     def stage_seconds(self) -> dict[str, list[float]]:
         out: dict[str, list[float]] = {}
@@ -169,6 +214,11 @@ def _row(test: Test, res: Results | None) -> Row:
             if why:
                 row.missing.append(run_id)
                 row.why[run_id] = why
+    if res is not None:
+        for run_id, why in _apart(res, test.suite, [i for i, ok in usable.items() if ok]).items():
+            usable[run_id] = False
+            row.missing.append(run_id)
+            row.why[run_id] = why
     seeds = [s for s in test.seeds if all(usable.get(c.runs[s], False) for c in test.cells)]
     if len(suite_seeds) < test.claim.min_seeds:
         row.seeds_needed = [s for s in range(test.claim.min_seeds * 2) if s not in suite_seeds][
@@ -192,6 +242,38 @@ def _row(test: Test, res: Results | None) -> Row:
     heads = [{res.train_key(c.runs[s]) for c in test.cells} for s in seeds]
     row.side = "sampling" if all(len(h) == 1 and None not in h for h in heads) else "training"
     return row
+
+
+def _together(a: dict[str, set[str]], b: dict[str, set[str]]) -> bool:
+    """Whether two runs read common entries: no stage both read without a key in common (a code or thread
+    change moves every key downstream of it; a baseline that skips a stage is still together)."""
+    return all(a[n] & b[n] for n in a.keys() & b.keys())
+
+
+def _apart(res: Results, suite: Any, run_ids: list[str]) -> dict[str, str]:
+    """Run id -> why, for the runs of a claim that, within their group, are not in the set most of the claim's
+    runs of that group are in (ties: the set most of the suite's runs are in): compared with the others, they
+    would measure another draw of the shared stages beside the contrast."""
+    made = res.made_together(suite)
+    groups: dict[str, dict[str, list[str]]] = {}  # group -> a set's first run -> the claim's runs in it
+    for i in run_ids:
+        if i in made:
+            group, together = made[i]
+            groups.setdefault(group, {}).setdefault(together[0], []).append(i)
+    out: dict[str, str] = {}
+    for by_set in groups.values():
+        kept = max(by_set, key=lambda first: (len(by_set[first]), len(made[first][1])))
+        for first, ids in by_set.items():
+            if first == kept:
+                continue
+            a, b = res.shared_stages(first), res.shared_stages(kept)
+            names = sorted(n for n in a.keys() & b.keys() if not a[n] & b[n])
+            threads = [(res.config(i) or {}).get("threads") for i in (first, kept)]
+            for i in ids:
+                out[i] = (f"its shared stages ({', '.join(names)}) are other cache entries than those of the "
+                          f"{len(by_set[kept])} runs it is compared with (made by another code version or thread "
+                          f"count: threads {threads[0]} here, {threads[1]} there); re-run it at their thread count")
+    return out
 
 
 def _unusable(res: Results | None, run_id: str, config: dict[str, Any]) -> str | None:

@@ -56,8 +56,10 @@ def layout(tmp_path: Path, suite: str = SUITE, claims: str = CLAIMS) -> Path:
     return tmp_path / "suites" / "claims"
 
 
-def fabricate(tmp_path: Path, values, *, seeds=None, skip=(), failed=(), replicates=None, timings=True) -> Path:
-    """Results of suites/sweep.yaml as a run would leave them, with ``values(run) -> {column: value}``."""
+def fabricate(tmp_path: Path, values, *, seeds=None, skip=(), failed=(), replicates=None, timings=True,
+              shared=lambda run: ["first_stage/vq"]) -> Path:
+    """Results of suites/sweep.yaml as a run would leave them, with ``values(run) -> {column: value}`` and
+    ``shared(run)``, the keys of the stages it read before its head."""
     from rdmbench.runner import suite_columns, swept_keys
     from rdmbench.suite import load_suite
 
@@ -74,7 +76,7 @@ def fabricate(tmp_path: Path, values, *, seeds=None, skip=(), failed=(), replica
         (d / "config.yaml").write_text(yaml.safe_dump({**run.config, "threads": 2}, sort_keys=False))
         status = "failed" if run.run_id in failed else "ok"
         row = {"run_id": run.run_id, **run.shown, "status": status, "num_samples": 24, **values(run)}
-        (d / "row.json").write_text(json.dumps({**row, "stage_keys": [f"train/head{run.config['seed']}",
+        (d / "row.json").write_text(json.dumps({**row, "stage_keys": [*shared(run), f"train/head{run.config['seed']}",
                                                                       f"samples/{run.run_id}"]}))
         if timings:
             (d / "stages.json").write_text(json.dumps([
@@ -149,6 +151,34 @@ def test_a_missing_failed_or_stale_run_is_named_not_skipped(tmp_path):
     from rdmbench.scorecard import needs_text
 
     assert "label=low_guidance_scale=1.0_seed=1" in needs_text(row, ids=3)
+
+
+def test_runs_whose_shared_stages_are_other_entries_are_not_compared(tmp_path):
+    """Two heads can only be compared through one draw of what they share (the first stage they decode
+    through): runs that another code version or thread count made read other entries, and are named for re-run.
+    A run that skips a shared stage (a baseline without neighbours) still reads the same first stage."""
+    claims = layout(tmp_path)
+
+    def shared(run):
+        label = run.config["label"]
+        return {"low": ["first_stage/vq", "neighbours/nn"], "mid": ["first_stage/vq"],
+                "high": ["first_stage/vq-2-threads", "neighbours/nn-2-threads"]}[label]
+
+    by_name, _, _ = scored(claims, fabricate(tmp_path, known_effects, shared=shared))
+    fid = by_name["guidance.fid"]  # high against low: 3 runs each, ties go to the set most runs are in (6 to 3)
+    assert fid.verdict == "needs runs"
+    assert set(fid.why) == {f"label=high_guidance_scale=3.0_seed={s}" for s in range(3)}
+    assert all("first_stage, neighbours" in why and "other cache entries" in why for why in fid.why.values())
+    assert by_name["guidance.precision"].why.keys() == fid.why.keys()
+
+    # the same suite made in one piece: nothing to name
+    import shutil
+
+    shutil.rmtree(tmp_path / "results")
+    by_name, _, _ = scored(claims, fabricate(tmp_path, known_effects,
+                                             shared=lambda run: shared(run) if run.config["label"] != "high" else
+                                             ["first_stage/vq"]))
+    assert by_name["guidance.fid"].verdict == "agrees" and not by_name["guidance.fid"].why
 
 
 def test_one_seed_gives_the_paired_bootstrap_and_asks_for_seeds(tmp_path):
