@@ -288,6 +288,31 @@ def test_sweep_groups_of_different_keys_each_get_an_axis_and_a_precision_recall_
     assert ("0.1", (0.24, 0.87)) in labelled and ("1.5", (0.45, 0.75)) in labelled
 
 
+def test_a_result_column_as_x_draws_one_line_per_hue(tmp_path, monkeypatch):
+    """head_widths: a zip of labels, widths and k_train, drawn as FD against head_parameters with a line for
+    k_train 4 and one for 0. The label, which x and hue decide, splits no line; head_parameters is the x
+    column once, not a second column beside it."""
+    import matplotlib.axes
+    import pandas as pd
+
+    drawn = []
+    errorbar = matplotlib.axes.Axes.errorbar
+    monkeypatch.setattr(matplotlib.axes.Axes, "errorbar",
+                        lambda ax, x, y, **kw: drawn.append((ax.get_xlabel(), kw.get("label"), [float(v) for v in x]))
+                        or errorbar(ax, x, y, **kw))
+    rows = [dict(run_id=f"{name}_{seed}", status="ok", label=name, k_train=k, seed=seed, head_parameters=params,
+                 fid=1000.0 - params / 1e5 - 10 * k + seed, feature_extractor=FX)
+            for name, k, params in [("RDM narrow", 4, 1.6e6), ("baseline narrow", 0, 1.6e6),
+                                    ("RDM wide", 4, 1.27e7), ("baseline wide", 0, 1.27e7)] for seed in (0, 1)]
+    res = make_results(tmp_path / "widths", rows, ["label", "k_train", "seed"],
+                       {"x": "head_parameters", "hue": "k_train"}, samples=False)
+    write_report(res)
+    s = pd.read_csv(res / "report" / "summary.csv")
+    assert list(s.columns).count("head_parameters") == 1 and len(s) == 4
+    # the FD figure's lines (the labels go on after errorbar): one per k_train, each across both widths
+    assert sorted(drawn) == [("", "0", [1.6e6, 1.27e7]), ("", "4", [1.6e6, 1.27e7])]
+
+
 def test_a_categorical_sweep_beside_a_numeric_one_and_settings_of_some_runs(tmp_path):
     """databases: a size sweep and a domain (label) sweep. A setting only some runs have (a skipped
     metric) is said of those runs, never as a fact of the suite; one that differs is a table column."""

@@ -143,7 +143,8 @@ def view_of(data: ReportData) -> View:
                 and c not in keys and c not in data.swept and c not in refs and ok[c].notna().any()
                 and shared_value(ok, c) is None]
     fx = [str(v) for v in ok["feature_extractor"].dropna().unique()] if "feature_extractor" in ok else []
-    params = "head_parameters" in df and ok["head_parameters"].notna().any()
+    # a column of its own unless it is already a key (the suite's x)
+    params = "head_parameters" in df and "head_parameters" not in keys and ok["head_parameters"].notna().any()
     return View(df, ok, parts, keys, metrics, fits, [m for m in wanted if m not in metrics], aux, settings,
                 labels(data.columns, fx), bool(params), expected)
 
@@ -168,10 +169,18 @@ def _parts(df: Any, data: ReportData) -> list[Part]:
         else:
             x = keys[0] if keys else "run_id"
         hue = want_hue if want_hue in keys and want_hue != x else None
-        line_keys = ([hue] if hue else []) + [k for k in keys if k not in (x, hue) and rows[k].nunique() > 1]
+        # a key that x and hue already decide (a zip's label beside the widths it names) splits no line
+        by = [c for c in (x, hue) if c]
+        line_keys = ([hue] if hue else []) + [k for k in keys if k not in (x, hue) and rows[k].nunique() > 1
+                                              and not (x != "run_id" and _decided(rows, k, by))]
         name = f"{', '.join(keys) or 'unswept'} sweep" if len(order) > 1 else ""
         parts.append(Part(i, keys, x, line_keys, name))
     return parts
+
+
+def _decided(rows: Any, key: str, by: list[str]) -> bool:
+    """Whether every combination of the ``by`` columns' values goes with one value of ``key``."""
+    return bool(rows.groupby(by, dropna=False)[key].nunique(dropna=False).le(1).all())
 
 
 def summarise(v: View, data: ReportData) -> Any:
