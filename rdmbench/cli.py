@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,19 @@ from rdmbench.errors import RdmbenchError
 
 
 def main(argv: list[str] | None = None) -> int:
+    code = _main(argv)
+    if processes.launched() and argv is None:
+        # a process of a torchrun launch leaves without C++ static destructors: gloo's threads torn down by them
+        # aborted a rank now and then ("terminate called without an active exception") after its run had ended
+        # well, even with the process group destroyed first (processes.finish). What it wrote is renamed into
+        # place already; only the streams are still to flush.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     quiet = getattr(args, "quiet", False) or not processes.is_main()  # one voice per launch
