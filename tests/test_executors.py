@@ -174,7 +174,13 @@ def test_an_interrupted_jobs_run_stops_its_jobs_and_resumes(serial, tmp_path):
         seen.append(line)
     driver.send_signal(signal.SIGINT)
     try:
-        driver.wait(timeout=600)
+        try:
+            driver.wait(timeout=1800)  # a hang guard, not a speed test (it once took over 600 s on 2 busy cores)
+        except subprocess.TimeoutExpired:
+            while not lines.empty():
+                seen.append(lines.get())
+            raise AssertionError(f"the driver did not stop on SIGINT; jobs still there: {_processes_with(pause)}; "
+                                 "its output:\n" + "".join(seen)[-3000:]) from None
         err = "".join(seen)
         while (line := lines.get(timeout=60)):
             err += line
