@@ -63,6 +63,7 @@ class Results:
         self._configs: dict[str, Any] = {}
         self._replicates: dict[str, dict[str, np.ndarray] | None] = {}
         self._stage_keys: dict[str, list[str]] = {}
+        self._shared: dict[str, dict[str, set[str]]] = {}
         self._together: dict[tuple[str, ...], dict[str, tuple[str, list[str]]]] = {}
 
     @functools.cached_property
@@ -105,13 +106,15 @@ class Results:
     def shared_stages(self, run_id: str) -> dict[str, set[str]]:
         """Stage name -> keys, of the stages the run read before training its head: the ones runs of the same
         shared part (rdmbench.tasks.Task.shared_part) are meant to read from one cache entry."""
-        out: dict[str, set[str]] = {}
-        for k in self.stage_keys(run_id):
-            name, _, key = k.partition("/")
-            if name == HEAD_STAGE:
-                break
-            out.setdefault(name, set()).add(key)
-        return out
+        if run_id not in self._shared:  # read once per run: grouping compares each run with every set's first
+            out: dict[str, set[str]] = {}
+            for k in self.stage_keys(run_id):
+                name, _, key = k.partition("/")
+                if name == HEAD_STAGE:
+                    break
+                out.setdefault(name, set()).add(key)
+            self._shared[run_id] = out
+        return self._shared[run_id]
 
     def made_together(self, suite: Any) -> dict[str, tuple[str, list[str]]]:
         """Run id -> its group, and the finished runs of the group that read the same shared-stage entries as it
