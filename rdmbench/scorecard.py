@@ -122,20 +122,15 @@ class Results:
         cache entry per shared stage; another code version or thread count makes the same config into other
         entries (another draw of the first stage, another fit of the retrieval space), and such runs form a
         second set of the group."""
-        from rdmbench.cache import canonical
         from rdmbench.tasks import get_task
 
         runs = [r for r in suite.runs if (self.rows.get(r.run_id) or {}).get("status") == "ok"]
         memo = tuple(sorted(r.run_id for r in runs))
         if memo not in self._together:
-            task = get_task(suite.task)
-            groups: dict[str, list[str]] = {}
-            for r in runs:
-                groups.setdefault(canonical(task.shared_part(r.spec)), []).append(r.run_id)
             out: dict[str, tuple[str, list[str]]] = {}
-            for group, ids in groups.items():
+            for group, members in get_task(suite.task).shared_groups(runs).items():
                 sets: list[list[str]] = []
-                for i in ids:
+                for i in (r.run_id for r in members):
                     home = next((c for c in sets if _together(self.shared_stages(i), self.shared_stages(c[0]))), None)
                     if home is None:
                         sets.append([i])

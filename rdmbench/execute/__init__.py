@@ -88,9 +88,7 @@ def fan_out(suite: Any, out: Path, cache_root: Path, executor: str, *, use_cache
         probe.parent.mkdir(parents=True, exist_ok=True)
         probe.write_text(token)
     task = get_task(suite.task)
-    groups: dict[str, list[Any]] = {}
-    for run in runs:
-        groups.setdefault(canonical(task.shared_part(run.spec)), []).append(run)
+    groups = task.shared_groups(runs)
     job = {r.run_id: Job(suite.info, r, str(out), str(cache_root), use_cache, token) for r in runs}
     heads = {r.run_id: canonical(task.trained_part(r.spec)) for r in runs}
     capacity = ex.capacity or len(runs) + len(groups)

@@ -60,6 +60,17 @@ class Task(Generic[S]):
         (rdmbench.execute). A wrong part costs waiting on a stage lock, never a wrong number."""
         return spec.model_dump()  # type: ignore[attr-defined,no-any-return]  # every schema is a pydantic model
 
+    def shared_groups(self, runs: list[Any]) -> dict[str, list[Any]]:
+        """Runs (anything with a ``spec``) by their shared part, in order: the runs of a group read one cache
+        entry per shared stage when made by one code version at one thread count. The scheduler computes each
+        group's shared stages once (rdmbench.execute); the scorecard pairs only runs that did (rdmbench.scorecard)."""
+        from rdmbench.cache import canonical
+
+        groups: dict[str, list[Any]] = {}
+        for run in runs:
+            groups.setdefault(canonical(self.shared_part(run.spec)), []).append(run)
+        return groups
+
     def trained_part(self, spec: S) -> dict[str, Any]:
         """The part of a run's config that decides its trained model: runs with the same part share it, so a
         scheduler does not start two of them at once while other work waits (the second would only wait on the
