@@ -470,6 +470,26 @@ def test_stage_code_is_hashed_per_function():
     assert "rdmbench.training" in rdm["modules"]  # the loop every head shares, reached through the Head contract
 
 
+def test_keying_code_records_a_library_without_importing_it(tmp_path, monkeypatch):
+    # every process that keys a stage walks the code; importing what it names would cost seconds per process
+    (tmp_path / "ownpkg").mkdir()
+    (tmp_path / "ownpkg" / "__init__.py").write_text("")
+    (tmp_path / "ownpkg" / "mod.py").write_text(
+        "from somelib.sub import thing\nfrom somelib import other\n\n\ndef f():\n    return thing(other.x)\n")
+    (tmp_path / "somelib" / "sub").mkdir(parents=True)
+    imported = tmp_path / "imported"
+    (tmp_path / "somelib" / "__init__.py").write_text(f"open({str(imported)!r}, 'w').close()\n")
+    (tmp_path / "somelib" / "sub" / "__init__.py").write_text("thing = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        out = provenance.reach([("ownpkg.mod", "f")], own=("ownpkg",))
+    finally:
+        for name in [m for m in sys.modules if m.split(".")[0] in ("ownpkg", "somelib")]:
+            del sys.modules[name]
+    assert "somelib" in out.libraries and not imported.exists()
+    assert out.defs["ownpkg.mod"] == {"f"}
+
+
 # -- data and weight fingerprints ---------------------------------------------------------------------------
 
 def test_an_image_folder_is_keyed_by_content_unless_the_run_opts_into_sizes_and_times(tmp_path):
