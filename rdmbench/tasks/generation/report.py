@@ -370,7 +370,7 @@ def figures(v: View, summary: Any, data: ReportData) -> list[Any]:
             if m in v.expected and v.ok[v.expected[m].column].notna().any():
                 _reference_line(ax, p, summary[summary["_part"] == p.index], *v.expected[m])
             if p.line_keys or ax.get_legend_handles_labels()[0]:
-                ax.legend(title=", ".join(p.line_keys) or None, fontsize=8 if several else 9)
+                ax.legend(title=",\n".join(p.line_keys) or None, fontsize=8 if several else 9)
             if several:
                 ax.set_title(p.name, fontsize=10)
         col = data.columns.get(m)
@@ -384,7 +384,7 @@ def figures(v: View, summary: Any, data: ReportData) -> list[Any]:
         if several:
             fig.suptitle(title, fontsize=11)
         else:
-            axes[0][0].set_title(title)
+            axes[0][0].set_title(f"{label}\n({'; '.join(p for p in (arrow, bar_note) if p)})")
             if parts[0].line_keys and axes[0][0].get_legend():
                 sns.move_legend(axes[0][0], "upper left", bbox_to_anchor=(1.01, 1), frameon=False)
         _save(fig, data.out / f"metric_{m}.png")
@@ -422,6 +422,7 @@ def _reference_line(ax: Any, p: Part, summary: Any, ref: str, name: str) -> None
 def _lineplot(ax: Any, p: Part, summary: Any, m: str) -> bool:
     """One part's means of ``m`` against its x, with error bars, one line per value of its line keys;
     returns whether any interval was drawn."""
+    import matplotlib.pyplot as plt
     import numpy as np
     import pandas as pd
     import seaborn as sns
@@ -459,7 +460,8 @@ def _lineplot(ax: Any, p: Part, summary: Any, m: str) -> bool:
         ax.set_xticks(range(len(order)), [str(num(o)) for o in order])
         ax.set_xlim(-0.5, len(order) - 0.5)  # categories sit in the middle, not on the frame
         if max((len(str(o)) for o in order), default=0) > 8:
-            ax.tick_params(axis="x", labelrotation=30)
+            # anchored at their right end, so that neighbouring long labels do not run into each other
+            plt.setp(ax.get_xticklabels(), rotation=30, ha="right", rotation_mode="anchor")
     ax.set_xlabel(x)
     return drawn
 
@@ -557,7 +559,7 @@ def _save(fig: Any, path: Any, dpi: int = 110) -> None:
 
     if not fig.get_constrained_layout():
         fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")  # an outside legend or a long title is kept whole
     plt.close(fig)
 
 
