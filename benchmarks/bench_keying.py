@@ -24,7 +24,7 @@ t0 = time.perf_counter()
 from rdmbench import provenance
 from rdmbench.registry import get_registry
 if sys.argv[1] == "before":
-    def _target(bound, own):  # the walk as it was: every imported name looked up as a possible submodule
+    def _target(bound, out):  # the walk as it was: every imported name looked up as a possible submodule
         module, attribute = bound
         if attribute is None:
             return module, provenance.WHOLE

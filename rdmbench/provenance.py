@@ -257,19 +257,19 @@ def reach(roots: Iterable[tuple[str, str]], own: tuple[str, ...] = OWN) -> Reach
             for node in mod.assigned[name]:
                 todo += _references(mod, node, out)
         elif name in mod.imports:  # a name the module re-exports
-            todo.append(_target(mod.imports[name], out.own))
+            todo.append(_target(mod.imports[name], out))
         elif module_file(f"{module}.{name}") is not None:  # a submodule
             todo.append((f"{module}.{name}", WHOLE))
     return out
 
 
-def _target(bound: tuple[str, str | None], own: tuple[str, ...]) -> tuple[str, str]:
+def _target(bound: tuple[str, str | None], out: Reach) -> tuple[str, str]:
     module, attribute = bound
     if attribute is None:
         return module, WHOLE
     # a library is recorded by its top-level name only: looking for its submodule would import its
     # parent packages (diffusers' alone take seconds, in every process that keys a stage)
-    if module.split(".")[0] in own and module_file(f"{module}.{attribute}") is not None:  # `from pkg import submodule`
+    if out.is_own(module) and module_file(f"{module}.{attribute}") is not None:  # `from pkg import submodule`
         return f"{module}.{attribute}", WHOLE
     return module, attribute
 
@@ -284,20 +284,20 @@ def _references(mod: Module, node: ast.AST, out: Reach) -> list[tuple[str, str]]
         bound = _bindings(mod.name, mod.path, sub)
         local.update(bound)
         # a module imported by name is followed where its attributes are used, not whole
-        found += [t for t in (_target(b, out.own) for b in bound.values()) if t[1] != WHOLE or not out.is_own(t[0])]
+        found += [t for t in (_target(b, out) for b in bound.values()) if t[1] != WHOLE or not out.is_own(t[0])]
         if (name := _named_import(sub)) is not None:
             found.append((name, WHOLE))
-    targets = {n: _target(b, out.own) for n, b in {**mod.imports, **local}.items()}
+    targets = {n: _target(b, out) for n, b in {**mod.imports, **local}.items()}
     modules = {n: t[0] for n, t in targets.items() if t[1] == WHOLE}
     for name, attribute in _free_names(node):
         if attribute is not None and name in modules:
             found.append((modules[name], attribute))
         elif name in local:
-            found.append(_target(local[name], out.own))
+            found.append(_target(local[name], out))
         elif name in mod.defs or name in mod.assigned:
             found.append((mod.name, name))
         elif name in mod.imports:
-            found.append(_target(mod.imports[name], out.own))
+            found.append(_target(mod.imports[name], out))
     return found
 
 

@@ -379,12 +379,12 @@ def figures(v: View, summary: Any, data: ReportData) -> list[Any]:
         bar_note = "bars: 95% interval (table note)" if has_ci else ("bars: ±sd over seeds" if with_bars
                                                                    else "no interval recorded")
         label = v.labels.get(m, m)
-        title = f"{label} ({'; '.join(p for p in (arrow, bar_note) if p)})"
+        note = "; ".join(p for p in (arrow, bar_note) if p)
         axes[0][0].set_ylabel(label)
         if several:
-            fig.suptitle(title, fontsize=11)
+            fig.suptitle(f"{label} ({note})", fontsize=11)
         else:
-            axes[0][0].set_title(f"{label}\n({'; '.join(p for p in (arrow, bar_note) if p)})")
+            axes[0][0].set_title(f"{label}\n({note})")
             if parts[0].line_keys and axes[0][0].get_legend():
                 sns.move_legend(axes[0][0], "upper left", bbox_to_anchor=(1.01, 1), frameon=False)
         _save(fig, data.out / f"metric_{m}.png")
