@@ -45,6 +45,7 @@ PAGES = ("README.md", "docs/**/*.md")
 class Context:
     root: Path
     check: bool = False
+    scratch: Path | None = None  # where reports are drawn; the caller removes it
     _rows: Any = None
     _reports: dict[Path, Path] | None = None
 
@@ -56,7 +57,7 @@ class Context:
 
         self._reports = self._reports or {}
         if results not in self._reports:
-            out = Path(tempfile.mkdtemp(prefix=f"rdmbench-docs-{results.name}-"))
+            out = Path(tempfile.mkdtemp(prefix=f"{results.name}-", dir=self.scratch))
             write_report(results, out)
             self._reports[results] = out
         return self._reports[results]
@@ -271,9 +272,15 @@ def citations(text: str, ctx: Context, where: str) -> list[str]:
 
 def update(root: Path, *, check: bool = False) -> list[str]:
     """Regenerate every block (or, with ``check``, report where a page differs); then check the citations."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="rdmbench-docs-") as scratch:
+        return _update(root, Context(root, check, Path(scratch)), check)
+
+
+def _update(root: Path, ctx: Context, check: bool) -> list[str]:
     from rdmbench import cache
 
-    ctx = Context(root, check)
     problems = []
     for page in pages(root):
         where = page.relative_to(root).as_posix()

@@ -42,9 +42,13 @@ Guidance raises precision (claim guidance.precision: agrees).
 """
 
 
-def test_blocks_are_generated_then_checked(tmp_path):
+def test_blocks_are_generated_then_checked(tmp_path, monkeypatch):
     from rdmbench.docs import update
 
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    monkeypatch.setattr("tempfile.tempdir", None)  # read TMPDIR again
     page = page_in(tmp_path, BLOCKS)
     assert update(tmp_path, check=True)[0].startswith("README.md:4: a generated block differs")
     assert update(tmp_path) == []
@@ -60,6 +64,7 @@ def test_blocks_are_generated_then_checked(tmp_path):
     assert edited != text
     page.write_text(edited)
     assert update(tmp_path, check=True)[0].startswith("README.md:6: a generated block differs")
+    assert list(scratch.iterdir()) == []  # the reports drawn for the figures are not left behind
 
 
 @pytest.mark.parametrize("said, problem", [
