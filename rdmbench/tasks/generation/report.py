@@ -502,6 +502,8 @@ def precision_recall_figure(v: View, summary: Any, out: Any, precision: str, rec
     """Every part's lines in one plane of the ``precision`` column against its ``recall`` column (the paper's
     Fig. 13: a top-m curve and a guidance curve), each point labelled by its part's swept value."""
     import matplotlib.pyplot as plt
+    import logging
+
     import numpy as np
     import pandas as pd
     import seaborn as sns
@@ -541,7 +543,9 @@ def precision_recall_figure(v: View, summary: Any, out: Any, precision: str, rec
            ylim=(max(0.0, cy - half), min(1.05, cy + half)) if zoom else (0, 1.05), xlabel=x_label,
            ylabel=y_label, title=f"{y_label}–{x_label}" + ("" if several else f" (points labelled by {v.parts[0].x})"))
     ax.set_aspect("equal")
-    # moved off each other and off the points once the axes are final (labels of close points overlapped)
+    # moved off each other and off the points once the axes are final (labels of close points overlapped); a label
+    # wider than the axes (points all at one corner) is placed as well as it goes, without a warning per iteration
+    logging.getLogger("adjustText").setLevel(logging.ERROR)
     adjust_text(labels, ax=ax, x=[t.get_position()[0] for t in labels], y=[t.get_position()[1] for t in labels],
                 expand=(1.3, 1.6), arrowprops={"arrowstyle": "-", "color": "gray", "lw": 0.5})
     if legend:
