@@ -247,6 +247,21 @@ def test_class_agreement_follows_the_query():
     assert out["class_agreement"] == pytest.approx(out["class_agreement_chance"], abs=0.04)
 
 
+def test_runs_of_one_reference_fit_the_classifier_once_per_seed(monkeypatch):
+    from dataclasses import replace
+
+    rng = np.random.default_rng(1)
+    reference, labels = labelled_features(300, rng)
+    fits = []
+    fit = ClassAgreementMetric._fit
+    monkeypatch.setattr(ClassAgreementMetric, "_fit", lambda self, inputs: fits.append(inputs.seed) or fit(self, inputs))
+    for seed, key in [(0, "ref-a"), (0, "ref-a"), (1, "ref-a"), (0, "ref-b"), (0, None), (0, None)]:
+        generated, _ = labelled_features(100, rng)
+        inputs = make_inputs(generated, reference, reference_labels=labels, query_labels=labels[:100], seed=seed)
+        ClassAgreementMetric().compute(replace(inputs, reference_key=key))
+    assert fits == [0, 1, 0, 0, 0]  # a second run of ref-a at seed 0 reuses the fit; unnamed inputs never share
+
+
 @pytest.mark.parametrize("missing", ["query_labels", "reference_labels"])
 def test_class_agreement_without_labels_explains(missing):
     x, labels = labelled_features(50, np.random.default_rng(0))

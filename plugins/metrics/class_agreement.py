@@ -16,6 +16,8 @@ samples do not change it.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from rdmbench.api import Metric, MetricInputs
@@ -78,23 +80,29 @@ class ClassAgreementMetric(Metric):
         return self._fitted[1]
 
     def _fit_predict(self, inputs: MetricInputs) -> tuple[np.ndarray, np.ndarray, float]:
+        if inputs.query_labels is None or inputs.reference_labels is None:
+            missing = "query labels" if inputs.query_labels is None else "reference labels"
+            raise RdmbenchError(f"class-agreement needs labelled queries and a labelled reference set, but the "
+                                f"{missing} are missing; use a labelled dataset or drop this metric")
+        generated = np.asarray(inputs.features("generated", "embedding"), dtype=np.float64)
+        query_labels = np.asarray(inputs.query_labels)
+        if len(query_labels) != len(generated):
+            raise RdmbenchError(f"class-agreement: {len(query_labels)} query labels for {len(generated)} samples")
+        classifier, accuracy = inputs.of_reference(("class-agreement", inputs.seed, self.test_fraction, self.max_iter),
+                                                   lambda: self._fit(inputs))
+        return classifier.predict(generated), query_labels, accuracy
+
+    def _fit(self, inputs: MetricInputs) -> tuple[Any, float]:
+        """The classifier fit on the reference split of this seed, and its held-out accuracy."""
         from sklearn.linear_model import LogisticRegression
         from sklearn.model_selection import train_test_split
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        if inputs.query_labels is None or inputs.reference_labels is None:
-            missing = "query labels" if inputs.query_labels is None else "reference labels"
-            raise RdmbenchError(f"class-agreement needs labelled queries and a labelled reference set, but the "
-                                f"{missing} are missing; use a labelled dataset or drop this metric")
         reference = np.asarray(inputs.features("reference", "embedding"), dtype=np.float64)
-        generated = np.asarray(inputs.features("generated", "embedding"), dtype=np.float64)
         ref_labels = np.asarray(inputs.reference_labels)
-        query_labels = np.asarray(inputs.query_labels)
         if len(ref_labels) != len(reference):
             raise RdmbenchError(f"class-agreement: {len(ref_labels)} reference labels for {len(reference)} features")
-        if len(query_labels) != len(generated):
-            raise RdmbenchError(f"class-agreement: {len(query_labels)} query labels for {len(generated)} samples")
         if len(np.unique(ref_labels)) < 2:
             raise RdmbenchError("class-agreement needs at least 2 classes in the reference set")
 
@@ -107,7 +115,7 @@ class ClassAgreementMetric(Metric):
         classifier = make_pipeline(StandardScaler(),
                                    LogisticRegression(max_iter=self.max_iter, random_state=inputs.seed))
         classifier.fit(x_fit, y_fit)
-        return classifier.predict(generated), query_labels, float(classifier.score(x_test, y_test))
+        return classifier, float(classifier.score(x_test, y_test))
 
 
 @hookimpl

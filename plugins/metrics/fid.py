@@ -45,11 +45,8 @@ class FidMetric(Metric):
 
     def resampler(self, inputs: MetricInputs):
         generated = np.asarray(inputs.features("generated", "embedding"), dtype=np.float64)
-        reference = np.asarray(inputs.features("reference", "embedding"), dtype=np.float64)
-        mu_r, cov_r = reference.mean(0), np.cov(reference, rowvar=False)
-        w, v = np.linalg.eigh(cov_r)
-        root = (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
-        projected, trace_r = generated @ root, float(np.trace(cov_r))
+        mu_r, root, trace_r = inputs.of_reference("fid-root", lambda: reference_root(inputs))
+        projected = generated @ root
         n, d = generated.shape
 
         def run(indices: np.ndarray) -> dict[str, np.ndarray]:
@@ -73,6 +70,14 @@ class FidMetric(Metric):
             return float(((mu - mu_r) ** 2).sum() + trace_g + trace_r - 2 * np.sqrt(np.clip(eig, 0, None)).sum())
 
         return run
+
+
+def reference_root(inputs: MetricInputs) -> tuple[np.ndarray, np.ndarray, float]:
+    """The reference features' mean, the square root of their covariance, and its trace."""
+    reference = np.asarray(inputs.features("reference", "embedding"), dtype=np.float64)
+    mu_r, cov_r = reference.mean(0), np.cov(reference, rowvar=False)
+    w, v = np.linalg.eigh(cov_r)
+    return mu_r, (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T, float(np.trace(cov_r))
 
 
 def frechet_distance_few(generated: np.ndarray, reference: np.ndarray) -> float:

@@ -3,12 +3,17 @@ named), ``TextInputs`` (text-conditioned samples and their prompts in an imageâ€
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, Hashable, TypeVar
 
 import numpy as np
 
 from rdmbench.api.plugin import Plugin
+
+T = TypeVar("T")
+_KEPT = 8  # a few references' values at once (a study's seeds, each metric's): bounded, they hold covariances
+_OF_REFERENCE: OrderedDict[tuple[str, Hashable], Any] = OrderedDict()
 
 
 @dataclass
@@ -28,6 +33,25 @@ class MetricInputs:
     seed: int = 0
     #: the samples and their prompts in an imageâ€“text space (``metrics.text_space``), for text-conditioned runs
     text: TextInputs | None = None
+    #: names the reference features and labels (their cache keys); None: unnamed, nothing is shared
+    reference_key: str | None = None
+
+    def of_reference(self, what: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()``, a value of the reference alone (a classifier fit on it, its covariance's square root),
+        named by ``what`` with every argument it depends on. Runs of one reference in one process (a suite's
+        runs one after another, a test's smoke suite) compute it once: the runs of a suite share their
+        reference, and the fit was half of a small run's metrics time."""
+        if self.reference_key is None:
+            return compute()
+        key = (self.reference_key, what)
+        if key in _OF_REFERENCE:
+            _OF_REFERENCE.move_to_end(key)
+            value: T = _OF_REFERENCE[key]
+            return value
+        value = _OF_REFERENCE[key] = compute()
+        while len(_OF_REFERENCE) > _KEPT:
+            _OF_REFERENCE.popitem(last=False)
+        return value
 
 
 @dataclass

@@ -170,6 +170,21 @@ class MetricContract:
             assert reps[column].shape == (1,)
             assert reps[column][0] == pytest.approx(point[column], rel=self.resample_rel, abs=1e-9), column
 
+    def test_a_shared_reference_scores_each_generated_set_as_afresh(self, data):
+        """Runs of one reference share what ``MetricInputs.of_reference`` keeps: only values of the reference."""
+        from dataclasses import replace
+
+        metric = self.make()
+        other = data[0][::-1].copy() + 0.5  # another run's samples
+        key = f"contract-{type(metric).__name__}-{id(data)}"
+        first = metric.compute(replace(self.inputs(*data), reference_key=key))
+        second = metric.compute(replace(self.inputs(other, data[1]), reference_key=key))
+        assert first == metric.compute(self.inputs(*data))
+        assert second == self.make().compute(self.inputs(other, data[1])), "kept a value of the generated set"
+        resampled = metric.resampler(replace(self.inputs(other, data[1]), reference_key=key))(np.arange(len(other))[None])
+        afresh = self.make().resampler(self.inputs(other, data[1]))(np.arange(len(other))[None])
+        assert {c: v.tolist() for c, v in resampled.items()} == {c: v.tolist() for c, v in afresh.items()}
+
     def test_missing_library_says_how_to_install(self):
         if self.library is None:
             pytest.skip("needs no extra library")

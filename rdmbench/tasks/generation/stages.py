@@ -263,7 +263,7 @@ def metrics(pipe: Pipeline, m: MetricsSection, seed: int, gen: Path, ref: Path, 
         identity = read_json(ref / "info.json")["feature_extractor"]
         inputs = MetricInputs(feats, identity, maybe(data / "reference_labels.npy"),
                               maybe(samples_path / "query_labels.npy"), seed,
-                              text_inputs(text, samples_path) if text else None)
+                              text_inputs(text, samples_path) if text else None, f"{ref.name}+{data.name}")
         values: dict[str, Any] = {}
         used = [pipe.registry.create("metric", {"name": name, **kwargs}) for name, kwargs in m.use.items()]
         sampled = read_json(samples_path / "info.json")
