@@ -72,11 +72,11 @@ class Results:
         return {int(r["seed"]) for r in self.rows.values() if str(r.get("seed", "")).isdigit()}
 
     def config(self, run_id: str) -> Any:
-        import yaml
+        from rdmbench.report.common import read_config
 
         if run_id not in self._configs:
             p = self.path / "runs" / run_id / "config.yaml"
-            self._configs[run_id] = yaml.safe_load(p.read_text()) if p.is_file() else None
+            self._configs[run_id] = read_config(p) if p.is_file() else None
         return self._configs[run_id]
 
     def value(self, run_id: str, measure: str) -> float:
