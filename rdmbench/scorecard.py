@@ -51,6 +51,11 @@ class Row:
     def decided(self) -> bool:
         return self.verdict in ("agrees", "contradicts", "no effect", "unresolved")
 
+    @property
+    def stopped(self) -> bool:
+        """Answered at its look: seeds beyond it are not needed (the stopping rule; docs/statistics.md)."""
+        return self.verdict in ("agrees", "contradicts", "no effect")
+
 
 class Results:
     """One suite's results folder, read once."""
@@ -375,7 +380,7 @@ def plan(rows: list[Row], results: dict[tuple[str, str], Results]) -> list[Need]
                 continue
             r = replace(r, seeds_needed=[s for s in range(max(have) + 1, max(have) + 1 + n - len(have))])
             line = f"look {n}"
-        if r.missing or r.seeds_needed:
+        if (r.missing and not r.stopped) or r.seeds_needed:
             by_suite.setdefault((str(r.test.suite.path), r.test.suite.profile, line), []).append(r)
     needs = []
     for (path, profile, line), rs in sorted(by_suite.items(), key=lambda kv: (kv[0][0], kv[0][2])):
@@ -454,6 +459,12 @@ def needs_text(row: Row, root: Path | None = None, ids: int = 0) -> str:
     return "; ".join(parts)
 
 
+def unread_text(row: Row) -> str:
+    """A claim answered at its look beside runs it did not read (later seeds, or a seed with a run missing)."""
+    kinds = sorted(set(row.why.values()))
+    return f"{len(row.missing)} run(s) of its suite not read ({'; '.join(kinds)}): not needed, it stopped at this look"
+
+
 def evidence(row: Row, relative_to: Path | None = None) -> str:
     """Where the figure behind a claim is: the suite report's plot of the measure (or its page)."""
     import os
@@ -487,7 +498,7 @@ def blocks(rows: list[Row], relative_to: Path | None = None) -> list[Any]:
         if r.decided and np.isfinite(r.p_holm):
             verdict += f" (p = {num(_round(r.p_holm))})"
         if r.decided and r.missing:
-            verdict += f"; {needs_text(r)}"
+            verdict += f"; {unread_text(r) if r.stopped else needs_text(r)}"
         elif not r.decided and e is not None and e.seeds == 1:
             verdict = f"{needs_text(r)} (one seed: {_one_seed(e)})"
         body.append([Cell(r.test.name), Cell(f"{c.paper} ({c.where})"),

@@ -298,10 +298,16 @@ def test_a_verdict_stands_on_its_complete_seeds_and_names_the_rest(tmp_path):
         return known_effects(SimpleNamespace(config={**run.config, "seed": run.config["seed"] % 3}))
 
     out = fabricate(tmp_path, values, skip={"label=mid_guidance_scale=2.0_seed=3"})
-    by_name, _, _ = scored(claims, out)
+    by_name, rows, found = scored(claims, out)
     row = by_name["guidance.precision"]
     assert row.estimate.seeds == 3 and row.verdict == "agrees"
     assert row.missing == ["label=mid_guidance_scale=2.0_seed=3"]
+    # answered at its look, it stops there: the run it did not read is named, not asked for
+    from rdmbench.scorecard import blocks, plan
+
+    assert not [n for n in plan(rows, found) if "guidance.precision" in n.claims]
+    text = json.dumps([b.__dict__ for b in blocks(rows)], default=str)
+    assert "1 run(s) of its suite not read (not run): not needed, it stopped at this look" in text
 
 
 def test_seeds_run_beyond_the_suite_file_are_read_at_the_last_look_they_reach(tmp_path):
