@@ -83,7 +83,6 @@ def config_groups(df: Any, results_dir: Path, shown: list[str],
     """Per row: an id of its resolved config (``runs/<id>/config.yaml``) minus the ``ignore`` keys,
     None where that file is missing, and a label naming the keys, other than the ``shown`` ones, in
     which its config differs from other rows'."""
-
     flats: list[dict | None] = []
     for run_id in df["run_id"]:
         path = results_dir / "runs" / str(run_id) / "config.yaml"
