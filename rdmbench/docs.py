@@ -275,10 +275,10 @@ def update(root: Path, *, check: bool = False) -> list[str]:
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="rdmbench-docs-") as scratch:
-        return _update(root, Context(root, check, Path(scratch)), check)
+        return _update(root, Context(root, check, Path(scratch)))
 
 
-def _update(root: Path, ctx: Context, check: bool) -> list[str]:
+def _update(root: Path, ctx: Context) -> list[str]:
     from rdmbench import cache
 
     problems = []
@@ -287,7 +287,7 @@ def _update(root: Path, ctx: Context, check: bool) -> list[str]:
         text = page.read_text()
         new = render(text, ctx, where)
         if new != text:
-            if check:
+            if ctx.check:
                 first = next(i for i, (a, b) in enumerate(zip(text.splitlines(), new.splitlines() + [""])) if a != b)
                 problems.append(f"{where}:{first + 1}: a generated block differs from what the results give "
                                 "(run `rdmbench docs`)")

@@ -248,6 +248,7 @@ def test_class_agreement_follows_the_query():
 
 
 def test_runs_of_one_reference_fit_the_classifier_once_per_seed(monkeypatch):
+    import uuid
     from dataclasses import replace
 
     rng = np.random.default_rng(1)
@@ -255,11 +256,12 @@ def test_runs_of_one_reference_fit_the_classifier_once_per_seed(monkeypatch):
     fits = []
     fit = ClassAgreementMetric._fit
     monkeypatch.setattr(ClassAgreementMetric, "_fit", lambda self, inputs: fits.append(inputs.seed) or fit(self, inputs))
-    for seed, key in [(0, "ref-a"), (0, "ref-a"), (1, "ref-a"), (0, "ref-b"), (0, None), (0, None)]:
+    a, b = uuid.uuid4().hex, uuid.uuid4().hex  # kept process-wide: keys no earlier test used
+    for seed, key in [(0, a), (0, a), (1, a), (0, b), (0, None), (0, None)]:
         generated, _ = labelled_features(100, rng)
         inputs = make_inputs(generated, reference, reference_labels=labels, query_labels=labels[:100], seed=seed)
         ClassAgreementMetric().compute(replace(inputs, reference_key=key))
-    assert fits == [0, 1, 0, 0, 0]  # a second run of ref-a at seed 0 reuses the fit; unnamed inputs never share
+    assert fits == [0, 1, 0, 0, 0]  # a second run of reference a at seed 0 reuses the fit; unnamed inputs never share
 
 
 @pytest.mark.parametrize("missing", ["query_labels", "reference_labels"])

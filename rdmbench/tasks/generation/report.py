@@ -501,9 +501,9 @@ def _extent(lines: list[Any], m: str) -> tuple[float, float]:
 def precision_recall_figure(v: View, summary: Any, out: Any, precision: str, recall: str) -> Figure:
     """Every part's lines in one plane of the ``precision`` column against its ``recall`` column (the paper's
     Fig. 13: a top-m curve and a guidance curve), each point labelled by its part's swept value."""
-    import matplotlib.pyplot as plt
     import logging
 
+    import matplotlib.pyplot as plt
     import numpy as np
     import pandas as pd
     import seaborn as sns
