@@ -401,7 +401,7 @@ def plan(rows: list[Row], results: dict[tuple[str, str], Results]) -> list[Need]
         seconds = len(missing) * per_run + (len(heads) * typical.get(HEAD_STAGE, float("nan")) if heads else 0.0)
         command = f"rdmbench run {_shown(path)}" + (f" --profile {profile}" if profile != "cpu" else "") + \
             (f" --set 'seeds={seeds}'" if extra else "")
-        if len(missing) < len(unusable):  # only what the claims read
+        if len(missing) < len(suite.runs):  # only what the claims read: a run whose row stands is not run again
             command += " --only " + " ".join(f"'{run.run_id}'" for run in missing)
         needs.append(Need(suite, command, [r.run_id for r in missing], len(heads),
                           seconds if np.isfinite(seconds) else None, sorted({r.test.name for r in rs})))

@@ -350,6 +350,8 @@ def test_the_plan_asks_for_the_seeds_an_unresolved_claim_needs(tmp_path):
     seeds = need.command.split("seeds=")[1].split("]")[0]
     assert seeds == "[0, 1, 2, 3, 4" and need.runs and need.seconds > 0
     assert len(need.runs) % 3 == 0 and need.heads == len(need.runs) // 3  # a head per new seed, three samplings
+    # the command runs what it prices: seeds 0-2 stand, and a fresh clone (no cache) must not train them again
+    assert set(need.command.split(" --only ")[1].replace("'", "").split()) == set(need.runs)
 
 
 def test_the_repository_scorecard_has_a_row_for_every_claim():
