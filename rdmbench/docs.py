@@ -19,7 +19,8 @@ A generated block is written between two markers; everything between them is rep
 * ``scorecard [claims=pattern,…]`` — the scorecard's rows for the claims whose id matches a pattern
   (fnmatch), scored from every results folder under ``results/`` with Holm within each study, as the scorecard.
 
-Prose that states a finding cites the claim and its verdict, ``(claim k_train.fid_flat: no effect)``;
+Prose that states a finding cites the claim and its verdict, ``(claim k_train.fid_flat: no effect)``, or
+mid-sentence with its numbers after, ``claim k_train.fid_flat: no effect, p 0.07``;
 ``check`` fails where a block differs from what the results give today or a citation's verdict is not the
 scorecard's.
 """
@@ -36,8 +37,9 @@ from typing import Any
 from rdmbench.errors import RdmbenchError
 
 BLOCK = re.compile(r"(<!-- generated: (?P<spec>.+?) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.S)
-CITATION = re.compile(r"\(claim\s+(?P<id>[a-z0-9_.]+(?:\s+@\s+[^:()]+)?):\s+(?P<verdict>agrees|contradicts|"
-                      r"no\s+effect|unresolved|needs\s+runs)\)")  # prose wraps its lines anywhere, citations too
+# prose wraps its lines anywhere, citations too; and a citation may sit mid-sentence with its numbers after it
+CITATION = re.compile(r"\bclaim\s+(?P<id>[a-z0-9_]+\.[a-z0-9_.]*[a-z0-9_](?:\s+@\s+[^:()]+)?):\s+"
+                      r"(?P<verdict>agrees|contradicts|no\s+effect|unresolved|needs\s+runs)\b")
 PAGES = ("README.md", "docs/**/*.md")
 
 

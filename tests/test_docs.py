@@ -71,6 +71,8 @@ def test_blocks_are_generated_then_checked(tmp_path, monkeypatch):
     ("(claim guidance.precision: unresolved)", "the scorecard says 'agrees'"),
     ("(claim guidance.colour: agrees)", "which no claim file defines"),
     ("(claim\nguidance.precision: unresolved)", "the scorecard says 'agrees'"),  # wrapped prose is still read
+    # a citation inside a sentence, with its numbers after the verdict, is read as one too
+    ("(0.02 [0.01, 0.03]; claim guidance.precision: unresolved, p 0.01)", "the scorecard says 'agrees'"),
 ])
 def test_a_citation_must_say_the_scorecards_verdict(tmp_path, said, problem):
     from rdmbench.docs import update
