@@ -160,7 +160,10 @@ def test_an_interrupted_jobs_run_stops_its_jobs_and_resumes(serial, tmp_path):
             "--no-report", "--jobs", "2")
     one = {"OMP_NUM_THREADS": "1"}
     pause = str(tmp_path / "never")
-    driver = _rdmbench(*args, env={**one, "RDMBENCH_FAILPOINT": "train.step@2", "RDMBENCH_FAILPOINT_PAUSE": pause})
+    # Ctrl-C as a terminal sends it: the driver starts with SIGINT at its default even where this test runs with it
+    # ignored (a shell's background job inherits SIG_IGN, and Python then never installs its KeyboardInterrupt)
+    driver = _rdmbench(*args, env={**one, "RDMBENCH_FAILPOINT": "train.step@2", "RDMBENCH_FAILPOINT_PAUSE": pause},
+                       preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lines: queue.Queue = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in driver.stderr] + [lines.put("")], daemon=True).start()
     seen: list[str] = []
