@@ -7,6 +7,14 @@ job's training lock, then samples. The times are the embedded default's medians 
 training, a sampling run's samples, features and metrics ≈ 40 s; benchmarks/RESULTS.md); the shared stages are
 left out (they run before either order matters). The suites' own run lists and trained parts are used.
 
+The second table: the shared stages alone (rdmbench.execute's prepare and warm-up jobs, and
+``_next``'s rule that gives a worker a group no running job works on), from an empty cache and with the first
+stage cached. Each job is the stages it reads, in the pipeline's order, keyed as the suite's specs key them; a
+job that reaches a stage another computes waits for it (the cache's lock). Times: the VQ first stage 268 s, a
+database's Lite0 embeddings and X's neighbours 181 s (35,000 images; the same for every database here, so the
+small databases of suites/databases.yaml count as large), the metric's Lite2 features of X and of the reference
+set 188 s (benchmarks/RESULTS.md and this session's logs).
+
     python benchmarks/bench_scheduling.py [--jobs 2] [--train-s 300] [--sample-s 40]
 """
 
@@ -49,6 +57,60 @@ def makespan(heads: list[str], jobs: int, train_s: float, sample_s: float, rule:
     return now
 
 
+FIRST_STAGE_S, DATABASE_S, FEATURES_S = 268.0, 181.0, 188.0
+SHARED_SUITES = ("patch_size", "databases", "encoders", "dataset_complexity", "stylization", "k_train")
+
+
+def shared_makespan(runs: list, jobs: int, first_stage_cached: bool, rule: bool) -> float:
+    """Seconds until every group's shared stages and warm-up are done, the driver's queue handed out by
+    ``_next`` with the groups (``rule``) or without (suite order)."""
+    from rdmbench.cache import canonical
+    from rdmbench.execute import _first, _next, prepare, warm
+    from rdmbench.registry import get_registry
+    from rdmbench.tasks import get_task
+
+    task = get_task(runs[0].spec.task)
+    groups = task.shared_groups(runs)
+    group_of = {r.run_id: key for key, members in groups.items() for r in members}
+    registry = get_registry()
+
+    def stages(fn, what) -> list[tuple[str, float]]:
+        spec = _first(what).spec
+        first = canonical(spec.model_dump(include={"device", "data", "first_stage"}))
+        database = group_of[_first(what).run_id]
+        features = canonical({"data": spec.data.model_dump(), "fe": spec.metrics.feature_extractor})
+        built_on = registry.contract(__import__("rdmbench.api", fromlist=["Encoder"]).Encoder,
+                                     spec.encoder["name"]).uses_first_stage
+        if fn is prepare:
+            return [(first, FIRST_STAGE_S), (database, DATABASE_S)]
+        return [(features, FEATURES_S)] if built_on else [(database, DATABASE_S), (features, FEATURES_S)]
+
+    ends: dict[str, float] = {}  # stage -> when the job computing it ends it
+    if first_stage_cached:
+        ends.update({canonical(r.spec.model_dump(include={"device", "data", "first_stage"})): 0.0 for r in runs})
+    queue = [item for members in groups.values() for item in ((prepare, members), (warm, members[0]))]
+    running: list[list] = []  # [free at, job's remaining stages, its group, prepare or warm]
+    now = 0.0
+    while queue or running:
+        while queue and len(running) < jobs:
+            busy = {(fn, g) for _, _, g, fn in running}
+            i = _next(queue, set(), {}, busy, group_of) if rule else 0
+            fn, what = queue.pop(i)
+            running.append([now, stages(fn, what), group_of[_first(what).run_id], fn])
+        running.sort(key=lambda e: e[0])
+        job = running[0]
+        now = job[0]
+        if not job[1]:
+            running.pop(0)
+            continue
+        key, seconds = job[1].pop(0)
+        if key in ends:  # computed, or in computing by another job: wait on its lock
+            job[0] = max(now, ends[key])
+        else:
+            ends[key] = job[0] = now + seconds
+    return now
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=2)
@@ -71,6 +133,19 @@ def main() -> None:
         after = makespan(heads, args.jobs, args.train_s, args.sample_s, rule=True)
         print(f"| {name} | {len(heads)} | {len(set(heads))} | {before / 60:.1f} | {after / 60:.1f} | "
               f"{before / after:.2f}× |")
+
+    print("\nShared stages and warm-ups only:\n")
+    print("| suite | groups | first stages | cache | suite order (min) | a group per job (min) | ratio |")
+    print("|---|---|---|---|---|---|---|")
+    for name in SHARED_SUITES:
+        suite = load_suite(root / "suites" / f"{name}.yaml")
+        groups = get_task(suite.task).shared_groups(suite.runs)
+        firsts = {canonical(r.spec.model_dump(include={"device", "data", "first_stage"})) for r in suite.runs}
+        for cached in (False, True):
+            before = shared_makespan(suite.runs, args.jobs, cached, rule=False)
+            after = shared_makespan(suite.runs, args.jobs, cached, rule=True)
+            print(f"| {name} | {len(groups)} | {len(firsts)} | {'first stage cached' if cached else 'empty'} | "
+                  f"{before / 60:.1f} | {after / 60:.1f} | {before / after:.2f}× |")
 
 
 if __name__ == "__main__":

@@ -311,3 +311,21 @@ def test_a_run_whose_head_is_in_training_waits_while_other_work_can_start():
     assert _next(queue, {"A"}, heads) == 1
     assert _next(queue, set(), heads) == 0
     assert _next([(work, a2)], {"A"}, heads) == 0  # nothing else to do: it may as well wait there
+
+
+def test_shared_stage_jobs_go_to_a_group_no_running_job_works_on():
+    # groups sharing a first stage differ by database: two jobs on one group compute one database's embeddings
+    # (the second waits on the first's lock), and two groups' shared stages both wait on one first stage
+    from types import SimpleNamespace
+
+    from rdmbench.execute import _next, prepare, warm
+
+    a, b = SimpleNamespace(run_id="a"), SimpleNamespace(run_id="b")
+    group_of = {"a": "A", "b": "B"}
+    queue = [(prepare, [a]), (warm, a), (prepare, [b]), (warm, b)]
+    assert _next(queue, set(), {}, set(), group_of) == 0  # nothing running: shared stages first
+    assert _next(queue, set(), {}, {(prepare, "A")}, group_of) == 3  # B's warm-up: not A's, not B's shared stages
+    assert _next(queue, set(), {}, {(warm, "A")}, group_of) == 2  # B's shared stages while no shared stages compute
+    assert _next([(warm, a), (prepare, [b])], set(), {}, {(prepare, "A")}, group_of) == 1  # a free group first
+    assert _next(queue, set(), {}, {(prepare, "A"), (warm, "B")}, group_of) == 0  # every group busy: the first
+    assert _next(queue, set(), {}) == 0  # no groups given: suite order

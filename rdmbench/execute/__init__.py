@@ -12,7 +12,11 @@ Scheduling: runs whose configs agree on what decides their stages before trainin
 waits on a lock held by another for the data, the first stage or the database's embeddings, and groups
 progress independently. Beside each group's shared stages a second job computes what its runs will read that
 does not wait on them (``Task.warm``: the database's embeddings while the first stage trains, the metric
-features of X), so a second worker has work from the start. A run whose worker dies is retried from its cached stages as often as
+features of X), so a second worker has work from the start. A worker is given a group's warm-up or shared
+stages only while no other job works on that group, if another group has some, and a warm-up rather than
+shared stages while shared stages are computing: where groups share a first stage (one per database), a
+group's two jobs would compute one database's embeddings, one waiting on the other's lock, and a second
+group's shared stages would wait on the first stage's training (benchmarks/bench_scheduling.py). A run whose worker dies is retried from its cached stages as often as
 ``max_retries`` says, then recorded as a failed row; running the same command again resumes it.
 
 The executors are small adapters (``on_ray``, ``on_slurm``): submit a function, ask which jobs ended,
@@ -91,6 +95,7 @@ def fan_out(suite: Any, out: Path, cache_root: Path, executor: str, *, use_cache
     groups = task.shared_groups(runs)
     job = {r.run_id: Job(suite.info, r, str(out), str(cache_root), use_cache, token) for r in runs}
     heads = {r.run_id: canonical(task.trained_part(r.spec)) for r in runs}
+    group_of = {r.run_id: key for key, members in groups.items() for r in members}
     capacity = ex.capacity or len(runs) + len(groups)
     # jobs not yet submitted: each group's shared stages, and beside them what its runs read that waits on none
     from rdmbench.tasks import Task
@@ -107,7 +112,9 @@ def fan_out(suite: Any, out: Path, cache_root: Path, executor: str, *, use_cache
     try:
         while queue or waiting or warming or running:
             while queue and len(waiting) + len(warming) + len(running) < capacity:
-                fn, what = queue.pop(_next(queue, {heads[r.run_id] for r in running.values()}, heads))
+                busy = {*((prepare, group_of[w[0].run_id]) for w in waiting.values()),
+                        *((warm, group_of[w.run_id]) for w in warming.values())}
+                fn, what = queue.pop(_next(queue, {heads[r.run_id] for r in running.values()}, heads, busy, group_of))
                 if fn is prepare:
                     waiting[ex.submit(prepare, [job[r.run_id] for r in what])] = what
                 elif fn is warm:
@@ -132,13 +139,36 @@ def fan_out(suite: Any, out: Path, cache_root: Path, executor: str, *, use_cache
         return runner.write_results_csv(out, suite)
 
 
-def _next(queue: list[tuple[Any, Any]], training: set[str], heads: dict[str, str]) -> int:
-    """The first queued job that does not train a model a running job trains: a second run of one trained head
-    started beside the first only waits on its lock, while a run of another head keeps that worker busy."""
-    for i, (fn, what) in enumerate(queue):
-        if fn in (prepare, warm) or heads[what.run_id] not in training:
+def _next(queue: list[tuple[Any, Any]], training: set[str], heads: dict[str, str],
+          busy: set[tuple[Any, str]] | None = None, group_of: dict[str, str] | None = None) -> int:
+    """The job to start next. Shared-stage jobs before runs (they are what runs wait for). With ``group_of``, each
+    of a group no running job works on (``busy``: (prepare or warm, group) of the running ones) where there is
+    one — a second job on one group's stages only waits on the first's locks: a group's shared stages while none
+    are computing, else a warm-up (it does not wait on a first stage another group's shared stages may be
+    training). Then the first queued run that does not train a model a running job trains: a second run of one
+    trained head started beside the first only waits on its lock, while a run of another head keeps that worker
+    busy."""
+    shared = [i for i, (fn, _) in enumerate(queue) if fn in (prepare, warm)]
+    if shared and group_of is not None:
+        busy = busy or set()
+        taken = {group for _, group in busy}
+        preparing = any(fn is prepare for fn, _ in busy)
+        for kind in ((warm, prepare) if preparing else (prepare, warm)):
+            for i in shared:
+                fn, what = queue[i]
+                if fn is kind and group_of[_first(what).run_id] not in taken:
+                    return i
+    if shared:
+        return shared[0]
+    for i, (_, what) in enumerate(queue):
+        if heads[what.run_id] not in training:
             return i
     return 0  # every queued run waits on a head in training: the first waits on it as well as any
+
+
+def _first(what: Any) -> Any:
+    """The run a queued or running job stands for: a group's first (shared stages) or the run itself."""
+    return what[0] if isinstance(what, list) else what
 
 
 def _report_prepare(ex: Executor, handle: Any, members: list[Any], what: str = "shared stages of") -> None:
