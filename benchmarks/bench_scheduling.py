@@ -64,6 +64,7 @@ SHARED_SUITES = ("patch_size", "databases", "encoders", "dataset_complexity", "s
 def shared_makespan(runs: list, jobs: int, first_stage_cached: bool, rule: bool) -> float:
     """Seconds until every group's shared stages and warm-up are done, the driver's queue handed out by
     ``_next`` with the groups (``rule``) or without (suite order)."""
+    from rdmbench.api import Encoder
     from rdmbench.cache import canonical
     from rdmbench.execute import _first, _next, prepare, warm
     from rdmbench.registry import get_registry
@@ -79,8 +80,7 @@ def shared_makespan(runs: list, jobs: int, first_stage_cached: bool, rule: bool)
         first = canonical(spec.model_dump(include={"device", "data", "first_stage"}))
         database = group_of[_first(what).run_id]
         features = canonical({"data": spec.data.model_dump(), "fe": spec.metrics.feature_extractor})
-        built_on = registry.contract(__import__("rdmbench.api", fromlist=["Encoder"]).Encoder,
-                                     spec.encoder["name"]).uses_first_stage
+        built_on = registry.contract(Encoder, spec.encoder["name"]).uses_first_stage
         if fn is prepare:
             return [(first, FIRST_STAGE_S), (database, DATABASE_S)]
         return [(features, FEATURES_S)] if built_on else [(database, DATABASE_S), (features, FEATURES_S)]

@@ -112,7 +112,7 @@ def fan_out(suite: Any, out: Path, cache_root: Path, executor: str, *, use_cache
     try:
         while queue or waiting or warming or running:
             while queue and len(waiting) + len(warming) + len(running) < capacity:
-                busy = {*((prepare, group_of[w[0].run_id]) for w in waiting.values()),
+                busy = {*((prepare, group_of[_first(w).run_id]) for w in waiting.values()),
                         *((warm, group_of[w.run_id]) for w in warming.values())}
                 fn, what = queue.pop(_next(queue, {heads[r.run_id] for r in running.values()}, heads, busy, group_of))
                 if fn is prepare:
