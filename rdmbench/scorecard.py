@@ -387,7 +387,11 @@ def plan(rows: list[Row], results: dict[tuple[str, str], Results]) -> list[Need]
         suite = rs[0].test.suite
         extra = sorted({s for r in rs for s in r.seeds_needed})
         seeds = sorted({*(s for c in rs[0].test.cells for s in c.runs), *extra})
-        if extra:
+        # the suite file's seeds, unless the claims' results or the look reach beyond them (the runs of
+        # seeds the file does not list are only found, and only run, with the seeds set on the command line)
+        declared = sorted({run.config.get("seed") for run in load_suite(Path(path), profile).runs})
+        beyond = seeds != declared
+        if beyond:
             suite = load_suite(Path(path), profile, sets=[f"seeds={seeds}"])
         wanted = _wanted(rs, suite)
         res = results.get((suite.name, suite.profile))
@@ -400,7 +404,7 @@ def plan(rows: list[Row], results: dict[tuple[str, str], Results]) -> list[Need]
         per_run = sum(timed) if timed else float("nan")
         seconds = len(missing) * per_run + (len(heads) * typical.get(HEAD_STAGE, float("nan")) if heads else 0.0)
         command = f"rdmbench run {_shown(path)}" + (f" --profile {profile}" if profile != "cpu" else "") + \
-            (f" --set 'seeds={seeds}'" if extra else "")
+            (f" --set 'seeds={seeds}'" if beyond else "")
         if len(missing) < len(suite.runs):  # only what the claims read: a run whose row stands is not run again
             command += " --only " + " ".join(f"'{run.run_id}'" for run in missing)
         needs.append(Need(suite, command, [r.run_id for r in missing], len(heads),

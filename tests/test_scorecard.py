@@ -354,6 +354,28 @@ def test_the_plan_asks_for_the_seeds_an_unresolved_claim_needs(tmp_path):
     assert set(need.command.split(" --only ")[1].replace("'", "").split()) == set(need.runs)
 
 
+def test_the_plan_sets_the_seeds_of_runs_beyond_the_suite_file(tmp_path):
+    """One half of a look run (its seeds 3-4 in the results, beyond the file's 0-2): the other half's command
+    must set those seeds too, or `--only` names runs the suite file does not expand."""
+    from types import SimpleNamespace
+
+    from rdmbench.scorecard import plan
+
+    noise = {0: 0.0, 1: 0.006, 2: -0.005}
+
+    def values(run):
+        g, seed = run.config["sample"]["guidance_scale"], run.config["seed"] % 3
+        v = known_effects(SimpleNamespace(config={**run.config, "seed": seed}))
+        return {**v, "precision": 0.5 + 0.004 * g + noise[seed] * (g - 2)}
+
+    claims = layout(tmp_path)
+    later = [f"label={lab}_guidance_scale={g}_seed={s}" for lab, g in [("low", 1.0), ("high", 3.0)] for s in (3, 4)]
+    by_name, rows, found = scored(claims, fabricate(tmp_path, values, seeds=[0, 1, 2, 3, 4], skip=set(later)))
+    assert by_name["guidance.precision"].verdict == "unresolved"
+    need = next(n for n in plan(rows, found) if "guidance.precision" in n.claims)
+    assert "--set 'seeds=[0, 1, 2, 3, 4]'" in need.command and sorted(need.runs) == sorted(later)
+
+
 def test_the_repository_scorecard_has_a_row_for_every_claim():
     """What a fresh clone prints: every claim of suites/claims/ with a verdict or the runs it needs."""
     from rdmbench import scorecard
