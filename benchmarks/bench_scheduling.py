@@ -61,6 +61,13 @@ FIRST_STAGE_S, DATABASE_S, FEATURES_S = 268.0, 181.0, 188.0
 SHARED_SUITES = ("patch_size", "databases", "encoders", "dataset_complexity", "stylization", "k_train")
 
 
+def first_stage_of(spec) -> str:
+    """The key the bench gives a run's first stage: what decides it (its device, data and settings)."""
+    from rdmbench.cache import canonical
+
+    return canonical(spec.model_dump(include={"device", "data", "first_stage"}))
+
+
 def shared_makespan(runs: list, jobs: int, first_stage_cached: bool, rule: bool) -> float:
     """Seconds until every group's shared stages and warm-up are done, the driver's queue handed out by
     ``_next`` with the groups (``rule``) or without (suite order)."""
@@ -77,7 +84,7 @@ def shared_makespan(runs: list, jobs: int, first_stage_cached: bool, rule: bool)
 
     def stages(fn, what) -> list[tuple[str, float]]:
         spec = _first(what).spec
-        first = canonical(spec.model_dump(include={"device", "data", "first_stage"}))
+        first = first_stage_of(spec)
         database = group_of[_first(what).run_id]
         features = canonical({"data": spec.data.model_dump(), "fe": spec.metrics.feature_extractor})
         built_on = registry.contract(Encoder, spec.encoder["name"]).uses_first_stage
@@ -87,7 +94,7 @@ def shared_makespan(runs: list, jobs: int, first_stage_cached: bool, rule: bool)
 
     ends: dict[str, float] = {}  # stage -> when the job computing it ends it
     if first_stage_cached:
-        ends.update({canonical(r.spec.model_dump(include={"device", "data", "first_stage"})): 0.0 for r in runs})
+        ends.update({first_stage_of(r.spec): 0.0 for r in runs})
     queue = [item for members in groups.values() for item in ((prepare, members), (warm, members[0]))]
     running: list[list] = []  # [free at, job's remaining stages, its group, prepare or warm]
     now = 0.0
@@ -140,7 +147,7 @@ def main() -> None:
     for name in SHARED_SUITES:
         suite = load_suite(root / "suites" / f"{name}.yaml")
         groups = get_task(suite.task).shared_groups(suite.runs)
-        firsts = {canonical(r.spec.model_dump(include={"device", "data", "first_stage"})) for r in suite.runs}
+        firsts = {first_stage_of(r.spec) for r in suite.runs}
         for cached in (False, True):
             before = shared_makespan(suite.runs, args.jobs, cached, rule=False)
             after = shared_makespan(suite.runs, args.jobs, cached, rule=True)

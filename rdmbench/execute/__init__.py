@@ -16,8 +16,10 @@ features of X), so a second worker has work from the start. A worker is given a 
 stages only while no other job works on that group, if another group has some, and a warm-up rather than
 shared stages while shared stages are computing: where groups share a first stage (one per database), a
 group's two jobs would compute one database's embeddings, one waiting on the other's lock, and a second
-group's shared stages would wait on the first stage's training (benchmarks/bench_scheduling.py). A run whose worker dies is retried from its cached stages as often as
-``max_retries`` says, then recorded as a failed row; running the same command again resumes it.
+group's shared stages would wait on the first stage's training (benchmarks/bench_scheduling.py).
+
+A run whose worker dies is retried from its cached stages as often as ``max_retries`` says, then recorded as a
+failed row; running the same command again resumes it.
 
 The executors are small adapters (``on_ray``, ``on_slurm``): submit a function, ask which jobs ended,
 fetch a result. Everything else is here and in ``work``. Each is one line of the ``rdmbench.executors``
