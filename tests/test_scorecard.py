@@ -376,6 +376,35 @@ def test_the_plan_sets_the_seeds_of_runs_beyond_the_suite_file(tmp_path):
     assert "--set 'seeds=[0, 1, 2, 3, 4]'" in need.command and sorted(need.runs) == sorted(later)
 
 
+def test_the_plan_prices_a_head_by_its_own_plugin_training_time(tmp_path):
+    """Another suite's heads of another plugin trained three times as long: the plan prices this suite's RDM
+    heads by RDM's median, not by the median of both."""
+    import shutil
+
+    from rdmbench.scorecard import plan
+
+    noise = {0: 0.0, 1: 0.006, 2: -0.005}
+
+    def values(run):
+        g, seed = run.config["sample"]["guidance_scale"], run.config["seed"]
+        return {**known_effects(run), "precision": 0.5 + 0.004 * g + noise[seed] * (g - 2)}
+
+    claims = layout(tmp_path)
+    out = fabricate(tmp_path, values)
+    other = shutil.copytree(out, out.parent / "other")
+    meta = json.loads((other / "suite.json").read_text())
+    (other / "suite.json").write_text(json.dumps({**meta, "suite": "other"}))
+    for d in (other / "runs").iterdir():
+        config = yaml.safe_load((d / "config.yaml").read_text())
+        (d / "config.yaml").write_text(yaml.safe_dump({**config, "head": {**config["head"], "name": "rarm"}}))
+        stages = json.loads((d / "stages.json").read_text())
+        (d / "stages.json").write_text(json.dumps([{**s, "seconds": s["seconds"] * (3 if s["stage"] == "train" else 1)}
+                                                   for s in stages]))
+    by_name, rows, found = scored(claims, out)
+    need = next(n for n in plan(rows, found) if "guidance.precision" in n.claims)
+    assert need.heads and need.seconds == pytest.approx(len(need.runs) * 30.0 + need.heads * 300.0)
+
+
 def test_the_repository_scorecard_has_a_row_for_every_claim():
     """What a fresh clone prints: every claim of suites/claims/ with a verdict or the runs it needs."""
     from rdmbench import scorecard
