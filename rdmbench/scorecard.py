@@ -395,9 +395,8 @@ def plan(rows: list[Row], results: dict[tuple[str, str], Results]) -> list[Need]
         seeds = sorted({*(s for c in rs[0].test.cells for s in c.runs), *extra})
         # the suite file's seeds, unless the claims' results or the look reach beyond them (the runs of
         # seeds the file does not list are only found, and only run, with the seeds set on the command line)
-        declared = sorted({run.config.get("seed") for run in load_suite(Path(path), profile).runs})
-        beyond = seeds != declared
-        if beyond:
+        beyond = seeds != _seeds(load_suite(Path(path), profile))
+        if seeds != _seeds(suite):  # the claims' suite, read with the seeds its results hold, may already be it
             suite = load_suite(Path(path), profile, sets=[f"seeds={seeds}"])
         wanted = _wanted(rs, suite)
         res = results.get((suite.name, suite.profile))
@@ -436,6 +435,10 @@ def _wanted(rows: list[Row], suite: Any) -> set[str]:
 
 def _unseeded(config: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in config.items() if k != "seed"}
+
+
+def _seeds(suite: Any) -> list[int]:
+    return sorted({run.config.get("seed") for run in suite.runs})
 
 
 def _head_name(config: Any) -> str | None:

@@ -117,6 +117,16 @@ def known_effects(run):
             "fid": 100 - 15 * g + 50 * head + rng.normal(0, 1.0), "class_agreement": 0.4}
 
 
+def noisy_precision(run):
+    """known_effects, but precision's effect of guidance small (0.004 per unit) beside seed noise: unresolved at
+    three seeds. Seeds past 2 as seed (seed mod 3)."""
+    from types import SimpleNamespace
+
+    g, seed = run.config["sample"]["guidance_scale"], run.config["seed"] % 3
+    v = known_effects(SimpleNamespace(config={**run.config, "seed": seed}))
+    return {**v, "precision": 0.5 + 0.004 * g + {0: 0.0, 1: 0.006, 2: -0.005}[seed] * (g - 2)}
+
+
 def test_known_effects_get_their_verdicts(tmp_path):
     claims = layout(tmp_path)
     by_name, _, _ = scored(claims, fabricate(tmp_path, known_effects))
@@ -336,15 +346,8 @@ def test_the_plan_asks_for_the_seeds_an_unresolved_claim_needs(tmp_path):
     (verdicts.LOOKS: 5) and prices them."""
     from rdmbench.scorecard import plan
 
-    noise = {0: 0.0, 1: 0.006, 2: -0.005}
-
-    def values(run):
-        g, seed = run.config["sample"]["guidance_scale"], run.config["seed"]
-        v = known_effects(run)
-        return {**v, "precision": 0.5 + 0.004 * g + noise[seed] * (g - 2)}
-
     claims = layout(tmp_path)
-    by_name, rows, found = scored(claims, fabricate(tmp_path, values))
+    by_name, rows, found = scored(claims, fabricate(tmp_path, noisy_precision))
     assert by_name["guidance.precision"].verdict == "unresolved"
     need = next(n for n in plan(rows, found) if "guidance.precision" in n.claims)
     seeds = need.command.split("seeds=")[1].split("]")[0]
@@ -357,20 +360,12 @@ def test_the_plan_asks_for_the_seeds_an_unresolved_claim_needs(tmp_path):
 def test_the_plan_sets_the_seeds_of_runs_beyond_the_suite_file(tmp_path):
     """One half of a look run (its seeds 3-4 in the results, beyond the file's 0-2): the other half's command
     must set those seeds too, or `--only` names runs the suite file does not expand."""
-    from types import SimpleNamespace
-
     from rdmbench.scorecard import plan
-
-    noise = {0: 0.0, 1: 0.006, 2: -0.005}
-
-    def values(run):
-        g, seed = run.config["sample"]["guidance_scale"], run.config["seed"] % 3
-        v = known_effects(SimpleNamespace(config={**run.config, "seed": seed}))
-        return {**v, "precision": 0.5 + 0.004 * g + noise[seed] * (g - 2)}
 
     claims = layout(tmp_path)
     later = [f"label={lab}_guidance_scale={g}_seed={s}" for lab, g in [("low", 1.0), ("high", 3.0)] for s in (3, 4)]
-    by_name, rows, found = scored(claims, fabricate(tmp_path, values, seeds=[0, 1, 2, 3, 4], skip=set(later)))
+    by_name, rows, found = scored(claims, fabricate(tmp_path, noisy_precision, seeds=[0, 1, 2, 3, 4],
+                                                    skip=set(later)))
     assert by_name["guidance.precision"].verdict == "unresolved"
     need = next(n for n in plan(rows, found) if "guidance.precision" in n.claims)
     assert "--set 'seeds=[0, 1, 2, 3, 4]'" in need.command and sorted(need.runs) == sorted(later)
@@ -383,14 +378,8 @@ def test_the_plan_prices_a_head_by_its_own_plugin_training_time(tmp_path):
 
     from rdmbench.scorecard import plan
 
-    noise = {0: 0.0, 1: 0.006, 2: -0.005}
-
-    def values(run):
-        g, seed = run.config["sample"]["guidance_scale"], run.config["seed"]
-        return {**known_effects(run), "precision": 0.5 + 0.004 * g + noise[seed] * (g - 2)}
-
     claims = layout(tmp_path)
-    out = fabricate(tmp_path, values)
+    out = fabricate(tmp_path, noisy_precision)
     other = shutil.copytree(out, out.parent / "other")
     meta = json.loads((other / "suite.json").read_text())
     (other / "suite.json").write_text(json.dumps({**meta, "suite": "other"}))
